@@ -1,0 +1,72 @@
+// journeyd's one config file (SPEC §7). Every key is typed and has a default; unknown keys
+// and wrong types are errors naming the key and its line. Relative paths are taken from the
+// config file's directory.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "journeyd/common/diagnostics.h"
+#include "journeyd/common/time.h"
+
+namespace journeyd::app {
+
+struct Config {
+  std::string file;  // where it was loaded from ("" for the embedded defaults)
+
+  struct Redis {
+    std::string host = "127.0.0.1";
+    int port = 6379;
+    std::string password;       // from redis.password, redis.password_file or REDIS_PASSWORD
+    std::string prefix = "journeyd";
+    int partitions = 1;
+    int lease_ms = 10000;
+  } redis;
+
+  struct Flows {
+    std::string dir = "flows";
+  } flows;
+
+  struct Smtp {
+    std::string mode = "file";  // file | smtp
+    std::string host = "127.0.0.1";
+    int port = 25;
+    std::string from = "journeyd <journeyd@localhost>";
+    std::string dir = "mail";   // smtp.mode: file
+    std::string tls = "starttls";  // starttls | tls | none
+    bool tls_verify = true;
+    std::string username;
+    std::string password;       // from smtp.password_file or SMTP_PASSWORD
+    int connections = 4;
+    double rate_per_sec = 0;    // 0: no limit
+    int max_attempts = 8;
+    Duration max_age = 24 * kHour;
+    std::string unsubscribe_mailto;
+  } smtp;
+
+  struct Admin {
+    std::string listen = "127.0.0.1:8725";
+    std::string public_url;     // default "http://" + listen
+    std::string secret;         // from admin.secret_file or JOURNEYD_ADMIN_SECRET
+    std::string secret_file;
+  } admin;
+
+  struct Policy {
+    std::string timezone = "UTC";
+    std::optional<std::pair<int, int>> quiet_hours;     // local minutes [start, end)
+    std::optional<std::pair<int, Duration>> frequency_cap;  // count per window
+  } policy;
+
+  double clock_scale = 1;
+  std::string log_level = "info";
+};
+
+// Loads and checks a config file. Every problem goes to `diags`; returns nullopt when any
+// is an error. Secrets are read from their files here and never printed.
+std::optional<Config> LoadConfig(const std::string& path, Diagnostics& diags);
+
+// The same from text (tests, embedded defaults). `base_dir` resolves relative paths.
+std::optional<Config> ParseConfig(const std::string& text, const std::string& file_label,
+                                  const std::string& base_dir, Diagnostics& diags);
+
+}  // namespace journeyd::app

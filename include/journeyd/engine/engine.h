@@ -1,0 +1,96 @@
+// The journey engine: one pure function that moves a customer through every flow.
+//
+//   Decisions Step(flows, policy, state, input, now)
+//
+// No I/O, no clock, no randomness: the daemon, `journeyctl simulate` and the tests all call
+// it, so a simulation shows exactly what production will do.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "journeyd/common/time.h"
+#include "journeyd/engine/event.h"
+#include "journeyd/engine/state.h"
+#include "journeyd/flow/flow.h"
+
+namespace journeyd::engine {
+
+struct Policy {
+  std::string timezone = "UTC";  // policy.timezone: for customers without a valid zone
+  // policy.quiet_hours: local minutes [start, end); start == end means none.
+  int quiet_start = 0;
+  int quiet_end = 0;
+  // policy.frequency_cap: at most `cap_count` marketing mails per `cap_window` (0 = no cap).
+  int cap_count = 0;
+  Duration cap_window{0};
+  // Builds the unsubscribe link for a mail (the daemon signs it; simulate shows a stand-in).
+  std::function<std::string(std::string_view customer_id, std::string_view flow_id,
+                            std::string_view job_id)>
+      unsubscribe_url;
+};
+
+struct EventInput {
+  Event event;
+};
+struct TimerInput {};
+// The address bounced (SMTP 5xx on the recipient): later marketing mail is suppressed.
+struct BounceInput {
+  std::string email;
+};
+using Input = std::variant<EventInput, TimerInput, BounceInput>;
+
+// A rendered mail, ready for the outbox.
+struct SendJob {
+  std::string job_id;  // deterministic: customer, flow, run, step
+  std::string customer_id;
+  std::string flow;
+  std::string step;
+  uint32_t run = 0;
+  bool marketing = true;
+  std::string template_name;
+  std::string locale;  // of the template variant used ("" = default)
+  std::string to;
+  std::string subject;
+  std::string text;
+  std::string html;  // empty when the template has none
+  std::string unsubscribe_url;  // empty for transactional mail
+  TimePoint at{};
+};
+
+// Something that happened to a journey: what `simulate` prints and the metrics count.
+struct Record {
+  enum class Kind : uint8_t { kEnter, kSend, kSuppress, kExit, kConvert };
+  Kind kind = Kind::kEnter;
+  TimePoint at{};
+  std::string customer_id;
+  std::string flow;
+  std::string step;      // step id ("" for enter/convert without a step)
+  uint32_t run = 0;
+  std::string template_name;
+  std::string subject;
+  std::string reason;    // suppress: no_email, no_opt_in, unsubscribed, bouncing, holdout;
+                         // exit: completed, exit_on:<type>, restarted, flow_changed,
+                         // flow_removed, <exit step reason>
+};
+std::string_view RecordKindName(Record::Kind k);
+
+struct Decisions {
+  bool duplicate = false;      // an event_id seen before: nothing changed
+  bool changed = false;        // the state must be stored
+  std::vector<SendJob> sends;
+  std::vector<Record> records;
+  std::vector<std::string> warnings;  // e.g. an unknown time zone (logged by the caller)
+};
+
+Decisions Step(const flow::FlowSet& flows, const Policy& policy, CustomerState& state,
+               const Input& input, TimePoint now);
+
+// The deterministic job id: 32 hex digits.
+std::string JobId(std::string_view customer_id, std::string_view flow, uint32_t run,
+                  std::string_view step);
+
+}  // namespace journeyd::engine

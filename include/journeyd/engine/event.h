@@ -1,0 +1,48 @@
+// Customer events as the shop sends them (SPEC §3), checked field by field.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "journeyd/common/time.h"
+
+namespace journeyd::engine {
+
+struct Event {
+  std::string type;
+  std::string customer_id;
+  std::string event_id;        // "" when the shop gave none
+  TimePoint ts{};
+  nlohmann::json data;         // object (empty object when absent)
+  nlohmann::json profile;      // object (empty object when absent)
+};
+
+inline constexpr size_t kMaxFieldBytes = 64 * 1024;
+
+struct EventError {
+  std::string field;    // the field at fault: "type", "customer_id", "data", ...
+  std::string message;  // "data is not a JSON object (got an array)"
+  std::string ToString() const { return field.empty() ? message : field + ": " + message; }
+};
+
+// Builds an Event from a stream entry's field/value pairs. `default_ts` is the entry id's
+// time. `now` bounds `ts`: an event more than a day in the future is refused.
+// Returns the first problem found (the entry then goes to the dead stream).
+std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, std::string>>& fields,
+                                     TimePoint default_ts, TimePoint now, EventError* error);
+
+// The same from a JSON object (a line of a simulate timeline): `data`/`profile` as objects,
+// `ts` required (RFC 3339 or Unix ms).
+std::optional<Event> EventFromJson(const nlohmann::json& object, EventError* error);
+
+// Checks shared by both: type pattern, customer id bytes, profile attribute types.
+bool ValidEventType(std::string_view type);
+bool ValidCustomerId(std::string_view id);
+bool ValidUtf8(std::string_view s);
+
+}  // namespace journeyd::engine

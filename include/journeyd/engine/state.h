@@ -1,0 +1,100 @@
+// Everything journeyd knows about one customer, and its compact binary codec.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "journeyd/common/time.h"
+#include "journeyd/flow/flow.h"
+
+namespace journeyd::engine {
+
+// A profile attribute value: text, number, true/false or null.
+using Attr = flow::Literal;
+
+// One active run of a flow.
+struct Journey {
+  enum class Wait : uint8_t {
+    kNone,      // ready to run its step now
+    kTimer,     // a wait / wait_until / deferred send: resumes at `wake`
+    kEvent,     // a wait_for: resumes on the event or at the timeout `wake`
+  };
+  std::string flow;
+  uint32_t run = 0;       // 1 for the customer's first run of this flow, then 2, ...
+  std::string step;       // id of the current step
+  Wait wait = Wait::kNone;
+  TimePoint wake{};       // when kTimer / kEvent
+  TimePoint entered_at{};
+  // The event that started the run (trigger.*); type empty for date triggers.
+  std::string trigger_type;
+  std::string trigger_event_id;
+  TimePoint trigger_ts{};
+  nlohmann::json trigger_data;  // object or null
+};
+
+// What the customer did with a flow before: for reentry rules, date triggers and goals.
+struct FlowMemo {
+  std::string flow;
+  uint32_t runs = 0;            // runs started so far
+  TimePoint last_entry{};
+  TimePoint last_send{};        // last mail of this flow (goal window starts here)
+  std::string last_send_step;
+  uint32_t converted_run = 0;   // the run a goal was last counted for
+  std::optional<TimePoint> date_next;  // date trigger: the next moment it fires
+  int64_t date_fired_key = 0;   // one-off date triggers: the date already fired (days since epoch)
+};
+
+struct HistoryEntry {
+  TimePoint at{};
+  std::string kind;     // enter, send, suppress, exit, convert, event
+  std::string flow;
+  std::string step;
+  std::string detail;   // template, reason, event type
+};
+
+struct CustomerState {
+  static constexpr uint8_t kCodecVersion = 1;
+  static constexpr size_t kRecentEventIds = 32;
+  static constexpr size_t kHistory = 20;
+
+  std::string id;
+  std::vector<std::pair<std::string, Attr>> profile;  // sorted by name
+  // Derived from purchase events (RFM).
+  int64_t orders = 0;
+  double revenue = 0;
+  std::optional<TimePoint> first_purchase_at;
+  std::optional<TimePoint> last_purchase_at;
+  // Consent beyond the email_opt_in attribute.
+  bool unsubscribed = false;
+  bool bouncing = false;
+
+  std::vector<Journey> journeys;
+  std::vector<FlowMemo> memos;
+  std::vector<std::string> recent_event_ids;  // oldest first, at most kRecentEventIds
+  std::vector<TimePoint> recent_marketing_sends;  // for the frequency cap, oldest first
+  std::vector<HistoryEntry> history;              // newest last, at most kHistory
+  std::optional<TimePoint> wake;                  // earliest moment anything is due
+
+  const Attr* Find(std::string_view name) const;
+  void Set(std::string_view name, Attr value);
+  void Erase(std::string_view name);
+  FlowMemo& Memo(std::string_view flow);
+  const FlowMemo* FindMemo(std::string_view flow) const;
+  Journey* FindJourney(std::string_view flow);
+  bool empty() const;  // nothing known: no need to store
+};
+
+// Compact binary form: version byte, then varint-prefixed fields. Decoding never trusts the
+// input: truncated or corrupt bytes and unknown newer versions are errors, not crashes.
+std::string EncodeState(const CustomerState& state);
+bool DecodeState(std::string_view bytes, CustomerState* state, std::string* error);
+
+// The customer as JSON (for inspect and the admin API).
+nlohmann::json StateToJson(const CustomerState& state);
+
+}  // namespace journeyd::engine

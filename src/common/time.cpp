@@ -1,0 +1,193 @@
+#include "journeyd/common/time.h"
+
+#include <charconv>
+#include <cstdio>
+#include <fmt/format.h>
+
+namespace journeyd {
+namespace {
+
+bool ParseInt(std::string_view s, int64_t* out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+std::optional<Duration> ParseDuration(std::string_view text, std::string* error) {
+  auto fail = [&](std::string msg) -> std::optional<Duration> {
+    if (error) *error = std::move(msg);
+    return std::nullopt;
+  };
+  std::string_view s = text;
+  bool negative = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  if (s.empty()) return fail(fmt::format("duration '{}' is empty: write e.g. 30m, 1h, 3d or 6w", text));
+  // One or more <number><unit> groups: "1h30m".
+  int64_t total = 0;
+  bool any = false;
+  while (!s.empty()) {
+    size_t i = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    if (i == 0) {
+      return fail(fmt::format("duration '{}': expected a number followed by s, m, h, d or w", text));
+    }
+    int64_t n = 0;
+    if (!ParseInt(s.substr(0, i), &n) || n > 1'000'000'000) {
+      return fail(fmt::format("duration '{}' is too large", text));
+    }
+    if (i == s.size()) {
+      return fail(fmt::format("duration '{}' has no unit: use s, m, h, d or w (e.g. {}d)", text, n));
+    }
+    int64_t unit = 0;
+    switch (s[i]) {
+      case 's': unit = kSecond.count(); break;
+      case 'm': unit = kMinute.count(); break;
+      case 'h': unit = kHour.count(); break;
+      case 'd': unit = kDay.count(); break;
+      case 'w': unit = kWeek.count(); break;
+      default:
+        return fail(fmt::format("duration '{}': use s, m, h, d or w", text));
+    }
+    // "ms", "min" and the like are not units here.
+    if (i + 1 < s.size() && !(s[i + 1] >= '0' && s[i + 1] <= '9')) {
+      return fail(fmt::format("duration '{}': use s, m, h, d or w", text));
+    }
+    if (n > (int64_t{1} << 53) / unit) return fail(fmt::format("duration '{}' is too large", text));
+    total += n * unit;
+    if (total > 100LL * 366 * kDay.count()) {
+      return fail(fmt::format("duration '{}' is longer than 100 years", text));
+    }
+    any = true;
+    s.remove_prefix(i + 1);
+  }
+  if (!any) return fail(fmt::format("duration '{}': use s, m, h, d or w", text));
+  return Duration{negative ? -total : total};
+}
+
+std::string FormatDuration(Duration d) {
+  int64_t ms = d.count();
+  std::string out;
+  if (ms < 0) {
+    out += '-';
+    ms = -ms;
+  }
+  if (ms == 0) return "0s";
+  struct Unit {
+    int64_t ms;
+    char c;
+  };
+  static constexpr Unit kUnits[] = {{kWeek.count(), 'w'},
+                                    {kDay.count(), 'd'},
+                                    {kHour.count(), 'h'},
+                                    {kMinute.count(), 'm'},
+                                    {kSecond.count(), 's'}};
+  for (const Unit& u : kUnits) {
+    if (ms >= u.ms) {
+      out += fmt::format("{}{}", ms / u.ms, u.c);
+      ms %= u.ms;
+    }
+  }
+  if (ms > 0) out += fmt::format("{}ms", ms);
+  return out;
+}
+
+std::optional<TimePoint> ParseTimestamp(std::string_view s) {
+  using namespace std::chrono;
+  if (s.empty() || s.size() > 40) return std::nullopt;
+  bool all_digits = true;
+  for (char c : s) all_digits = all_digits && c >= '0' && c <= '9';
+  if (all_digits) {
+    int64_t ms = 0;
+    if (!ParseInt(s, &ms)) return std::nullopt;
+    return FromUnixMillis(ms);
+  }
+  int y, mo, d;
+  if (!Digits(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' || !Digits(s, 5, 2, &mo) ||
+      s[7] != '-' || !Digits(s, 8, 2, &d)) {
+    return std::nullopt;
+  }
+  year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return std::nullopt;
+  sys_days days{ymd};
+  if (s.size() == 10) return TimePoint{duration_cast<Duration>(days.time_since_epoch())};
+  if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return std::nullopt;
+  int hh, mm, ss;
+  if (!Digits(s, 11, 2, &hh) || s.size() < 19 || s[13] != ':' || !Digits(s, 14, 2, &mm) ||
+      s[16] != ':' || !Digits(s, 17, 2, &ss) || hh > 23 || mm > 59 || ss > 60) {
+    return std::nullopt;
+  }
+  size_t pos = 19;
+  int64_t frac_ms = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    int ndig = 0;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      if (ndig < 3) frac_ms = frac_ms * 10 + (s[pos] - '0');
+      ++ndig;
+      ++pos;
+    }
+    if (ndig == 0) return std::nullopt;
+    for (int i = ndig; i < 3; ++i) frac_ms *= 10;
+  }
+  int64_t offset_min = 0;
+  if (pos >= s.size()) return std::nullopt;
+  if (s[pos] == 'Z' || s[pos] == 'z') {
+    ++pos;
+  } else if (s[pos] == '+' || s[pos] == '-') {
+    int oh, om;
+    if (!Digits(s, pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !Digits(s, pos + 4, 2, &om) || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset_min = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size()) return std::nullopt;
+  int64_t ms = duration_cast<milliseconds>(days.time_since_epoch()).count() +
+               ((hh * 60 + mm) * 60 + std::min(ss, 59)) * 1000LL + frac_ms -
+               offset_min * 60'000LL;
+  return FromUnixMillis(ms);
+}
+
+std::string FormatRfc3339(TimePoint t) {
+  using namespace std::chrono;
+  auto days = floor<std::chrono::days>(t);
+  year_month_day ymd{days};
+  auto rest = t - days;
+  int64_t ms = rest.count();
+  int hh = static_cast<int>(ms / 3'600'000), mm = static_cast<int>(ms / 60'000 % 60),
+      ss = static_cast<int>(ms / 1000 % 60), frac = static_cast<int>(ms % 1000);
+  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
+                                static_cast<unsigned>(ymd.month()),
+                                static_cast<unsigned>(ymd.day()), hh, mm, ss);
+  if (frac) out += fmt::format(".{:03}", frac);
+  out += 'Z';
+  return out;
+}
+
+std::string FormatDate(TimePoint t) {
+  using namespace std::chrono;
+  year_month_day ymd{floor<days>(t)};
+  return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+}
+
+}  // namespace journeyd

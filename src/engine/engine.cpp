@@ -1,0 +1,937 @@
+// The journey engine. See engine.h; the rules it implements are SPEC §5.
+#include "journeyd/engine/engine.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <deque>
+#include <fmt/format.h>
+#include <memory>
+
+#include "journeyd/common/hash.h"
+#include "journeyd/engine/calendar.h"
+
+namespace journeyd::engine {
+namespace {
+
+using flow::Flow;
+using flow::Path;
+using flow::Root;
+using flow::Step;
+using flow::StepKind;
+using flow::Value;
+
+constexpr int kMaxStepsPerAdvance = 10000;
+constexpr size_t kMaxRecentSends = 64;
+
+// Converts a JSON scalar to a Value; arrays of scalars become lists held by `lists`.
+Value FromJson(const nlohmann::json& j, std::deque<std::vector<Value>>& lists) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::string:
+      return Value::String(j.get_ref<const std::string&>());
+    case nlohmann::json::value_t::boolean:
+      return Value::Bool(j.get<bool>());
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+    case nlohmann::json::value_t::number_float:
+      return Value::Number(j.get<double>());
+    case nlohmann::json::value_t::array: {
+      auto& items = lists.emplace_back();
+      items.reserve(j.size());
+      for (const auto& e : j) {
+        if (e.is_primitive()) items.push_back(FromJson(e, lists));
+      }
+      return Value::List(items);
+    }
+    default:
+      return Value::Null();
+  }
+}
+
+Value WalkJson(const nlohmann::json& root, const std::vector<std::string>& segs, size_t from,
+               std::deque<std::vector<Value>>& lists) {
+  const nlohmann::json* cur = &root;
+  for (size_t i = from; i < segs.size(); ++i) {
+    if (!cur->is_object()) return Value::Null();
+    auto it = cur->find(segs[i]);
+    if (it == cur->end()) return Value::Null();
+    cur = &*it;
+  }
+  return FromJson(*cur, lists);
+}
+
+// What expressions and templates see while the engine works on one customer.
+class EngineScope final : public flow::Scope {
+ public:
+  EngineScope(const CustomerState& state, TimePoint now) : state_(state), now_(now) {}
+
+  void set_event(const Event* e) { event_ = e; }
+  void set_journey(const Journey* j) { journey_ = j; }
+  void set_step(const Step* s, std::string_view unsubscribe_url, std::string_view flow_id) {
+    step_ = s;
+    unsubscribe_url_ = unsubscribe_url;
+    flow_id_ = flow_id;
+  }
+
+  TimePoint Now() const override { return now_; }
+
+  Value Lookup(const Path& p) const override {
+    switch (p.root) {
+      case Root::kNow:
+        return Value::Time(now_);
+      case Root::kCustomer:
+        return Customer(p);
+      case Root::kEvent:
+        if (!event_ || p.segments.empty()) return Value::Null();
+        return EventField(p.segments, event_->type, event_->customer_id, event_->event_id,
+                          event_->ts, &event_->data, &event_->profile);
+      case Root::kTrigger:
+        if (!journey_ || p.segments.empty() || journey_->trigger_type.empty()) {
+          return Value::Null();
+        }
+        return EventField(p.segments, journey_->trigger_type, state_.id,
+                          journey_->trigger_event_id, journey_->trigger_ts,
+                          &journey_->trigger_data, nullptr);
+      case Root::kVar: {
+        if (p.segments.empty()) return Value::Null();
+        const std::string& name = p.segments[0];
+        if (name == "unsubscribe_url") return Value::String(unsubscribe_url_);
+        if (name == "flow_id") return Value::String(flow_id_);
+        if (name == "step_id") return step_ ? Value::String(step_->id) : Value::Null();
+        if (!step_) return Value::Null();
+        auto it = std::lower_bound(step_->vars.begin(), step_->vars.end(), name,
+                                   [](const auto& kv, const std::string& n) { return kv.first < n; });
+        if (it == step_->vars.end() || it->first != name) return Value::Null();
+        return it->second.AsValue();
+      }
+    }
+    return Value::Null();
+  }
+
+ private:
+  Value Customer(const Path& p) const {
+    if (p.segments.size() != 1) return Value::Null();
+    const std::string& a = p.segments[0];
+    if (a == "orders") return Value::Number(static_cast<double>(state_.orders));
+    if (a == "revenue") return Value::Number(state_.revenue);
+    if (a == "first_purchase_at") {
+      return state_.first_purchase_at ? Value::Time(*state_.first_purchase_at) : Value::Null();
+    }
+    if (a == "last_purchase_at") {
+      return state_.last_purchase_at ? Value::Time(*state_.last_purchase_at) : Value::Null();
+    }
+    if (a == "id") return Value::String(state_.id);
+    if (a == "unsubscribed") return Value::Bool(state_.unsubscribed);
+    if (a == "bouncing") return Value::Bool(state_.bouncing);
+    const Attr* v = state_.Find(a);
+    return v ? v->AsValue() : Value::Null();
+  }
+
+  Value EventField(const std::vector<std::string>& segs, const std::string& type,
+                   const std::string& customer_id, const std::string& event_id, TimePoint ts,
+                   const nlohmann::json* data, const nlohmann::json* profile) const {
+    const std::string& f = segs[0];
+    if (segs.size() == 1) {
+      if (f == "type") return Value::String(type);
+      if (f == "customer_id") return Value::String(customer_id);
+      if (f == "event_id") return event_id.empty() ? Value::Null() : Value::String(event_id);
+      if (f == "ts") return Value::Time(ts);
+    }
+    if (f == "data" && data) return WalkJson(*data, segs, 1, lists_);
+    if (f == "profile" && profile) return WalkJson(*profile, segs, 1, lists_);
+    return Value::Null();
+  }
+
+  const CustomerState& state_;
+  TimePoint now_;
+  const Event* event_ = nullptr;
+  const Journey* journey_ = nullptr;
+  const Step* step_ = nullptr;
+  std::string_view unsubscribe_url_;
+  std::string_view flow_id_;
+  mutable std::deque<std::vector<Value>> lists_;
+};
+
+// Header values never carry control characters: a CR/LF from a profile must not reach the
+// mail as a new header line.
+std::string OneLine(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  bool space = false;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += static_cast<char>(c);
+  }
+  return out;
+}
+
+bool SameAttr(const Attr* a, const Attr& b) {
+  if (!a) return b.kind == Attr::Kind::kNull;
+  if (a->kind != b.kind) return false;
+  switch (a->kind) {
+    case Attr::Kind::kNull: return true;
+    case Attr::Kind::kBool: return a->b == b.b;
+    case Attr::Kind::kNumber: return a->number == b.number;
+    case Attr::Kind::kString: return a->str == b.str;
+  }
+  return false;
+}
+
+Attr AttrFromJson(const nlohmann::json& v) {
+  Attr a;
+  if (v.is_string()) {
+    a.kind = Attr::Kind::kString;
+    a.str = v.get<std::string>();
+  } else if (v.is_boolean()) {
+    a.kind = Attr::Kind::kBool;
+    a.b = v.get<bool>();
+  } else if (v.is_number()) {
+    a.kind = Attr::Kind::kNumber;
+    a.number = v.get<double>();
+  }
+  return a;
+}
+
+bool NumberOf(const nlohmann::json& v, double* out) {
+  if (v.is_number()) {
+    *out = v.get<double>();
+    return std::isfinite(*out);
+  }
+  if (v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return ec == std::errc() && p == s.data() + s.size() && std::isfinite(*out);
+  }
+  return false;
+}
+
+class Engine {
+ public:
+  Engine(const flow::FlowSet& flows, const Policy& policy, CustomerState& state, TimePoint now,
+         Decisions& out)
+      : flows_(flows), policy_(policy), state_(state), now_(now), out_(out) {}
+
+  void Run(const Input& input) {
+    Reconcile();
+    if (const auto* ev = std::get_if<EventInput>(&input)) {
+      if (!OnEvent(ev->event)) return;  // a duplicate: nothing changes
+    } else if (const auto* b = std::get_if<BounceInput>(&input)) {
+      const Attr* email = state_.Find("email");
+      if (b->email.empty() || (email && email->str == b->email)) {
+        if (!state_.bouncing) {
+          state_.bouncing = true;
+          out_.changed = true;
+          AddHistory("event", "", "", "bounce");
+        }
+      }
+    }
+    UpdateDateTriggers();
+    FireDateTriggers();
+    RunReady();
+    Cleanup();
+    ComputeWake();
+  }
+
+ private:
+  // ---- helpers ------------------------------------------------------------------------
+
+  const Zone& CustomerZone() {
+    if (zone_) return *zone_;
+    const Attr* tz = state_.Find("timezone");
+    if (tz && tz->kind == Attr::Kind::kString && !tz->str.empty()) {
+      zone_ = Zone::Load(tz->str);
+      if (!zone_) {
+        out_.warnings.push_back(fmt::format("customer {}: unknown time zone '{}', using {}",
+                                            state_.id, OneLine(tz->str), policy_.timezone));
+      }
+    }
+    if (!zone_) zone_ = Zone::Load(policy_.timezone);
+    if (!zone_) zone_ = Zone::Utc();
+    return *zone_;
+  }
+
+  void AddHistory(std::string kind, std::string flow, std::string step, std::string detail) {
+    auto& h = state_.history;
+    if (h.size() >= CustomerState::kHistory) h.erase(h.begin());
+    h.push_back({now_, std::move(kind), std::move(flow), std::move(step), std::move(detail)});
+  }
+
+  void Emit(Record r) {
+    r.at = now_;
+    r.customer_id = state_.id;
+    out_.changed = true;
+    std::string kind(RecordKindName(r.kind));
+    std::string detail = r.kind == Record::Kind::kSend ? r.template_name : r.reason;
+    AddHistory(kind, r.flow, r.step, detail);
+    out_.records.push_back(std::move(r));
+  }
+
+  bool Alive(const Journey& j) const { return !j.step.empty(); }
+
+  Journey* ActiveJourney(std::string_view flow) {
+    for (auto& j : state_.journeys) {
+      if (j.flow == flow && Alive(j)) return &j;
+    }
+    return nullptr;
+  }
+
+  void Exit(Journey& j, std::string reason) {
+    Record r;
+    r.kind = Record::Kind::kExit;
+    r.flow = j.flow;
+    r.step = j.step;
+    r.run = j.run;
+    r.reason = std::move(reason);
+    Emit(std::move(r));
+    j.step.clear();  // removed in Cleanup()
+    j.wait = Journey::Wait::kNone;
+  }
+
+  void Cleanup() {
+    auto& js = state_.journeys;
+    js.erase(std::remove_if(js.begin(), js.end(), [](const Journey& j) { return j.step.empty(); }),
+             js.end());
+  }
+
+  // ---- reload: journeys at steps that no longer exist leave ----------------------------
+
+  void Reconcile() {
+    for (auto& j : state_.journeys) {
+      if (!Alive(j)) continue;
+      const Flow* f = flows_.Find(j.flow);
+      if (!f) {
+        Exit(j, "flow_removed");
+        continue;
+      }
+      int32_t idx = f->FindStep(j.step);
+      if (idx == flow::kEnd) {
+        Exit(j, "flow_changed");
+        continue;
+      }
+      const Step& s = f->steps[idx];
+      bool waits_event = s.kind == StepKind::kWaitFor;
+      if (j.wait == Journey::Wait::kEvent && !waits_event) j.wait = Journey::Wait::kNone;
+    }
+    for (auto& m : state_.memos) {
+      if (!m.date_next) continue;
+      const Flow* f = flows_.Find(m.flow);
+      if (!f || f->trigger.kind != flow::Trigger::Kind::kDate) {
+        m.date_next.reset();
+        out_.changed = true;
+      }
+    }
+  }
+
+  // ---- events --------------------------------------------------------------------------
+
+  bool OnEvent(const Event& ev) {
+    if (!ev.event_id.empty()) {
+      auto& ids = state_.recent_event_ids;
+      if (std::find(ids.begin(), ids.end(), ev.event_id) != ids.end()) {
+        out_.duplicate = true;
+        return false;
+      }
+      if (ids.size() >= CustomerState::kRecentEventIds) ids.erase(ids.begin());
+      ids.push_back(ev.event_id);
+    }
+    out_.changed = true;
+    if (state_.id.empty()) state_.id = ev.customer_id;
+    AddHistory("event", "", "", ev.type);
+    MergeProfile(ev);
+    ApplyDerived(ev);
+
+    EngineScope scope(state_, now_);
+    scope.set_event(&ev);
+
+    // exit_on: halts a run whatever step it is in. Runs this event starts come later, so an
+    // event never halts the run it started.
+    for (auto& j : state_.journeys) {
+      if (!Alive(j)) continue;
+      const Flow* f = flows_.Find(j.flow);
+      if (!f) continue;
+      scope.set_journey(&j);
+      for (const auto& m : f->exit_on) {
+        if (m.event == ev.type && m.when.Test(scope)) {
+          Exit(j, "exit_on:" + ev.type);
+          break;
+        }
+      }
+    }
+    // Goals: a conversion when the event comes within the window after the flow's last mail.
+    for (const Flow& f : flows_.flows()) {
+      if (!f.goal || f.goal->event != ev.type) continue;
+      FlowMemo* m = MemoIfAny(f.id);
+      if (!m || m->runs == 0 || m->last_send_step.empty() || m->converted_run == m->runs) continue;
+      if (now_ - m->last_send > f.goal->within || now_ < m->last_send) continue;
+      scope.set_journey(ActiveJourney(f.id));
+      if (!f.goal->when.Test(scope)) continue;
+      m->converted_run = m->runs;
+      Record r;
+      r.kind = Record::Kind::kConvert;
+      r.flow = f.id;
+      r.step = m->last_send_step;
+      r.run = m->runs;
+      r.reason = "goal:" + ev.type;
+      Emit(std::move(r));
+    }
+    // wait_for: the awaited event continues the run on its on_event branch.
+    for (auto& j : state_.journeys) {
+      if (!Alive(j) || j.wait != Journey::Wait::kEvent) continue;
+      const Flow* f = flows_.Find(j.flow);
+      int32_t idx = f ? f->FindStep(j.step) : flow::kEnd;
+      if (idx == flow::kEnd) continue;
+      const Step& s = f->steps[idx];
+      if (s.kind != StepKind::kWaitFor || s.wait_event.event != ev.type) continue;
+      scope.set_journey(&j);
+      if (!s.wait_event.when.Test(scope)) continue;
+      Goto(*f, j, s.on_event);
+    }
+    // Triggers.
+    for (int fi : flows_.TriggeredBy(ev.type)) {
+      const Flow& f = flows_.flows()[fi];
+      scope.set_journey(nullptr);
+      if (!f.trigger.when.Test(scope)) continue;
+      TryEnter(f, &ev);
+    }
+    return true;
+  }
+
+  void MergeProfile(const Event& ev) {
+    if (!ev.profile.is_object()) return;
+    for (auto it = ev.profile.begin(); it != ev.profile.end(); ++it) {
+      const std::string& key = it.key();
+      const nlohmann::json& v = it.value();
+      // A shop importing history may set the derived attributes once.
+      if (key == "orders" || key == "revenue") {
+        double n = 0;
+        if (NumberOf(v, &n) && n >= 0) {
+          if (key == "orders") {
+            state_.orders = static_cast<int64_t>(n);
+          } else {
+            state_.revenue = n;
+          }
+        }
+        continue;
+      }
+      if (key == "first_purchase_at" || key == "last_purchase_at") {
+        if (v.is_string()) {
+          if (auto t = ParseTimestamp(v.get_ref<const std::string&>())) {
+            (key == "first_purchase_at" ? state_.first_purchase_at : state_.last_purchase_at) = *t;
+          }
+        }
+        continue;
+      }
+      Attr a = AttrFromJson(v);
+      const Attr* old = state_.Find(key);
+      if (SameAttr(old, a)) continue;
+      if (key == "timezone") {
+        dates_dirty_all_ = true;
+        zone_.reset();
+      }
+      dirty_attrs_.push_back(key);
+      if (a.kind == Attr::Kind::kNull) {
+        state_.Erase(key);
+      } else {
+        state_.Set(key, std::move(a));
+      }
+    }
+  }
+
+  void ApplyDerived(const Event& ev) {
+    if (ev.type == "purchase") {
+      state_.orders += 1;
+      double total = 0;
+      if (ev.data.is_object()) {
+        auto it = ev.data.find("total");
+        if (it != ev.data.end() && NumberOf(*it, &total)) state_.revenue += total;
+      }
+      if (!state_.first_purchase_at || ev.ts < *state_.first_purchase_at) {
+        state_.first_purchase_at = ev.ts;
+      }
+      if (!state_.last_purchase_at || ev.ts > *state_.last_purchase_at) {
+        state_.last_purchase_at = ev.ts;
+      }
+    } else if (ev.type == "unsubscribe") {
+      state_.unsubscribed = true;
+    } else if (ev.type == "subscribe") {
+      state_.unsubscribed = false;
+      Attr yes;
+      yes.kind = Attr::Kind::kBool;
+      yes.b = true;
+      state_.Set("email_opt_in", yes);
+    }
+  }
+
+  FlowMemo* MemoIfAny(std::string_view flow) {
+    for (auto& m : state_.memos) {
+      if (m.flow == flow) return &m;
+    }
+    return nullptr;
+  }
+
+  // Starts a run when the entry rules allow it. `ev` is the triggering event (null for date
+  // triggers).
+  void TryEnter(const Flow& f, const Event* ev) {
+    FlowMemo* memo = MemoIfAny(f.id);
+    if (Journey* active = ActiveJourney(f.id)) {
+      if (f.reentry != flow::Reentry::kRestart) return;  // one run at a time
+      Exit(*active, "restarted");
+    } else if (memo && memo->runs > 0) {
+      if (f.reentry == flow::Reentry::kNever) return;
+      if (f.reentry == flow::Reentry::kAfter && now_ < memo->last_entry + f.reentry_after) return;
+    }
+    FlowMemo& m = state_.Memo(f.id);
+    m.runs += 1;
+    m.last_entry = now_;
+    Journey j;
+    j.flow = f.id;
+    j.run = m.runs;
+    j.step = f.steps.front().id;
+    j.entered_at = now_;
+    if (ev) {
+      j.trigger_type = ev->type;
+      j.trigger_event_id = ev->event_id;
+      j.trigger_ts = ev->ts;
+      j.trigger_data = ev->data;
+    }
+    Record r;
+    r.kind = Record::Kind::kEnter;
+    r.flow = f.id;
+    r.step = j.step;
+    r.run = j.run;
+    r.reason = ev ? "event:" + ev->type : "date:" + f.trigger.date_attribute;
+    Emit(std::move(r));
+    state_.journeys.push_back(std::move(j));
+  }
+
+  // ---- date triggers -------------------------------------------------------------------
+
+  bool DateInputsChanged(const Flow& f) const {
+    if (dates_dirty_all_) return true;
+    return std::find(dirty_attrs_.begin(), dirty_attrs_.end(), f.trigger.date_attribute) !=
+           dirty_attrs_.end();
+  }
+
+  // The next moment the flow's date trigger fires for this customer, if any.
+  std::optional<TimePoint> NextDate(const Flow& f, int64_t* key) {
+    const auto& t = f.trigger;
+    const Zone& zone = CustomerZone();
+    std::optional<CivilDate> base;
+    const std::string& attr = t.date_attribute;
+    if (attr == "first_purchase_at" || attr == "last_purchase_at") {
+      const auto& v = attr == "first_purchase_at" ? state_.first_purchase_at
+                                                  : state_.last_purchase_at;
+      if (v) base = zone.DateOf(*v);
+    } else if (const Attr* a = state_.Find(attr); a && a->kind == Attr::Kind::kString) {
+      base = ParseProfileDate(a->str, zone);
+    }
+    if (!base) return std::nullopt;
+    const int offset_days = static_cast<int>(t.offset / kDay);
+    const Duration offset_rest = t.offset - offset_days * kDay;
+    if (t.yearly) {
+      int year = zone.DateOf(now_).year;
+      for (int y = year - 1; y <= year + 2; ++y) {
+        CivilDate d{y, base->month, base->day};
+        if (d.month == 2 && d.day == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) {
+          d.day = 28;  // 29 February is celebrated on 28 February in other years
+        }
+        TimePoint at = zone.At(AddDays(d, offset_days), t.at_minutes) + offset_rest;
+        if (at > now_) return at;
+      }
+      return std::nullopt;
+    }
+    // One date: fire once for it. When its offset moment has passed but the date itself has
+    // not (points set to expire in 5 days with a 14-day warning), fire now.
+    *key = (std::chrono::sys_days{std::chrono::year{base->year} /
+                                  std::chrono::month{static_cast<unsigned>(base->month)} /
+                                  std::chrono::day{static_cast<unsigned>(base->day)}})
+               .time_since_epoch()
+               .count() +
+           1;
+    const FlowMemo* m = MemoIfAny(f.id);
+    if (m && m->date_fired_key == *key) return std::nullopt;
+    TimePoint at = zone.At(AddDays(*base, offset_days), t.at_minutes) + offset_rest;
+    if (at > now_) return at;
+    if (zone.At(*base, t.at_minutes) > now_) return now_;
+    return std::nullopt;
+  }
+
+  void UpdateDateTriggers() {
+    for (int fi : flows_.DateTriggered()) {
+      const Flow& f = flows_.flows()[fi];
+      FlowMemo* m = MemoIfAny(f.id);
+      if (m && !DateInputsChanged(f)) continue;
+      int64_t key = 0;
+      auto next = NextDate(f, &key);
+      if (!m && !next) continue;
+      FlowMemo& memo = m ? *m : state_.Memo(f.id);
+      if (memo.date_next != next) {
+        memo.date_next = next;
+        out_.changed = true;
+      }
+    }
+  }
+
+  void FireDateTriggers() {
+    for (int fi : flows_.DateTriggered()) {
+      const Flow& f = flows_.flows()[fi];
+      FlowMemo* m = MemoIfAny(f.id);
+      if (!m || !m->date_next || *m->date_next > now_) continue;
+      out_.changed = true;
+      int64_t key = 0;
+      NextDate(f, &key);  // the key of the date being fired
+      m->date_next.reset();
+      if (!f.trigger.yearly) m->date_fired_key = key;
+      EngineScope scope(state_, now_);
+      if (f.trigger.when.Test(scope)) TryEnter(f, nullptr);
+      m = MemoIfAny(f.id);
+      if (f.trigger.yearly) {
+        int64_t k2 = 0;
+        m->date_next = NextDate(f, &k2);
+      }
+    }
+  }
+
+  // ---- running journeys ----------------------------------------------------------------
+
+  void RunReady() {
+    // Indices, not references: entering a flow can append to the vector.
+    for (size_t i = 0; i < state_.journeys.size(); ++i) {
+      Journey& j = state_.journeys[i];
+      if (!Alive(j)) continue;
+      if (j.wait != Journey::Wait::kNone && j.wake > now_) continue;
+      Advance(i);
+    }
+  }
+
+  // Moves the run to step index `target` (or ends it).
+  void Goto(const Flow& f, Journey& j, int32_t target) {
+    j.wait = Journey::Wait::kNone;
+    if (target == flow::kEnd || target < 0 || target >= static_cast<int32_t>(f.steps.size())) {
+      Exit(j, "completed");
+      return;
+    }
+    j.step = f.steps[target].id;
+    out_.changed = true;
+  }
+
+  void Advance(size_t ji) {
+    for (int guard = 0; guard < kMaxStepsPerAdvance; ++guard) {
+      Journey& j = state_.journeys[ji];
+      if (!Alive(j)) return;
+      const Flow* f = flows_.Find(j.flow);
+      int32_t idx = f ? f->FindStep(j.step) : flow::kEnd;
+      if (idx == flow::kEnd) {
+        Exit(j, f ? "flow_changed" : "flow_removed");
+        return;
+      }
+      const Step& s = f->steps[idx];
+      const bool woken = j.wait != Journey::Wait::kNone && j.wake <= now_;
+      switch (s.kind) {
+        case StepKind::kWait:
+          if (woken) {
+            Goto(*f, j, s.next);
+            break;
+          }
+          Arm(j, Journey::Wait::kTimer, now_ + s.wait);
+          return;
+        case StepKind::kWaitUntil: {
+          if (woken) {
+            Goto(*f, j, s.next);
+            break;
+          }
+          TimePoint target = WaitUntilTarget(s, j);
+          if (target <= now_) {
+            Goto(*f, j, s.next);
+            break;
+          }
+          Arm(j, Journey::Wait::kTimer, target);
+          return;
+        }
+        case StepKind::kWaitFor:
+          if (j.wait == Journey::Wait::kEvent && woken) {
+            Goto(*f, j, s.on_timeout);
+            break;
+          }
+          if (j.wait == Journey::Wait::kEvent) return;
+          Arm(j, Journey::Wait::kEvent, now_ + s.timeout);
+          return;
+        case StepKind::kSend:
+          if (!Send(*f, s, ji)) return;  // deferred
+          Goto(*f, state_.journeys[ji], s.next);
+          break;
+        case StepKind::kIf: {
+          EngineScope scope(state_, now_);
+          scope.set_journey(&j);
+          Goto(*f, j, s.condition.Test(scope) ? s.then_first : s.else_first);
+          break;
+        }
+        case StepKind::kSplit: {
+          int total = 0;
+          for (const auto& b : s.branches) total += b.weight;
+          if (total <= 0) {
+            Goto(*f, j, s.next);
+            break;
+          }
+          uint64_t h = StableHash64(
+              fmt::format("{}\x1f{}\x1f{}\x1f{}", state_.id, f->id, j.run, s.id), 0x5eed);
+          int pick = static_cast<int>(h % static_cast<uint64_t>(total));
+          const flow::SplitBranch* chosen = &s.branches.back();
+          for (const auto& b : s.branches) {
+            if (pick < b.weight) {
+              chosen = &b;
+              break;
+            }
+            pick -= b.weight;
+          }
+          if (chosen->holdout) {
+            Record r;
+            r.kind = Record::Kind::kSuppress;
+            r.flow = f->id;
+            r.step = s.id;
+            r.run = j.run;
+            r.reason = "holdout";
+            Emit(std::move(r));
+            Exit(j, "holdout");
+            return;
+          }
+          Goto(*f, j, chosen->first);
+          break;
+        }
+        case StepKind::kSet:
+          for (const auto& [attr, value] : s.assignments) {
+            const Attr* old = state_.Find(attr);
+            if (SameAttr(old, value)) continue;
+            if (attr == "timezone") {
+              dates_dirty_all_ = true;
+              zone_.reset();
+            }
+            dirty_attrs_.push_back(attr);
+            if (value.kind == Attr::Kind::kNull) {
+              state_.Erase(attr);
+            } else {
+              state_.Set(attr, value);
+            }
+          }
+          Goto(*f, j, s.next);
+          break;
+        case StepKind::kExit:
+          Exit(j, s.exit_reason.empty() ? "exit" : s.exit_reason);
+          return;
+      }
+    }
+    Exit(state_.journeys[ji], "step_limit");
+  }
+
+  void Arm(Journey& j, Journey::Wait kind, TimePoint wake) {
+    j.wait = kind;
+    j.wake = wake;
+    out_.changed = true;
+  }
+
+  TimePoint WaitUntilTarget(const Step& s, const Journey& j) {
+    const Zone& zone = CustomerZone();
+    TimePoint t = now_;
+    if (!s.until_date.empty()) {
+      EngineScope scope(state_, now_);
+      scope.set_journey(&j);
+      Value v = s.until_date.Eval(scope);
+      std::optional<CivilDate> date;
+      if (v.type() == flow::ValueType::kString) {
+        date = ParseProfileDate(v.as_string(), zone);
+      } else if (v.type() == flow::ValueType::kTime) {
+        date = zone.DateOf(v.as_time());
+      }
+      if (!date) return now_;  // no date known: do not hold the customer forever
+      t = zone.At(*date, s.at_minutes.value_or(0));
+      if (t <= now_) return now_;  // the date is past: go on at once
+    } else if (s.at_minutes) {
+      CivilDate today = zone.DateOf(now_);
+      t = zone.At(today, *s.at_minutes);
+      if (t <= now_) t = zone.At(AddDays(today, 1), *s.at_minutes);
+    }
+    // Allowed weekdays: move day by day, keeping the time of day when one is given.
+    for (int i = 0; i < 7 && !(s.weekdays & (1u << zone.Weekday(t))); ++i) {
+      CivilDate next = AddDays(zone.DateOf(t), 1);
+      t = zone.At(next, s.at_minutes.value_or(0));
+    }
+    return t;
+  }
+
+  // Sends (or suppresses) the step's mail. Returns false when the send is deferred by the
+  // frequency cap or quiet hours: the run stays at this step until then.
+  bool Send(const Flow& f, const Step& s, size_t ji) {
+    Journey& j = state_.journeys[ji];
+    const bool marketing = f.category == flow::Category::kMarketing;
+    const Attr* email = state_.Find("email");
+    std::string reason;
+    if (!email || email->kind != Attr::Kind::kString || email->str.empty()) {
+      reason = "no_email";
+    } else if (marketing) {
+      const Attr* opt_in = state_.Find("email_opt_in");
+      if (state_.unsubscribed) {
+        reason = "unsubscribed";
+      } else if (state_.bouncing) {
+        reason = "bouncing";
+      } else if (!opt_in || opt_in->kind != Attr::Kind::kBool || !opt_in->b) {
+        reason = "no_opt_in";
+      }
+    }
+    if (!reason.empty()) {
+      Record r;
+      r.kind = Record::Kind::kSuppress;
+      r.flow = f.id;
+      r.step = s.id;
+      r.run = j.run;
+      r.template_name = s.template_name;
+      r.reason = std::move(reason);
+      Emit(std::move(r));
+      return true;
+    }
+    if (marketing) {
+      TimePoint allowed = AllowedSendTime();
+      if (allowed > now_) {
+        Arm(j, Journey::Wait::kTimer, allowed);
+        return false;
+      }
+    }
+    // Render.
+    const Attr* locale_attr = state_.Find("locale");
+    std::string_view locale =
+        locale_attr && locale_attr->kind == Attr::Kind::kString ? locale_attr->str : "";
+    const flow::Template* t = flows_.templates().Find(s.template_name, locale);
+    SendJob job;
+    job.job_id = JobId(state_.id, f.id, j.run, s.id);
+    job.customer_id = state_.id;
+    job.flow = f.id;
+    job.step = s.id;
+    job.run = j.run;
+    job.marketing = marketing;
+    job.template_name = s.template_name;
+    job.to = OneLine(email->str);
+    job.at = now_;
+    if (marketing && policy_.unsubscribe_url) {
+      job.unsubscribe_url = policy_.unsubscribe_url(state_.id, f.id, job.job_id);
+    }
+    if (t) {
+      job.locale = t->locale;
+      EngineScope scope(state_, now_);
+      scope.set_journey(&j);
+      scope.set_step(&s, job.unsubscribe_url, f.id);
+      job.subject = OneLine(t->subject.Render(scope, false));
+      t->text.Render(scope, false, job.text);
+      if (t->html) t->html->Render(scope, true, job.html);
+    }
+    if (marketing) {
+      auto& sends = state_.recent_marketing_sends;
+      sends.push_back(now_);
+      if (sends.size() > kMaxRecentSends) sends.erase(sends.begin());
+    }
+    FlowMemo& m = state_.Memo(f.id);
+    m.last_send = now_;
+    m.last_send_step = s.id;
+    Record r;
+    r.kind = Record::Kind::kSend;
+    r.flow = f.id;
+    r.step = s.id;
+    r.run = state_.journeys[ji].run;
+    r.template_name = s.template_name;
+    r.subject = job.subject;
+    Emit(std::move(r));
+    out_.sends.push_back(std::move(job));
+    return true;
+  }
+
+  // The first moment at or after now a marketing mail may go: the frequency cap and quiet
+  // hours both allow it.
+  TimePoint AllowedSendTime() {
+    auto& sends = state_.recent_marketing_sends;
+    if (policy_.cap_window.count() > 0) {
+      // Forget sends that no longer count.
+      auto keep = std::find_if(sends.begin(), sends.end(),
+                               [&](TimePoint t) { return t > now_ - policy_.cap_window; });
+      if (keep != sends.begin()) {
+        sends.erase(sends.begin(), keep);
+        out_.changed = true;
+      }
+    }
+    TimePoint t = now_;
+    for (int round = 0; round < 8; ++round) {
+      TimePoint before = t;
+      if (policy_.cap_count > 0 && policy_.cap_window.count() > 0) {
+        std::vector<TimePoint> in_window;
+        for (TimePoint s : sends) {
+          if (s > t - policy_.cap_window && s <= t) in_window.push_back(s);
+        }
+        if (static_cast<int>(in_window.size()) >= policy_.cap_count) {
+          t = in_window[in_window.size() - policy_.cap_count] + policy_.cap_window;
+        }
+      }
+      if (policy_.quiet_start != policy_.quiet_end) {
+        t = AfterQuietHours(t, policy_.quiet_start, policy_.quiet_end, CustomerZone());
+      }
+      if (t == before) break;
+    }
+    return t;
+  }
+
+  void ComputeWake() {
+    std::optional<TimePoint> wake;
+    auto consider = [&](TimePoint t) {
+      if (!wake || t < *wake) wake = t;
+    };
+    for (const auto& j : state_.journeys) {
+      if (j.wait != Journey::Wait::kNone) consider(j.wake);
+    }
+    for (const auto& m : state_.memos) {
+      if (m.date_next) consider(*m.date_next);
+    }
+    if (wake != state_.wake) {
+      state_.wake = wake;
+      out_.changed = true;
+    }
+  }
+
+  const flow::FlowSet& flows_;
+  const Policy& policy_;
+  CustomerState& state_;
+  TimePoint now_;
+  Decisions& out_;
+  std::optional<Zone> zone_;
+  std::vector<std::string> dirty_attrs_;
+  bool dates_dirty_all_ = false;
+};
+
+}  // namespace
+
+std::string_view RecordKindName(Record::Kind k) {
+  switch (k) {
+    case Record::Kind::kEnter: return "enter";
+    case Record::Kind::kSend: return "send";
+    case Record::Kind::kSuppress: return "suppress";
+    case Record::Kind::kExit: return "exit";
+    case Record::Kind::kConvert: return "convert";
+  }
+  return "?";
+}
+
+std::string JobId(std::string_view customer_id, std::string_view flow, uint32_t run,
+                  std::string_view step) {
+  std::string key = fmt::format("{}\x1f{}\x1f{}\x1f{}", customer_id, flow, run, step);
+  return fmt::format("{:016x}{:016x}", StableHash64(key, 1), StableHash64(key, 2));
+}
+
+Decisions Step(const flow::FlowSet& flows, const Policy& policy, CustomerState& state,
+               const Input& input, TimePoint now) {
+  Decisions out;
+  Engine engine(flows, policy, state, now, out);
+  engine.Run(input);
+  return out;
+}
+
+}  // namespace journeyd::engine

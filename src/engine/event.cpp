@@ -1,0 +1,326 @@
+#include "journeyd/engine/event.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace journeyd::engine {
+namespace {
+
+constexpr int kMaxJsonDepth = 32;
+
+std::string_view JsonTypeName(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::array: return "an array";
+    case nlohmann::json::value_t::string: return "a string";
+    case nlohmann::json::value_t::boolean: return "a boolean";
+    case nlohmann::json::value_t::null: return "null";
+    case nlohmann::json::value_t::object: return "an object";
+    default: return "a number";
+  }
+}
+
+bool HasControl(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+// Bracket depth of a JSON text, outside strings; deep nesting is refused before parsing.
+int JsonDepth(std::string_view s) {
+  int depth = 0, max = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      max = std::max(max, ++depth);
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return max;
+}
+
+bool Fail(EventError* error, std::string field, std::string message) {
+  if (error) {
+    error->field = std::move(field);
+    error->message = std::move(message);
+  }
+  return false;
+}
+
+bool ValidEmail(std::string_view e) {
+  if (e.size() > 254 || HasControl(e)) return false;
+  size_t at = e.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 >= e.size() ||
+      e.find('@', at + 1) != std::string_view::npos) {
+    return false;
+  }
+  return e.find_first_of(" <>,;\"()[]\\") == std::string_view::npos;
+}
+
+bool ValidDate(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  return ParseTimestamp(s).has_value();
+}
+
+// Profile attributes with a meaning must have the right type; others may be any scalar.
+bool CheckProfile(const nlohmann::json& profile, EventError* error) {
+  for (auto it = profile.begin(); it != profile.end(); ++it) {
+    const std::string& key = it.key();
+    const nlohmann::json& v = it.value();
+    std::string field = "profile." + key;
+    if (key.empty() || key.size() > 64 || HasControl(key) || !ValidUtf8(key)) {
+      return Fail(error, "profile", "attribute names must be 1-64 printable characters");
+    }
+    if (v.is_null()) continue;  // removes the attribute
+    if (v.is_object() || v.is_array()) {
+      return Fail(error, field, "must be text, a number, true/false or null");
+    }
+    auto need_string = [&]() {
+      if (!v.is_string()) {
+        return Fail(error, field, fmt::format("must be text, got {}", JsonTypeName(v)));
+      }
+      return true;
+    };
+    if (key == "email") {
+      if (!need_string()) return false;
+      if (!ValidEmail(v.get_ref<const std::string&>())) {
+        return Fail(error, field, "is not a valid e-mail address");
+      }
+    } else if (key == "first_name" || key == "last_name" || key == "locale" ||
+               key == "timezone") {
+      if (!need_string()) return false;
+    } else if (key == "birthday") {
+      if (!need_string()) return false;
+      if (!ValidDate(v.get_ref<const std::string&>())) {
+        return Fail(error, field, "must be a date as YYYY-MM-DD");
+      }
+    } else if (key == "points_expire_at" || key == "first_purchase_at" ||
+               key == "last_purchase_at") {
+      if (!need_string()) return false;
+      if (!ParseTimestamp(v.get_ref<const std::string&>())) {
+        return Fail(error, field, "must be a date (YYYY-MM-DD) or an RFC 3339 time");
+      }
+    } else if (key == "points" || key == "orders") {
+      if (!v.is_number() || std::floor(v.get<double>()) != v.get<double>()) {
+        return Fail(error, field, fmt::format("must be a whole number, got {}", JsonTypeName(v)));
+      }
+    } else if (key == "revenue") {
+      if (!v.is_number()) {
+        return Fail(error, field, fmt::format("must be a number, got {}", JsonTypeName(v)));
+      }
+    } else if (key == "email_opt_in") {
+      if (!v.is_boolean()) {
+        return Fail(error, field, fmt::format("must be true or false, got {}", JsonTypeName(v)));
+      }
+    }
+    if (v.is_string()) {
+      const auto& s = v.get_ref<const std::string&>();
+      if (s.size() > 4096) return Fail(error, field, "is longer than 4096 bytes");
+    }
+  }
+  return true;
+}
+
+bool ParseObject(std::string_view field, std::string_view text, nlohmann::json* out,
+                 EventError* error) {
+  if (JsonDepth(text) > kMaxJsonDepth) {
+    return Fail(error, std::string(field),
+                fmt::format("JSON is nested more than {} levels deep", kMaxJsonDepth));
+  }
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Fail(error, std::string(field), "is not valid JSON");
+  if (!j.is_object()) {
+    return Fail(error, std::string(field),
+                fmt::format("is not a JSON object (got {})", JsonTypeName(j)));
+  }
+  *out = std::move(j);
+  return true;
+}
+
+bool CheckCommon(const Event& e, EventError* error) {
+  if (!ValidEventType(e.type)) {
+    return Fail(error, "type",
+                fmt::format("'{}' is not an event type: use 1-64 characters of a-z, 0-9, _ . -",
+                            e.type.size() > 64 || HasControl(e.type) ? "..." : e.type));
+  }
+  if (!ValidCustomerId(e.customer_id)) {
+    return Fail(error, "customer_id",
+                e.customer_id.empty() ? "is empty"
+                : e.customer_id.size() > 128
+                    ? "is longer than 128 bytes"
+                    : "contains control characters or invalid UTF-8");
+  }
+  if (e.event_id.size() > 128 || HasControl(e.event_id) || !ValidUtf8(e.event_id)) {
+    return Fail(error, "event_id", "must be at most 128 printable characters");
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >= 0xC2 && c < 0xE0) ? 2 : (c >= 0xE0 && c < 0xF0) ? 3
+                                                       : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+bool ValidEventType(std::string_view type) {
+  if (type.empty() || type.size() > 64) return false;
+  for (char c : type) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ValidCustomerId(std::string_view id) {
+  return !id.empty() && id.size() <= 128 && !HasControl(id) && ValidUtf8(id);
+}
+
+std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, std::string>>& fields,
+                                     TimePoint default_ts, TimePoint now, EventError* error) {
+  Event e;
+  e.ts = default_ts;
+  e.data = nlohmann::json::object();
+  e.profile = nlohmann::json::object();
+  bool has_type = false, has_customer = false;
+  std::vector<std::string_view> seen;
+  for (const auto& [name, value] : fields) {
+    if (value.size() > kMaxFieldBytes) {
+      Fail(error, name.size() <= 64 && !HasControl(name) ? name : "?",
+           fmt::format("is {} bytes; the limit is {} bytes", value.size(), kMaxFieldBytes));
+      return std::nullopt;
+    }
+    bool known = name == "type" || name == "customer_id" || name == "event_id" || name == "ts" ||
+                 name == "data" || name == "profile";
+    if (!known) continue;
+    for (auto s : seen) {
+      if (s == name) {
+        Fail(error, name, "is given twice");
+        return std::nullopt;
+      }
+    }
+    seen.push_back(name);
+    if (!ValidUtf8(value)) {
+      Fail(error, name, "is not valid UTF-8");
+      return std::nullopt;
+    }
+    if (name == "type") {
+      e.type = value;
+      has_type = true;
+    } else if (name == "customer_id") {
+      e.customer_id = value;
+      has_customer = true;
+    } else if (name == "event_id") {
+      e.event_id = value;
+    } else if (name == "ts") {
+      auto t = ParseTimestamp(value);
+      if (!t) {
+        Fail(error, "ts", "must be an RFC 3339 time or Unix milliseconds");
+        return std::nullopt;
+      }
+      e.ts = *t;
+    } else if (name == "data") {
+      if (!ParseObject("data", value, &e.data, error)) return std::nullopt;
+    } else if (name == "profile") {
+      if (!ParseObject("profile", value, &e.profile, error)) return std::nullopt;
+    }
+  }
+  if (!has_type) {
+    Fail(error, "type", "is missing");
+    return std::nullopt;
+  }
+  if (!has_customer) {
+    Fail(error, "customer_id", "is missing");
+    return std::nullopt;
+  }
+  if (!CheckCommon(e, error)) return std::nullopt;
+  if (e.ts > now + kDay) {
+    Fail(error, "ts", fmt::format("{} is in the future", FormatRfc3339(e.ts)));
+    return std::nullopt;
+  }
+  if (ToUnixMillis(e.ts) < 0) {
+    Fail(error, "ts", "is before 1970");
+    return std::nullopt;
+  }
+  if (!CheckProfile(e.profile, error)) return std::nullopt;
+  return e;
+}
+
+std::optional<Event> EventFromJson(const nlohmann::json& o, EventError* error) {
+  if (!o.is_object()) {
+    Fail(error, "", "an event is a JSON object");
+    return std::nullopt;
+  }
+  Event e;
+  e.data = nlohmann::json::object();
+  e.profile = nlohmann::json::object();
+  auto str = [&](const char* key, std::string* out, bool required) {
+    auto it = o.find(key);
+    if (it == o.end() || it->is_null()) {
+      if (required) return Fail(error, key, "is missing");
+      return true;
+    }
+    if (!it->is_string()) {
+      return Fail(error, key, fmt::format("must be a string, got {}", JsonTypeName(*it)));
+    }
+    *out = it->get<std::string>();
+    return true;
+  };
+  if (!str("type", &e.type, true) || !str("customer_id", &e.customer_id, true) ||
+      !str("event_id", &e.event_id, false)) {
+    return std::nullopt;
+  }
+  auto ts = o.find("ts");
+  if (ts == o.end()) {
+    Fail(error, "ts", "is missing");
+    return std::nullopt;
+  }
+  std::optional<TimePoint> t;
+  if (ts->is_string()) {
+    t = ParseTimestamp(ts->get_ref<const std::string&>());
+  } else if (ts->is_number_integer() || ts->is_number_unsigned()) {
+    t = FromUnixMillis(ts->get<int64_t>());
+  }
+  if (!t) {
+    Fail(error, "ts", "must be an RFC 3339 time or Unix milliseconds");
+    return std::nullopt;
+  }
+  e.ts = *t;
+  for (const char* key : {"data", "profile"}) {
+    auto it = o.find(key);
+    if (it == o.end() || it->is_null()) continue;
+    if (!it->is_object()) {
+      Fail(error, key, fmt::format("is not a JSON object (got {})", JsonTypeName(*it)));
+      return std::nullopt;
+    }
+    (std::string_view(key) == "data" ? e.data : e.profile) = *it;
+  }
+  if (!CheckCommon(e, error) || !CheckProfile(e.profile, error)) return std::nullopt;
+  return e;
+}
+
+}  // namespace journeyd::engine

@@ -1,0 +1,319 @@
+#include "journeyd/mail/message.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "journeyd/common/hash.h"
+
+namespace journeyd::mail {
+namespace {
+
+constexpr std::string_view kCrlf = "\r\n";
+
+bool IsAscii(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c >= 0x80) return false;
+  }
+  return true;
+}
+
+bool HasControl(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+// Removes every control character: header text is one line, whatever it came from.
+std::string Clean(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\t') {
+      out += ' ';
+    } else if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string Base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (static_cast<unsigned char>(in[i]) << 16) |
+                 (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = static_cast<unsigned char>(in[i]) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+// Length of the UTF-8 sequence starting with byte c (1 for stray bytes).
+size_t Utf8Len(unsigned char c) {
+  if (c >= 0xF0) return 4;
+  if (c >= 0xE0) return 3;
+  if (c >= 0xC0) return 2;
+  return 1;
+}
+
+std::string Header(std::string_view name, std::string_view value) {
+  return fmt::format("{}: {}{}", name, value, kCrlf);
+}
+
+std::string Boundary(std::string_view job_id) {
+  return fmt::format("=_journeyd_{:016x}", StableHash64(job_id, 7));
+}
+
+}  // namespace
+
+std::string EncodeHeaderText(std::string_view raw, size_t name_length) {
+  std::string text = Clean(raw);
+  if (IsAscii(text)) {
+    // Fold long ASCII text at spaces so no line exceeds 78 characters.
+    std::string out;
+    size_t line = name_length + 2;
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find(' ', start + 1);
+      if (end == std::string::npos) end = text.size();
+      std::string_view word(text.data() + start, end - start);
+      if (line + word.size() > 78 && !out.empty() && word.front() == ' ') {
+        out += "\r\n";
+        line = 0;
+      }
+      out += word;
+      line += word.size();
+      start = end;
+    }
+    return out;
+  }
+  // RFC 2047 B-encoding in words of at most 75 characters, never splitting a UTF-8 sequence.
+  constexpr size_t kMaxChunk = 45;  // 45 bytes → 60 base64 chars + 12 of "=?UTF-8?B??="
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t end = i;
+    while (end < text.size()) {
+      size_t n = Utf8Len(static_cast<unsigned char>(text[end]));
+      if (end + n - i > kMaxChunk) break;
+      end += n;
+    }
+    if (end == i) end = std::min(text.size(), i + 1);
+    if (!out.empty()) out += "\r\n ";
+    out += "=?UTF-8?B?" + Base64(std::string_view(text).substr(i, end - i)) + "?=";
+    i = end;
+  }
+  return out;
+}
+
+std::string QuotedPrintable(std::string_view body) {
+  std::string out;
+  out.reserve(body.size() + body.size() / 8);
+  size_t line = 0;
+  auto put = [&](std::string_view piece) {
+    if (line + piece.size() > 75) {
+      out += "=\r\n";
+      line = 0;
+    }
+    out += piece;
+    line += piece.size();
+  };
+  for (size_t i = 0; i < body.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(body[i]);
+    if (c == '\r' && i + 1 < body.size() && body[i + 1] == '\n') continue;
+    if (c == '\n') {
+      // Trailing white space before a line break must be encoded.
+      if (!out.empty() && (out.back() == ' ' || out.back() == '\t')) {
+        char last = out.back();
+        out.pop_back();
+        out += fmt::format("={:02X}", static_cast<unsigned char>(last));
+      }
+      out += "\r\n";
+      line = 0;
+      continue;
+    }
+    // A '.' at the start of a line is encoded so a line can never be a lone dot.
+    bool literal = (c >= 33 && c <= 126 && c != '=' && !(c == '.' && line == 0)) || c == ' ' ||
+                   c == '\t';
+    if (literal) {
+      char ch = static_cast<char>(c);
+      put(std::string_view(&ch, 1));
+    } else {
+      put(fmt::format("={:02X}", c));
+    }
+  }
+  if (!out.empty() && (out.back() == ' ' || out.back() == '\t')) {
+    char last = out.back();
+    out.pop_back();
+    out += fmt::format("={:02X}", static_cast<unsigned char>(last));
+  }
+  return out;
+}
+
+std::string FormatRfc5322Date(TimePoint t) {
+  using namespace std::chrono;
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  auto days = floor<std::chrono::days>(t);
+  year_month_day ymd{days};
+  weekday wd{days};
+  int64_t ms = (t - days).count();
+  return fmt::format("{}, {} {} {} {:02}:{:02}:{:02} +0000", kDays[wd.c_encoding()],
+                     static_cast<unsigned>(ymd.day()),
+                     kMonths[static_cast<unsigned>(ymd.month()) - 1],
+                     static_cast<int>(ymd.year()), ms / 3'600'000, ms / 60'000 % 60,
+                     ms / 1000 % 60);
+}
+
+bool ValidAddress(std::string_view a) {
+  if (a.empty() || a.size() > 254 || HasControl(a)) return false;
+  size_t at = a.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 >= a.size() ||
+      a.find('@', at + 1) != std::string_view::npos) {
+    return false;
+  }
+  for (char c : a) {
+    if (c == ' ' || c == '<' || c == '>' || c == ',' || c == ';' || c == '"' || c == '(' ||
+        c == ')' || c == '\\' || c == '[' || c == ']') {
+      return false;
+    }
+  }
+  return a.substr(at + 1).find('.') != std::string_view::npos || a.substr(at + 1) == "localhost";
+}
+
+bool ParseMailbox(std::string_view mailbox, std::string* name, std::string* address) {
+  if (HasControl(mailbox)) return false;
+  size_t lt = mailbox.rfind('<');
+  if (lt == std::string_view::npos) {
+    *name = "";
+    *address = std::string(mailbox);
+    return ValidAddress(*address);
+  }
+  size_t gt = mailbox.find('>', lt);
+  if (gt == std::string_view::npos || gt + 1 != mailbox.size()) return false;
+  std::string_view n = mailbox.substr(0, lt);
+  while (!n.empty() && n.back() == ' ') n.remove_suffix(1);
+  if (n.size() >= 2 && n.front() == '"' && n.back() == '"') n = n.substr(1, n.size() - 2);
+  *name = std::string(n);
+  *address = std::string(mailbox.substr(lt + 1, gt - lt - 1));
+  return ValidAddress(*address);
+}
+
+std::string DotStuff(std::string_view data) {
+  std::string out;
+  out.reserve(data.size() + 16);
+  bool line_start = true;
+  for (char c : data) {
+    if (line_start && c == '.') out += '.';
+    out += c;
+    line_start = c == '\n';
+  }
+  return out;
+}
+
+std::optional<BuiltMessage> BuildMessage(const engine::SendJob& job, const MessageOptions& options,
+                                         TimePoint date, std::string* error) {
+  std::string from_name, from_address;
+  if (!ParseMailbox(options.from, &from_name, &from_address)) {
+    *error = fmt::format("smtp.from '{}' is not a valid mailbox", Clean(options.from));
+    return std::nullopt;
+  }
+  if (!ValidAddress(job.to) || !IsAscii(job.to)) {
+    *error = fmt::format("recipient '{}' is not a valid e-mail address", Clean(job.to));
+    return std::nullopt;
+  }
+  BuiltMessage m;
+  m.envelope_from = from_address;
+  m.envelope_to = job.to;
+  std::string domain = from_address.substr(from_address.find('@') + 1);
+  m.message_id = fmt::format("<{}@{}>", Clean(job.job_id), domain);
+
+  std::string& d = m.data;
+  if (from_name.empty()) {
+    d += Header("From", from_address);
+  } else if (IsAscii(from_name)) {
+    std::string quoted;
+    for (char c : from_name) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    d += Header("From", fmt::format("\"{}\" <{}>", quoted, from_address));
+  } else {
+    d += Header("From", fmt::format("{} <{}>", EncodeHeaderText(from_name, 4), from_address));
+  }
+  d += Header("To", job.to);
+  d += Header("Subject", EncodeHeaderText(job.subject, 7));
+  d += Header("Date", FormatRfc5322Date(date));
+  d += Header("Message-ID", m.message_id);
+  d += Header("MIME-Version", "1.0");
+  d += Header("X-Journeyd-Flow", Clean(job.flow));
+  d += Header("X-Journeyd-Step", Clean(job.step));
+  if (job.marketing) {
+    std::string links;
+    if (!job.unsubscribe_url.empty() && !HasControl(job.unsubscribe_url) &&
+        job.unsubscribe_url.find_first_of("<> ") == std::string::npos) {
+      links = "<" + job.unsubscribe_url + ">";
+    }
+    if (!options.unsubscribe_mailto.empty() && ValidAddress(options.unsubscribe_mailto)) {
+      if (!links.empty()) links += ", ";
+      links += "<mailto:" + options.unsubscribe_mailto + "?subject=unsubscribe>";
+    }
+    if (!links.empty()) {
+      d += Header("List-Unsubscribe", links);
+      if (links.front() == '<' && links.rfind("<mailto:", 0) != 0) {
+        d += Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+      }
+    }
+  }
+  auto part_headers = [&](std::string_view type) {
+    std::string h;
+    h += Header("Content-Type", fmt::format("{}; charset=UTF-8", type));
+    h += Header("Content-Transfer-Encoding", "quoted-printable");
+    return h;
+  };
+  if (job.html.empty()) {
+    d += part_headers("text/plain");
+    d += kCrlf;
+    d += QuotedPrintable(job.text);
+    d += kCrlf;
+  } else {
+    std::string boundary = Boundary(job.job_id);
+    d += Header("Content-Type", fmt::format("multipart/alternative; boundary=\"{}\"", boundary));
+    d += kCrlf;
+    d += fmt::format("--{}{}", boundary, kCrlf);
+    d += part_headers("text/plain");
+    d += kCrlf;
+    d += QuotedPrintable(job.text);
+    d += kCrlf;
+    d += fmt::format("--{}{}", boundary, kCrlf);
+    d += part_headers("text/html");
+    d += kCrlf;
+    d += QuotedPrintable(job.html);
+    d += kCrlf;
+    d += fmt::format("--{}--{}", boundary, kCrlf);
+  }
+  return m;
+}
+
+}  // namespace journeyd::mail

@@ -1,0 +1,264 @@
+// journeyctl: the tool for marketers and ops. Thin: parse flags, call the libraries, print.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "journeyd/engine/calendar.h"
+#include "journeyd/engine/simulator.h"
+#include "journeyd/flow/graph.h"
+#include "journeyd/flow/loader.h"
+
+namespace {
+
+using namespace journeyd;
+
+void PrintDiagnostics(const Diagnostics& diags, std::ostream& out) {
+  for (const Diagnostic& d : diags.all()) out << d.ToString() << "\n";
+}
+
+int RunValidate(const std::vector<std::string>& paths) {
+  Diagnostics diags = flow::ValidatePaths(paths);
+  PrintDiagnostics(diags, std::cout);
+  if (diags.HasErrors()) {
+    std::cout << diags.error_count() << (diags.error_count() == 1 ? " error" : " errors") << "\n";
+    return 1;
+  }
+  std::cout << "ok: " << paths.size() << (paths.size() == 1 ? " path" : " paths") << " valid\n";
+  return 0;
+}
+
+struct SimulateArgs {
+  std::string flows_dir;
+  std::string events_file;
+  bool json = false;
+  std::string horizon = "400d";
+  std::string timezone = "UTC";
+  std::string quiet_hours;
+  std::string frequency_cap;
+};
+
+bool ParseQuietHours(const std::string& s, engine::Policy& p, std::string* err) {
+  // "21:00-08:00"
+  int h1, m1, h2, m2;
+  char tail;
+  if (std::sscanf(s.c_str(), "%d:%d-%d:%d%c", &h1, &m1, &h2, &m2, &tail) != 4 || h1 < 0 ||
+      h1 > 23 || h2 < 0 || h2 > 23 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59) {
+    *err = fmt::format("--quiet-hours '{}': write HH:MM-HH:MM, e.g. 21:00-08:00", s);
+    return false;
+  }
+  p.quiet_start = h1 * 60 + m1;
+  p.quiet_end = h2 * 60 + m2;
+  return true;
+}
+
+bool ParseFrequencyCap(const std::string& s, engine::Policy& p, std::string* err) {
+  // "1/24h": at most 1 marketing mail per 24 hours
+  auto slash = s.find('/');
+  int count = 0;
+  if (slash == std::string::npos || std::sscanf(s.substr(0, slash).c_str(), "%d", &count) != 1 ||
+      count <= 0) {
+    *err = fmt::format("--frequency-cap '{}': write COUNT/DURATION, e.g. 1/24h", s);
+    return false;
+  }
+  auto d = ParseDuration(s.substr(slash + 1), err);
+  if (!d || d->count() <= 0) {
+    if (d) *err = "--frequency-cap needs a positive duration";
+    return false;
+  }
+  p.cap_count = count;
+  p.cap_window = *d;
+  return true;
+}
+
+int RunSimulate(const SimulateArgs& args) {
+  engine::Policy policy;
+  policy.timezone = args.timezone;
+  std::string err;
+  if (!engine::Zone::Load(args.timezone)) {
+    std::cerr << "journeyctl: --timezone '" << args.timezone << "' is not a known time zone\n";
+    return 2;
+  }
+  if (!args.quiet_hours.empty() && !ParseQuietHours(args.quiet_hours, policy, &err)) {
+    std::cerr << "journeyctl: " << err << "\n";
+    return 2;
+  }
+  if (!args.frequency_cap.empty() && !ParseFrequencyCap(args.frequency_cap, policy, &err)) {
+    std::cerr << "journeyctl: " << err << "\n";
+    return 2;
+  }
+  auto horizon = ParseDuration(args.horizon, &err);
+  if (!horizon || horizon->count() < 0) {
+    std::cerr << "journeyctl: --horizon: " << (horizon ? "must not be negative" : err) << "\n";
+    return 2;
+  }
+  policy.unsubscribe_url = [](std::string_view, std::string_view, std::string_view job) {
+    return fmt::format("https://unsubscribe.invalid/simulated?job={}", job);
+  };
+
+  flow::LoadResult loaded = flow::LoadFlowDirectory(args.flows_dir);
+  PrintDiagnostics(loaded.diagnostics, std::cerr);
+  if (!loaded.flows) return 1;
+
+  std::ifstream in(args.events_file);
+  if (!in) {
+    std::cerr << args.events_file << ": error: cannot open the events file\n";
+    return 1;
+  }
+  std::vector<engine::Event> events;
+  std::string line;
+  int line_no = 0, bad = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      std::cerr << fmt::format("{}:{}: error: not a JSON object\n", args.events_file, line_no);
+      ++bad;
+      continue;
+    }
+    engine::EventError e;
+    auto ev = engine::EventFromJson(j, &e);
+    if (!ev) {
+      std::cerr << fmt::format("{}:{}: error: {}\n", args.events_file, line_no, e.ToString());
+      ++bad;
+      continue;
+    }
+    events.push_back(std::move(*ev));
+  }
+  if (bad) {
+    std::cerr << fmt::format("{}: {} bad line{}; nothing simulated\n", args.events_file, bad,
+                             bad == 1 ? "" : "s");
+    return 1;
+  }
+  std::stable_sort(events.begin(), events.end(),
+                   [](const engine::Event& a, const engine::Event& b) { return a.ts < b.ts; });
+
+  engine::SimulationOptions options;
+  options.horizon = *horizon;
+  options.roundtrip_state = true;  // exactly what the daemon does between steps
+  engine::SimulationResult result = engine::Simulate(*loaded.flows, policy, events, options);
+  for (const auto& w : result.warnings) std::cerr << "warning: " << w << "\n";
+
+  struct Counts {
+    int entered = 0, sent = 0, suppressed = 0, exited = 0, converted = 0;
+  };
+  std::map<std::string, Counts> per_flow;
+  for (const auto& r : result.records) {
+    Counts& c = per_flow[r.flow];
+    switch (r.kind) {
+      case engine::Record::Kind::kEnter: ++c.entered; break;
+      case engine::Record::Kind::kSend: ++c.sent; break;
+      case engine::Record::Kind::kSuppress: ++c.suppressed; break;
+      case engine::Record::Kind::kExit: ++c.exited; break;
+      case engine::Record::Kind::kConvert: ++c.converted; continue;
+    }
+    if (r.kind == engine::Record::Kind::kConvert) continue;
+    if (args.json) {
+      nlohmann::json o;
+      o["at"] = FormatRfc3339(r.at);
+      o["kind"] = engine::RecordKindName(r.kind);
+      o["customer_id"] = r.customer_id;
+      o["flow"] = r.flow;
+      o["step"] = r.step;
+      if (!r.template_name.empty()) o["template"] = r.template_name;
+      if (r.kind == engine::Record::Kind::kSend) o["subject"] = r.subject;
+      if (!r.reason.empty()) o["reason"] = r.reason;
+      std::cout << o.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    } else {
+      std::string what;
+      if (r.kind == engine::Record::Kind::kSend) {
+        what = fmt::format("{}  \"{}\"", r.template_name, r.subject);
+      } else if (r.kind == engine::Record::Kind::kSuppress) {
+        what = r.template_name.empty() ? r.reason : r.template_name + "  (" + r.reason + ")";
+      } else {
+        what = r.reason;
+      }
+      std::cout << fmt::format("{:<20}  {:<8}  {:<12}  {:<15}  {:<22}  {}\n",
+                               FormatRfc3339(r.at), engine::RecordKindName(r.kind), r.customer_id,
+                               r.flow, r.step, what);
+    }
+  }
+  if (!args.json) {
+    std::cout << fmt::format("\n{} events, {} customers, {} mails\n", events.size(),
+                             result.customers.size(), result.sends.size());
+    std::cout << fmt::format("{:<16} {:>8} {:>6} {:>11} {:>7} {:>10}\n", "flow", "entered", "sent",
+                             "suppressed", "exited", "converted");
+    for (const auto& f : loaded.flows->flows()) {
+      const Counts& c = per_flow[f.id];
+      std::cout << fmt::format("{:<16} {:>8} {:>6} {:>11} {:>7} {:>10}\n", f.id, c.entered,
+                               c.sent, c.suppressed, c.exited, c.converted);
+    }
+  }
+  if (!result.error.empty()) {
+    std::cerr << "journeyctl: " << result.error << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int RunGraph(const std::string& path, const std::string& format) {
+  Diagnostics diags;
+  auto f = flow::LoadFlowFile(path, diags);
+  PrintDiagnostics(diags, std::cerr);
+  if (!f) return 1;
+  std::cout << (format == "mermaid" ? flow::ToMermaid(*f) : flow::ToDot(*f));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"journeyctl: validate, simulate and draw journeyd flows"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("journeyctl ") + JOURNEYD_VERSION);
+
+  std::vector<std::string> validate_paths;
+  auto* validate = app.add_subcommand("validate", "check flow and template files");
+  validate->add_option("paths", validate_paths, "flow files, template files or directories")
+      ->required();
+
+  SimulateArgs sim;
+  auto* simulate = app.add_subcommand(
+      "simulate", "run the flows over a timeline of events on a virtual clock (no Redis, no SMTP)");
+  simulate->add_option("--flows", sim.flows_dir, "flows directory")->required();
+  simulate->add_option("--events", sim.events_file, "timeline: one JSON event per line")
+      ->required();
+  simulate->add_flag("--json", sim.json, "one JSON object per line");
+  simulate->add_option("--horizon", sim.horizon, "how long to run after the last event")
+      ->capture_default_str();
+  simulate->add_option("--timezone", sim.timezone, "policy.timezone")->capture_default_str();
+  simulate->add_option("--quiet-hours", sim.quiet_hours, "policy.quiet_hours, e.g. 21:00-08:00");
+  simulate->add_option("--frequency-cap", sim.frequency_cap,
+                       "policy.frequency_cap, e.g. 1/24h (at most 1 marketing mail a day)");
+
+  std::string graph_file, graph_format = "dot";
+  auto* graph = app.add_subcommand("graph", "draw a flow (Graphviz DOT or Mermaid)");
+  graph->add_option("flow", graph_file, "a flow file")->required();
+  graph->add_option("--format", graph_format, "dot or mermaid")
+      ->check(CLI::IsMember({"dot", "mermaid"}))
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  if (*validate) return RunValidate(validate_paths);
+  if (*simulate) return RunSimulate(sim);
+  if (*graph) return RunGraph(graph_file, graph_format);
+  return 2;
+}

@@ -1,0 +1,103 @@
+// journeyd-bench: performance figures, each measured in this run on this machine.
+//
+// Today: the engine alone (the `journeyctl simulate` path, no I/O) over the shipped flows.
+// Figures are medians of --runs runs (default 3).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "journeyd/engine/simulator.h"
+#include "journeyd/flow/loader.h"
+
+namespace {
+
+using namespace journeyd;
+
+std::vector<engine::Event> MakeEvents(int customers) {
+  // Per customer: a signup, a cart, a first purchase: the mix a growing shop sees.
+  std::vector<engine::Event> events;
+  events.reserve(customers * 3);
+  TimePoint t = *ParseTimestamp("2026-01-01T00:00:00Z");
+  for (int i = 0; i < customers; ++i) {
+    std::string id = fmt::format("c{}", i);
+    engine::Event signup;
+    signup.type = "signup";
+    signup.customer_id = id;
+    signup.ts = t;
+    signup.data = nlohmann::json::object();
+    signup.profile = {{"email", id + "@example.com"}, {"first_name", "Sam"},
+                      {"email_opt_in", true}, {"birthday", "1990-05-17"}};
+    engine::Event cart = signup;
+    cart.type = "cart_updated";
+    cart.profile = nlohmann::json::object();
+    cart.data = {{"total", 80}, {"currency", "EUR"}};
+    engine::Event purchase = cart;
+    purchase.type = "purchase";
+    purchase.event_id = "o" + id;
+    events.push_back(std::move(signup));
+    events.push_back(std::move(cart));
+    events.push_back(std::move(purchase));
+    t += Duration{1};
+  }
+  return events;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"journeyd-bench: performance figures measured side by side"};
+  int customers = 100000, runs = 3;
+  std::string flows_dir = "flows";
+  bool quick = false;
+  app.add_option("--customers", customers, "customers in the engine run")->capture_default_str();
+  app.add_option("--runs", runs, "runs per figure (the median is printed)")->capture_default_str();
+  app.add_option("--flows", flows_dir, "flows directory")->capture_default_str();
+  app.add_flag("--quick", quick, "small sizes, for a one-minute run");
+  CLI11_PARSE(app, argc, argv);
+  if (quick) customers = std::min(customers, 20000);
+
+  auto loaded = flow::LoadFlowDirectory(flows_dir);
+  for (const auto& d : loaded.diagnostics.all()) std::cerr << d.ToString() << "\n";
+  if (!loaded.flows) return 1;
+  auto events = MakeEvents(customers);
+  engine::Policy policy;
+
+  std::vector<double> ingest_rates, total_rates;
+  size_t mails = 0, steps = 0;
+  for (int r = 0; r < runs; ++r) {
+    engine::SimulationOptions o;
+    o.horizon = Duration{0};  // the events alone: entering flows, first mails, timers set
+    o.roundtrip_state = false;
+    auto start = std::chrono::steady_clock::now();
+    auto result = engine::Simulate(*loaded.flows, policy, events, o);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ingest_rates.push_back(events.size() / secs);
+    o.horizon = 400 * kDay;
+    o.roundtrip_state = true;
+    start = std::chrono::steady_clock::now();
+    result = engine::Simulate(*loaded.flows, policy, events, o);
+    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    total_rates.push_back(result.steps / secs);
+    mails = result.sends.size();
+    steps = result.steps;
+  }
+  std::cout << fmt::format("machine: {} cores\n", std::thread::hardware_concurrency());
+  std::cout << fmt::format("engine ingest (events only, state in memory): {:.0f} events/s "
+                           "(median of {}, {} events)   target >= 500000   ratio {:.2f}\n",
+                           Median(ingest_rates), runs, events.size(),
+                           Median(ingest_rates) / 500000.0);
+  std::cout << fmt::format("engine full run (400 days, every step encoded/decoded as in "
+                           "production): {:.0f} steps/s (median of {}, {} steps, {} mails)\n",
+                           Median(total_rates), runs, steps, mails);
+  return 0;
+}

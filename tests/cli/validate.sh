@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# journeyctl validate: exit 0 when valid, 1 on any error (each as file:line:column), 2 on usage.
+set -uo pipefail
+CTL="$1"
+fail() { echo "FAIL: $*"; exit 1; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+out=$("$CTL" validate flows/) || fail "shipped flows do not validate: $out"
+
+mkdir -p "$tmp/flows/templates"
+cat > "$tmp/flows/broken.yaml" <<'YAML'
+flow: broken
+trigger:
+  event: signup
+steps:
+  - wiat: 3d
+  - send: tips
+    id: a
+  - wait: 3x
+YAML
+out=$("$CTL" validate "$tmp/flows/broken.yaml"); rc=$?
+[ "$rc" = 1 ] || fail "expected exit 1, got $rc"
+grep -qF "$tmp/flows/broken.yaml:5:5: error: unknown step kind 'wiat' — did you mean 'wait'?" <<<"$out" ||
+  fail "missing wiat error in: $out"
+grep -qF "$tmp/flows/broken.yaml:6:11: error: template 'tips' not found in $tmp/flows/templates" <<<"$out" ||
+  fail "missing template error in: $out"
+grep -qF "$tmp/flows/broken.yaml:8:11: error: duration '3x': use s, m, h, d or w" <<<"$out" ||
+  fail "missing duration error in: $out"
+
+"$CTL" validate >/dev/null 2>&1; rc=$?
+[ "$rc" = 2 ] || fail "no path: expected exit 2, got $rc"
+"$CTL" validate --bogus flows >/dev/null 2>&1; rc=$?
+[ "$rc" = 2 ] || fail "unknown option: expected exit 2, got $rc"
+"$CTL" validate "$tmp/nope.yaml" >/dev/null; rc=$?
+[ "$rc" = 1 ] || fail "missing file: expected exit 1, got $rc"
+echo "validate: ok"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine: installs what it needs, builds with
+# -Werror and ASan+UBSan, runs every test (unit, command line, integration) with ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash deploy/install-deps.sh
+
+BUILD_DIR="${JOURNEYD_TEST_BUILD_DIR:-build/test}"
+cmake -S . -B "$BUILD_DIR" -G Ninja \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DJOURNEYD_WERROR=ON \
+  -DJOURNEYD_SANITIZE=ON \
+  -DJOURNEYD_TESTS=ON
+cmake --build "$BUILD_DIR" -j "$(nproc)"
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" "$@"

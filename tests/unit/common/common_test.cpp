@@ -1,0 +1,82 @@
+#include <gtest/gtest.h>
+
+#include "journeyd/common/diagnostics.h"
+#include "journeyd/common/hash.h"
+#include "journeyd/common/time.h"
+
+namespace journeyd {
+namespace {
+
+TEST(Crc32, MatchesZlib) {
+  // Reference values of zlib's crc32().
+  EXPECT_EQ(Crc32(""), 0u);
+  EXPECT_EQ(Crc32("123456789"), 0xCBF43926u);
+  EXPECT_EQ(Crc32("c42"), 0xC62D0E1Cu);
+}
+
+TEST(StableHash, IsStableAndSeeded) {
+  EXPECT_EQ(StableHash64("abc", 1), StableHash64("abc", 1));
+  EXPECT_NE(StableHash64("abc", 1), StableHash64("abc", 2));
+  EXPECT_NE(StableHash64("abc", 1), StableHash64("abd", 1));
+}
+
+TEST(Duration, ParsesUnits) {
+  EXPECT_EQ(ParseDuration("30m"), 30 * kMinute);
+  EXPECT_EQ(ParseDuration("1h"), kHour);
+  EXPECT_EQ(ParseDuration("3d"), 3 * kDay);
+  EXPECT_EQ(ParseDuration("6w"), 6 * kWeek);
+  EXPECT_EQ(ParseDuration("-14d"), -14 * kDay);
+  EXPECT_EQ(ParseDuration("1h30m"), kHour + 30 * kMinute);
+}
+
+TEST(Duration, ExplainsBadInput) {
+  std::string err;
+  EXPECT_FALSE(ParseDuration("3x", &err));
+  EXPECT_EQ(err, "duration '3x': use s, m, h, d or w");
+  EXPECT_FALSE(ParseDuration("3", &err));
+  EXPECT_EQ(err, "duration '3' has no unit: use s, m, h, d or w (e.g. 3d)");
+  EXPECT_FALSE(ParseDuration("", &err));
+  EXPECT_FALSE(ParseDuration("99999999999999d", &err));
+  EXPECT_FALSE(ParseDuration("3ms", &err));
+}
+
+TEST(Duration, FormatsShortest) {
+  EXPECT_EQ(FormatDuration(3 * kDay), "3d");
+  EXPECT_EQ(FormatDuration(kHour + 30 * kMinute), "1h30m");
+  EXPECT_EQ(FormatDuration(-14 * kDay), "-2w");
+  EXPECT_EQ(FormatDuration(Duration{0}), "0s");
+}
+
+TEST(Timestamp, ParsesRfc3339DatesAndMillis) {
+  auto t = ParseTimestamp("2026-05-17T09:00:00Z");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(ToUnixMillis(*t), 1779008400000);
+  EXPECT_EQ(ParseTimestamp("2026-05-17T11:00:00+02:00"), t);
+  EXPECT_EQ(ParseTimestamp("1779008400000"), t);
+  EXPECT_EQ(ParseTimestamp("2026-05-17T09:00:00.250Z"), *t + Duration{250});
+  EXPECT_EQ(FormatRfc3339(*t), "2026-05-17T09:00:00Z");
+  EXPECT_EQ(FormatRfc3339(*t + Duration{250}), "2026-05-17T09:00:00.250Z");
+  EXPECT_EQ(FormatDate(*ParseTimestamp("2026-05-17")), "2026-05-17");
+}
+
+TEST(Timestamp, RefusesGarbage) {
+  for (const char* s : {"", "2026-02-30", "2026-05-17T25:00:00Z", "2026-05-17T09:00:00",
+                        "yesterday", "2026-05-17T09:00:00+2", "99999999999999999999999"}) {
+    EXPECT_FALSE(ParseTimestamp(s)) << s;
+  }
+}
+
+TEST(DidYouMean, SuggestsCloseWords) {
+  constexpr std::string_view kKinds[] = {"send", "wait", "wait_until", "wait_for", "if"};
+  EXPECT_EQ(DidYouMean("wiat", kKinds), " — did you mean 'wait'?");
+  EXPECT_EQ(DidYouMean("sned", kKinds), " — did you mean 'send'?");
+  EXPECT_EQ(DidYouMean("banana", kKinds), "");
+}
+
+TEST(Diagnostic, FormatsFileLineColumn) {
+  Diagnostic d{{"flows/a.yaml", 12, 5}, Severity::kError, "boom"};
+  EXPECT_EQ(d.ToString(), "flows/a.yaml:12:5: error: boom");
+}
+
+}  // namespace
+}  // namespace journeyd
