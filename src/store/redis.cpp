@@ -1,0 +1,310 @@
+#include "journeyd/store/redis.h"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+namespace journeyd::store {
+
+namespace asio = boost::asio;
+
+Reply Reply::From(const redisReply* r) {
+  Reply out;
+  if (!r) return out;
+  switch (r->type) {
+    case REDIS_REPLY_STATUS:
+      out.type = Type::kStatus;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = Type::kError;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = Type::kInteger;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_STRING:
+      out.type = Type::kString;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = Type::kArray;
+      out.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(From(r->element[i]));
+      break;
+    default:
+      out.type = Type::kNil;
+  }
+  return out;
+}
+
+std::shared_ptr<RedisConnection> RedisConnection::Create(asio::io_context& io,
+                                                         RedisOptions options) {
+  return std::shared_ptr<RedisConnection>(new RedisConnection(io, std::move(options)));
+}
+
+RedisConnection::RedisConnection(asio::io_context& io, RedisOptions options)
+    : io_(io), options_(std::move(options)), deadline_timer_(io), connect_timer_(io) {}
+
+RedisConnection::~RedisConnection() {
+  destroying_ = true;
+  pending_.clear();  // nobody is left to hear about them
+  if (ac_) {
+    redisAsyncContext* ac = ac_;
+    redisAsyncFree(ac);  // calls Cleanup, which forgets ac_
+  }
+}
+
+void RedisConnection::AsyncConnect(std::function<void(const std::string& error)> done) {
+  if (ac_) Close("reconnecting");
+  auto fail = [this, done](std::string error) {
+    asio::post(io_, [done, error] { done(error); });
+  };
+  redisAsyncContext* ac = redisAsyncConnect(options_.host.c_str(), options_.port);
+  if (!ac) return fail("out of memory");
+  if (ac->err) {
+    std::string error = fmt::format("cannot connect to Redis at {}:{}: {}", options_.host,
+                                    options_.port, ac->errstr);
+    redisAsyncFree(ac);
+    return fail(error);
+  }
+  int fd = ::dup(ac->c.fd);
+  if (fd < 0) {
+    redisAsyncFree(ac);
+    return fail("dup() failed");
+  }
+  ac_ = ac;
+  ++generation_;
+  socket_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+  ac->data = this;
+  ac->ev.data = this;
+  ac->ev.addRead = &RedisConnection::AddRead;
+  ac->ev.delRead = &RedisConnection::DelRead;
+  ac->ev.addWrite = &RedisConnection::AddWrite;
+  ac->ev.delWrite = &RedisConnection::DelWrite;
+  ac->ev.cleanup = &RedisConnection::Cleanup;
+  redisAsyncSetConnectCallback(ac, &RedisConnection::OnConnect);
+  redisAsyncSetDisconnectCallback(ac, &RedisConnection::OnDisconnect);
+  on_connect_ = std::move(done);
+  // The socket becomes writable when the connection is made.
+  AddWrite(this);
+  connect_timer_.expires_after(options_.connect_timeout);
+  connect_timer_.async_wait([weak = weak_from_this(), gen = generation_](auto ec) {
+    auto self = weak.lock();
+    if (!self || ec || self->generation_ != gen || self->connected_ || !self->on_connect_) return;
+    auto cb = std::move(self->on_connect_);
+    self->on_connect_ = nullptr;
+    self->Close("connect timed out");
+    cb(fmt::format("cannot connect to Redis at {}:{}: timed out after {} ms", self->options_.host,
+                   self->options_.port, self->options_.connect_timeout.count()));
+  });
+}
+
+void RedisConnection::OnConnect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  if (!self || self->destroying_) return;
+  self->connect_timer_.cancel();
+  auto cb = std::move(self->on_connect_);
+  self->on_connect_ = nullptr;
+  if (status != REDIS_OK) {
+    std::string error = fmt::format("cannot connect to Redis at {}:{}: {}", self->options_.host,
+                                    self->options_.port, ac->errstr ? ac->errstr : "error");
+    if (cb) asio::post(self->io_, [cb, error] { cb(error); });
+    return;  // hiredis frees the context after this callback
+  }
+  self->connected_ = true;
+  if (!cb) return;
+  if (self->options_.password.empty()) {
+    asio::post(self->io_, [cb] { cb(""); });
+    return;
+  }
+  self->AsyncCommand({"AUTH", self->options_.password}, [cb](Reply r, const std::string& err) {
+    if (!err.empty()) return cb(err);
+    if (r.is_error()) return cb("Redis refused the password: " + r.str);
+    cb("");
+  });
+}
+
+void RedisConnection::OnDisconnect(const redisAsyncContext* ac, int /*status*/) {
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  if (!self || self->destroying_) return;
+  self->connected_ = false;
+}
+
+void RedisConnection::OnReply(redisAsyncContext* ac, void* reply, void* privdata) {
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  if (!self || self->destroying_) return;
+  auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(privdata));
+  if (!reply) {
+    self->Finish(id, Reply{}, "connection to Redis lost");
+    return;
+  }
+  self->Finish(id, Reply::From(static_cast<redisReply*>(reply)), "");
+}
+
+void RedisConnection::Finish(uint64_t id, Reply reply, const std::string& error) {
+  // Replies come in order, so the match is almost always at the front.
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if (it->id != id) continue;
+    Callback cb = std::move(it->cb);
+    pending_.erase(it);
+    asio::post(io_, [cb = std::move(cb), reply = std::move(reply), error]() mutable {
+      cb(std::move(reply), error);
+    });
+    return;
+  }
+}
+
+void RedisConnection::AsyncCommand(std::vector<std::string> args, Callback cb,
+                                   std::optional<Duration> timeout) {
+  if (!ac_ || !connected_) {
+    asio::post(io_, [cb = std::move(cb)] { cb(Reply{}, "not connected to Redis"); });
+    return;
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  uint64_t id = next_id_++;
+  auto deadline = std::chrono::steady_clock::now() + timeout.value_or(options_.command_timeout);
+  pending_.push_back({id, std::move(cb), deadline});
+  int rc = redisAsyncCommandArgv(ac_, &RedisConnection::OnReply,
+                                 reinterpret_cast<void*>(static_cast<uintptr_t>(id)),
+                                 static_cast<int>(argv.size()), argv.data(), lens.data());
+  if (rc != REDIS_OK) {
+    Finish(id, Reply{}, "Redis command could not be queued");
+    return;
+  }
+  if (!deadline_armed_) ArmDeadline();
+}
+
+void RedisConnection::ArmDeadline() {
+  if (pending_.empty()) {
+    deadline_armed_ = false;
+    return;
+  }
+  deadline_armed_ = true;
+  // The earliest deadline: commands usually share one timeout, so the front is earliest.
+  auto earliest = pending_.front().deadline;
+  for (const auto& p : pending_) earliest = std::min(earliest, p.deadline);
+  deadline_timer_.expires_at(earliest);
+  deadline_timer_.async_wait([weak = weak_from_this()](auto ec) {
+    auto self = weak.lock();
+    if (!self || ec) return;
+    self->deadline_armed_ = false;
+    auto now = std::chrono::steady_clock::now();
+    for (const auto& p : self->pending_) {
+      if (p.deadline <= now) {
+        // A command past its deadline: the connection is not trustworthy any more.
+        self->Close("Redis did not answer in time");
+        return;
+      }
+    }
+    self->ArmDeadline();
+  });
+}
+
+void RedisConnection::FailAll(const std::string& reason) {
+  std::deque<Pending> failed;
+  failed.swap(pending_);
+  for (auto& p : failed) {
+    asio::post(io_, [cb = std::move(p.cb), reason] { cb(Reply{}, reason); });
+  }
+}
+
+void RedisConnection::Close(const std::string& reason) {
+  FailAll(reason);
+  connected_ = false;
+  if (ac_) {
+    redisAsyncContext* ac = ac_;
+    redisAsyncFree(ac);  // Cleanup() forgets ac_ and the socket
+  }
+  if (on_connect_) {
+    auto cb = std::move(on_connect_);
+    on_connect_ = nullptr;
+    asio::post(io_, [cb, reason] { cb(reason); });
+  }
+}
+
+void RedisConnection::AddRead(void* p) {
+  auto* self = static_cast<RedisConnection*>(p);
+  self->reading_ = true;
+  self->WaitRead();
+}
+
+void RedisConnection::DelRead(void* p) { static_cast<RedisConnection*>(p)->reading_ = false; }
+
+void RedisConnection::AddWrite(void* p) {
+  auto* self = static_cast<RedisConnection*>(p);
+  self->writing_ = true;
+  self->WaitWrite();
+}
+
+void RedisConnection::DelWrite(void* p) { static_cast<RedisConnection*>(p)->writing_ = false; }
+
+void RedisConnection::Cleanup(void* p) {
+  // hiredis is about to free the context: forget it and stop waiting on its socket.
+  auto* self = static_cast<RedisConnection*>(p);
+  self->ac_ = nullptr;
+  self->reading_ = self->writing_ = false;
+  self->read_wait_ = self->write_wait_ = false;
+  self->connected_ = false;
+  ++self->generation_;
+  if (self->socket_) {
+    boost::system::error_code ignored;
+    self->socket_->cancel(ignored);
+    self->socket_->close(ignored);  // our dup()ed descriptor; hiredis closes its own
+  }
+  if (!self->destroying_) {
+    self->FailAll("connection to Redis lost");
+    // Let aborted handlers run before the descriptor object goes away.
+    asio::post(self->io_, [weak = self->weak_from_this(), gen = self->generation_] {
+      auto s = weak.lock();
+      if (s && s->generation_ == gen && !s->ac_) s->socket_.reset();
+    });
+  }
+}
+
+void RedisConnection::WaitRead() {
+  if (read_wait_ || !socket_ || !ac_) return;
+  read_wait_ = true;
+  socket_->async_wait(asio::posix::stream_descriptor::wait_read,
+                      [weak = weak_from_this(), gen = generation_](auto ec) {
+                        auto self = weak.lock();
+                        if (!self) return;
+                        if (self->generation_ != gen) return;
+                        self->read_wait_ = false;
+                        if (ec || !self->ac_ || !self->reading_) return;
+                        redisAsyncHandleRead(self->ac_);
+                        if (self->generation_ == gen && self->ac_ && self->reading_) {
+                          self->WaitRead();
+                        }
+                      });
+}
+
+void RedisConnection::WaitWrite() {
+  if (write_wait_ || !socket_ || !ac_) return;
+  write_wait_ = true;
+  socket_->async_wait(asio::posix::stream_descriptor::wait_write,
+                      [weak = weak_from_this(), gen = generation_](auto ec) {
+                        auto self = weak.lock();
+                        if (!self) return;
+                        if (self->generation_ != gen) return;
+                        self->write_wait_ = false;
+                        if (ec || !self->ac_ || !self->writing_) return;
+                        redisAsyncHandleWrite(self->ac_);
+                        if (self->generation_ == gen && self->ac_ && self->writing_) {
+                          self->WaitWrite();
+                        }
+                      });
+}
+
+}  // namespace journeyd::store
