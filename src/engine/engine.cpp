@@ -802,8 +802,8 @@ class Engine {
     }
     // Render.
     const Attr* locale_attr = state_.Find("locale");
-    std::string_view locale =
-        locale_attr && locale_attr->kind == Attr::Kind::kString ? locale_attr->str : "";
+    std::string_view locale;
+    if (locale_attr && locale_attr->kind == Attr::Kind::kString) locale = locale_attr->str;
     const flow::Template* t = flows_.templates().Find(s.template_name, locale);
     SendJob job;
     job.job_id = JobId(state_.id, f.id, j.run, s.id);
