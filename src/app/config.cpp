@@ -301,7 +301,7 @@ void Walk(const Ctx& c, const YAML::Node& node, const std::string& prefix,
       continue;
     }
     std::string key = prefix.empty() ? it->first.Scalar() : prefix + "." + it->first.Scalar();
-    const YAML::Node& value = it->second;
+    const YAML::Node value = it->second;
     auto setter = Keys().find(key);
     if (setter != Keys().end()) {
       if (!seen.insert(key).second) {

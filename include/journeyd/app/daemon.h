@@ -1,0 +1,39 @@
+// The journeyd daemon: partition workers (events and timers through the engine, one atomic
+// commit per batch), outbox senders and the admin endpoints, all on one io_context.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "journeyd/app/config.h"
+#include "journeyd/flow/flow.h"
+
+namespace journeyd::app {
+
+// Real time, optionally sped up by clock.scale from a fixed anchor, so that virtual time is
+// the same for every instance and across restarts.
+class ScaledClock final : public Clock {
+ public:
+  ScaledClock(double scale, TimePoint anchor) : scale_(scale), anchor_(anchor) {}
+  TimePoint Now() const override;
+  // How long to sleep in real time for `virtual_duration` to pass.
+  Duration RealDelay(Duration virtual_duration) const;
+  void set_anchor(TimePoint anchor) { anchor_ = anchor; }
+
+ private:
+  double scale_;
+  TimePoint anchor_;
+};
+
+struct DaemonStats {
+  std::atomic<uint64_t> events{0}, timers{0}, dead{0}, mails_queued{0}, mails_written{0},
+      commits{0}, stale_commits{0};
+  std::atomic<int> partitions_owned{0};
+  std::atomic<bool> redis_ok{false};
+};
+
+// Runs until SIGTERM/SIGINT. Returns the process exit code.
+int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows);
+
+}  // namespace journeyd::app

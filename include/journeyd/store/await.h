@@ -1,0 +1,36 @@
+// RedisConnection commands as C++20 coroutines on Boost.Asio.
+#pragma once
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <memory>
+#include <utility>
+
+#include "journeyd/store/redis.h"
+
+namespace journeyd::store {
+
+struct Result {
+  Reply reply;
+  std::string error;  // connection-level failure; a Redis error reply is reply.is_error()
+  bool ok() const { return error.empty() && !reply.is_error(); }
+  std::string what() const { return error.empty() ? reply.str : error; }
+};
+
+inline boost::asio::awaitable<Result> Call(RedisConnection& c, std::vector<std::string> args,
+                                           std::optional<Duration> timeout = std::nullopt) {
+  co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                                 void(Result)>(
+      [&c, timeout](auto handler, std::vector<std::string> a) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        c.AsyncCommand(
+            std::move(a),
+            [h](Reply r, const std::string& e) { std::move (*h)(Result{std::move(r), e}); },
+            timeout);
+      },
+      boost::asio::use_awaitable, std::move(args));
+}
+
+}  // namespace journeyd::store

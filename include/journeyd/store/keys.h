@@ -1,0 +1,101 @@
+// Redis key names (SPEC §3). Every key of partition N carries the hash tag {N}, so a
+// partition's keys share one Redis Cluster slot and change together in one script.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "journeyd/common/hash.h"
+
+namespace journeyd::store {
+
+class Keys {
+ public:
+  Keys(std::string prefix, int partition) : p_(std::move(prefix) + ":{" + std::to_string(partition) + "}:") {}
+
+  std::string events() const { return p_ + "events"; }
+  std::string outbox() const { return p_ + "outbox"; }
+  std::string dead() const { return p_ + "dead"; }
+  std::string timers() const { return p_ + "timers"; }
+  std::string lease() const { return p_ + "lease"; }
+  std::string fence() const { return p_ + "fence"; }
+  std::string customer(std::string_view id) const { return p_ + "c:" + std::string(id); }
+  std::string retries() const { return p_ + "retries"; }
+  std::string stats() const { return p_ + "stats"; }
+
+ private:
+  std::string p_;
+};
+
+inline int PartitionOf(std::string_view customer_id, int partitions) {
+  return static_cast<int>(Crc32(customer_id) % static_cast<uint32_t>(partitions));
+}
+
+inline constexpr std::string_view kEventsGroup = "journeyd";
+inline constexpr std::string_view kOutboxGroup = "senders";
+
+// The batch commit (DESIGN.md §2). KEYS: events, outbox, dead, timers, lease, then one
+// customer key per customer in the batch. ARGV: fence token, group, customer count, then per
+// customer: number of source ids, the ids, state ("" deletes, "=" unchanged), wake score
+// ("" none, "=" unchanged), timer member, number of jobs, and per job its field count and
+// fields; then the number of dead entries and per entry its source id, field count and fields.
+// A customer's effects apply only when XACK acknowledges its entries now (a replay of an
+// entry already committed changes nothing). Returns the number of customers applied.
+inline constexpr std::string_view kCommitScript = R"lua(
+if redis.call('GET', KEYS[5]) ~= ARGV[1] then
+  return redis.error_reply('STALE this instance no longer owns the partition')
+end
+local group = ARGV[2]
+local i = 3
+local n = tonumber(ARGV[i]); i = i + 1
+local applied = 0
+for c = 1, n do
+  local nsrc = tonumber(ARGV[i]); i = i + 1
+  local acked = 0
+  for s = 1, nsrc do
+    acked = acked + redis.call('XACK', KEYS[1], group, ARGV[i]); i = i + 1
+  end
+  local apply = (nsrc == 0) or (acked > 0)
+  local state, wake, member = ARGV[i], ARGV[i + 1], ARGV[i + 2]; i = i + 3
+  local njobs = tonumber(ARGV[i]); i = i + 1
+  if apply then
+    if state == '' then
+      redis.call('DEL', KEYS[5 + c])
+    elseif state ~= '=' then
+      redis.call('SET', KEYS[5 + c], state)
+    end
+    if wake == '' then
+      redis.call('ZREM', KEYS[4], member)
+    elseif wake ~= '=' then
+      redis.call('ZADD', KEYS[4], wake, member)
+    end
+    applied = applied + 1
+  end
+  for j = 1, njobs do
+    local nf = tonumber(ARGV[i]); i = i + 1
+    if apply then
+      redis.call('XADD', KEYS[2], '*', unpack(ARGV, i, i + nf - 1))
+    end
+    i = i + nf
+  end
+end
+local ndead = tonumber(ARGV[i]); i = i + 1
+for d = 1, ndead do
+  local src = ARGV[i]; local nf = tonumber(ARGV[i + 1]); i = i + 2
+  if redis.call('XACK', KEYS[1], group, src) == 1 then
+    redis.call('XADD', KEYS[3], '*', unpack(ARGV, i, i + nf - 1))
+  end
+  i = i + nf
+end
+return applied
+)lua";
+
+// Renews the lease only while it still holds our token. KEYS: lease. ARGV: token, ms.
+inline constexpr std::string_view kRenewScript = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+)lua";
+
+}  // namespace journeyd::store

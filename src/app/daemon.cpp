@@ -1,0 +1,669 @@
+#include "journeyd/app/daemon.h"
+
+#include <openssl/hmac.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "journeyd/app/admin.h"
+#include "journeyd/engine/engine.h"
+#include "journeyd/mail/message.h"
+#include "journeyd/store/await.h"
+#include "journeyd/store/keys.h"
+
+namespace journeyd::app {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using store::Call;
+using store::Keys;
+using store::Reply;
+using store::Result;
+
+TimePoint ScaledClock::Now() const {
+  auto real = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+  if (scale_ == 1) return real;
+  auto elapsed = static_cast<double>((real - anchor_).count());
+  return anchor_ + Duration{static_cast<int64_t>(elapsed * scale_)};
+}
+
+Duration ScaledClock::RealDelay(Duration d) const {
+  if (d.count() <= 0) return Duration{0};
+  return Duration{static_cast<int64_t>(static_cast<double>(d.count()) / scale_) + 1};
+}
+
+namespace {
+
+constexpr int kBatch = 500;
+
+std::string HexHmac(const std::string& key, const std::string& data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", out[i]);
+  return hex;
+}
+
+std::string UrlEncode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+// Builds a command's arguments. (Braced lists of string literals inside coroutines trip GCC 12.)
+template <typename... A>
+std::vector<std::string> Cmd(A&&... a) {
+  return {std::string(std::forward<A>(a))...};
+}
+
+awaitable<void> Sleep(Duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(d);
+  boost::system::error_code ec;
+  co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+}
+
+struct Shared {
+  const Config& config;
+  std::shared_ptr<const flow::FlowSet> flows;
+  engine::Policy policy;
+  ScaledClock clock;
+  DaemonStats stats;
+  bool stopping = false;
+  std::string consumer;
+};
+
+std::map<std::string, std::string> FieldMap(const Reply& fields) {
+  std::map<std::string, std::string> m;
+  for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+    m.emplace(fields.elements[i].str, fields.elements[i + 1].str);
+  }
+  return m;
+}
+
+class PartitionWorker {
+ public:
+  PartitionWorker(asio::io_context& io, Shared& shared, int partition)
+      : io_(io), s_(shared), partition_(partition), keys_(shared.config.redis.prefix, partition) {}
+
+  awaitable<void> Run() {
+    store::RedisOptions o;
+    o.host = s_.config.redis.host;
+    o.port = s_.config.redis.port;
+    o.password = s_.config.redis.password;
+    conn_ = store::RedisConnection::Create(io_, o);
+    blocking_ = store::RedisConnection::Create(io_, o);
+    Duration backoff{100};
+    while (!s_.stopping) {
+      std::string err = co_await Connect(*conn_);
+      if (err.empty()) err = co_await Connect(*blocking_);
+      if (!err.empty()) {
+        s_.stats.redis_ok = false;
+        spdlog::warn("partition {}: {}; retrying in {} ms", partition_, err, backoff.count());
+        co_await Sleep(backoff);
+        backoff = std::min(backoff * 2, Duration{5000});
+        continue;
+      }
+      backoff = Duration{100};
+      s_.stats.redis_ok = true;
+      std::string why = co_await Own();
+      if (owned_) {
+        owned_ = false;
+        --s_.stats.partitions_owned;
+      }
+      if (s_.stopping) break;
+      spdlog::warn("partition {}: {}", partition_, why);
+      co_await Sleep(Duration{200});
+    }
+    // Give the partition up at once so another instance takes over without waiting.
+    if (conn_->connected() && !token_.empty()) {
+      co_await Call(*conn_, Cmd("EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return "
+                                     "redis.call('DEL', KEYS[1]) end return 0",
+                             "1", keys_.lease(), token_));
+    }
+    conn_->Close();
+    blocking_->Close();
+  }
+
+  bool owned() const { return owned_; }
+
+ private:
+  awaitable<std::string> Connect(store::RedisConnection& c) {
+    if (c.connected()) co_return "";
+    co_return co_await asio::async_initiate<decltype(use_awaitable), void(std::string)>(
+        [&c](auto handler) {
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          c.AsyncConnect([h](const std::string& e) { std::move(*h)(e); });
+        },
+        use_awaitable);
+  }
+
+  // Takes the lease and works the partition until the lease or the connection is lost.
+  awaitable<std::string> Own() {
+    const int lease_ms = s_.config.redis.lease_ms;
+    // Take the lease: a new fencing token, then SET NX.
+    while (!s_.stopping) {
+      Result fence = co_await Call(*conn_, Cmd("INCR", keys_.fence()));
+      if (!fence.ok()) co_return "cannot get a fencing token: " + fence.what();
+      std::string token = std::to_string(fence.reply.integer);
+      Result set = co_await Call(*conn_, Cmd("SET", keys_.lease(), token, "NX", "PX", std::to_string(lease_ms)));
+      if (!set.error.empty()) co_return set.error;
+      if (set.reply.type == Reply::Type::kStatus) {
+        token_ = token;
+        break;
+      }
+      co_await Sleep(Duration{lease_ms / 3});
+    }
+    if (s_.stopping) co_return "stopping";
+    owned_ = true;
+    ++s_.stats.partitions_owned;
+    lease_renewed_ = std::chrono::steady_clock::now();
+    spdlog::info("partition {}: owned (fencing token {})", partition_, token_);
+    std::vector<std::pair<std::string, std::string_view>> groups;
+    groups.emplace_back(keys_.events(), store::kEventsGroup);
+    groups.emplace_back(keys_.outbox(), store::kOutboxGroup);
+    for (const auto& [stream, group] : groups) {
+      Result r = co_await Call(*conn_, Cmd("XGROUP", "CREATE", stream, std::string(group), "0",
+                                        "MKSTREAM"));
+      if (!r.error.empty()) co_return r.error;
+      if (r.reply.is_error() && r.reply.str.rfind("BUSYGROUP", 0) != 0) {
+        co_return "cannot create consumer group: " + r.reply.str;
+      }
+    }
+    Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", std::string(store::kCommitScript)));
+    if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
+    commit_sha_ = sha.reply.str;
+
+    // Our own pending entries first (a crash between read and commit), then a dead owner's.
+    std::string err = co_await DrainPending();
+    if (!err.empty()) co_return err;
+    err = co_await ClaimAbandoned();
+    if (!err.empty()) co_return err;
+
+    asio::co_spawn(io_, SendLoop(), asio::detached);
+    auto last_claim = std::chrono::steady_clock::now();
+    while (!s_.stopping) {
+      err = co_await RenewIfDue();
+      if (!err.empty()) co_return err;
+      err = co_await FireTimers();
+      if (!err.empty()) co_return err;
+      if (std::chrono::steady_clock::now() - last_claim > std::chrono::milliseconds(lease_ms)) {
+        err = co_await ClaimAbandoned();
+        if (!err.empty()) co_return err;
+        last_claim = std::chrono::steady_clock::now();
+      }
+      // Wait for events, but not past the next timer or lease renewal.
+      int64_t block = 200;
+      if (next_wake_) {
+        auto until = s_.clock.RealDelay(*next_wake_ - s_.clock.Now()).count();
+        block = std::clamp<int64_t>(until, 1, 200);
+      }
+      Result r = co_await Call(*blocking_, Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup), s_.consumer, "COUNT",
+           std::to_string(kBatch), "BLOCK", std::to_string(block), "STREAMS", keys_.events(), ">"),
+          Duration{block + 5000});
+      if (!r.error.empty()) co_return r.error;
+      if (r.reply.is_error()) co_return "XREADGROUP: " + r.reply.str;
+      if (s_.stopping && r.reply.is_nil()) break;
+      err = co_await ProcessStreamReply(r.reply);
+      if (!err.empty()) co_return err;
+    }
+    co_return "stopping";
+  }
+
+  awaitable<std::string> RenewIfDue() {
+    auto now = std::chrono::steady_clock::now();
+    const int lease_ms = s_.config.redis.lease_ms;
+    if (now - lease_renewed_ < std::chrono::milliseconds(lease_ms / 3)) co_return "";
+    Result r = co_await Call(*conn_, Cmd("EVAL", std::string(store::kRenewScript), "1", keys_.lease(),
+                                      token_, std::to_string(lease_ms)));
+    if (!r.ok()) co_return "cannot renew the lease: " + r.what();
+    if (r.reply.integer != 1) co_return "lost the lease to another instance";
+    lease_renewed_ = now;
+    co_return "";
+  }
+
+  awaitable<std::string> DrainPending() {
+    while (!s_.stopping) {
+      Result r = co_await Call(*conn_, Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup),
+                                        s_.consumer, "COUNT", std::to_string(kBatch), "STREAMS",
+                                        keys_.events(), "0"));
+      if (!r.ok()) co_return "reading pending entries: " + r.what();
+      size_t n = EntryCount(r.reply);
+      if (n == 0) co_return "";
+      std::string err = co_await ProcessStreamReply(r.reply);
+      if (!err.empty()) co_return err;
+    }
+    co_return "";
+  }
+
+  awaitable<std::string> ClaimAbandoned() {
+    std::string cursor = "0-0";
+    for (int round = 0; round < 1000 && !s_.stopping; ++round) {
+      Result r = co_await Call(*conn_, Cmd("XAUTOCLAIM", keys_.events(),
+                                        std::string(store::kEventsGroup), s_.consumer,
+                                        std::to_string(s_.config.redis.lease_ms), cursor, "COUNT",
+                                        std::to_string(kBatch)));
+      if (!r.ok()) co_return "XAUTOCLAIM: " + r.what();
+      if (r.reply.elements.size() < 2) co_return "";
+      cursor = r.reply.elements[0].str;
+      const Reply& entries = r.reply.elements[1];
+      if (!entries.elements.empty()) {
+        spdlog::info("partition {}: took over {} entries of another instance", partition_,
+                     entries.elements.size());
+        std::string err = co_await ProcessEntries(entries);
+        if (!err.empty()) co_return err;
+      }
+      if (cursor == "0-0") break;
+    }
+    co_return "";
+  }
+
+  static size_t EntryCount(const Reply& r) {
+    if (r.type != Reply::Type::kArray || r.elements.empty()) return 0;
+    const Reply& stream = r.elements[0];
+    if (stream.elements.size() < 2) return 0;
+    return stream.elements[1].elements.size();
+  }
+
+  awaitable<std::string> ProcessStreamReply(const Reply& r) {
+    if (r.type != Reply::Type::kArray || r.elements.empty()) co_return "";
+    const Reply& stream = r.elements[0];
+    if (stream.elements.size() < 2) co_return "";
+    co_return co_await ProcessEntries(stream.elements[1]);
+  }
+
+  struct Work {
+    std::string customer;
+    std::vector<std::string> sources;
+    std::vector<engine::Input> inputs;
+  };
+
+  awaitable<std::string> ProcessEntries(const Reply& entries) {
+    std::vector<Work> work;
+    std::map<std::string, size_t> index;
+    std::vector<std::pair<std::string, std::vector<std::string>>> dead;  // source, fields
+    const TimePoint now = s_.clock.Now();
+    for (const Reply& e : entries.elements) {
+      if (e.elements.size() < 2) continue;
+      const std::string& id = e.elements[0].str;
+      std::vector<std::pair<std::string, std::string>> fields;
+      const Reply& f = e.elements[1];
+      for (size_t i = 0; i + 1 < f.elements.size(); i += 2) {
+        fields.emplace_back(f.elements[i].str, f.elements[i + 1].str);
+      }
+      TimePoint id_time = FromUnixMillis(std::strtoll(id.c_str(), nullptr, 10));
+      engine::EventError err;
+      auto ev = engine::EventFromFields(fields, id_time, now, &err);
+      if (!ev) {
+        spdlog::warn("partition {}: entry {} goes to the dead stream: {}", partition_, id,
+                     err.ToString());
+        std::vector<std::string> df;
+        for (auto& [k, v] : fields) {
+          if (k == "error" || k == "source_id") continue;
+          df.push_back(k);
+          df.push_back(v);
+        }
+        df.push_back("error");
+        df.push_back(err.ToString());
+        df.push_back("source_id");
+        df.push_back(id);
+        dead.emplace_back(id, std::move(df));
+        ++s_.stats.dead;
+        continue;
+      }
+      auto [it, fresh] = index.emplace(ev->customer_id, work.size());
+      if (fresh) work.push_back({ev->customer_id, {}, {}});
+      work[it->second].sources.push_back(id);
+      work[it->second].inputs.push_back(engine::EventInput{std::move(*ev)});
+      ++s_.stats.events;
+    }
+    co_return co_await Commit(work, dead);
+  }
+
+  awaitable<std::string> FireTimers() {
+    TimePoint now = s_.clock.Now();
+    if (next_wake_ && *next_wake_ > now) co_return "";
+    Result r = co_await Call(*conn_, Cmd("ZRANGEBYSCORE", keys_.timers(), "-inf",
+                                      std::to_string(ToUnixMillis(now)), "LIMIT", "0",
+                                      std::to_string(kBatch)));
+    if (!r.ok()) co_return "ZRANGEBYSCORE: " + r.what();
+    std::vector<Work> work;
+    for (const Reply& m : r.reply.elements) {
+      work.push_back({m.str, {}, {engine::TimerInput{}}});
+    }
+    s_.stats.timers += work.size();
+    if (!work.empty()) {
+      std::string err = co_await Commit(work, {});
+      if (!err.empty()) co_return err;
+    }
+    if (work.size() < static_cast<size_t>(kBatch)) {
+      Result nx = co_await Call(*conn_, Cmd("ZRANGE", keys_.timers(), "0", "0", "WITHSCORES"));
+      if (!nx.ok()) co_return "ZRANGE: " + nx.what();
+      if (nx.reply.elements.size() == 2) {
+        next_wake_ = FromUnixMillis(std::strtoll(nx.reply.elements[1].str.c_str(), nullptr, 10));
+      } else {
+        next_wake_.reset();
+      }
+    }
+    co_return "";
+  }
+
+  awaitable<std::string> Commit(std::vector<Work>& work,
+                                const std::vector<std::pair<std::string, std::vector<std::string>>>&
+                                    dead) {
+    if (work.empty() && dead.empty()) co_return "";
+    std::vector<engine::CustomerState> states(work.size());
+    std::vector<bool> existed(work.size(), false);
+    std::vector<std::optional<TimePoint>> old_wake(work.size());
+    if (!work.empty()) {
+      std::vector<std::string> mget = {"MGET"};
+      for (const auto& w : work) mget.push_back(keys_.customer(w.customer));
+      Result r = co_await Call(*conn_, std::move(mget));
+      if (!r.ok()) co_return "MGET: " + r.what();
+      for (size_t i = 0; i < work.size() && i < r.reply.elements.size(); ++i) {
+        const Reply& v = r.reply.elements[i];
+        if (v.type == Reply::Type::kString) {
+          std::string err;
+          if (!engine::DecodeState(v.str, &states[i], &err)) {
+            // Never lose the customer's events for a state we cannot read: stop and say so.
+            co_return fmt::format("customer {}: {}", work[i].customer, err);
+          }
+          existed[i] = true;
+          old_wake[i] = states[i].wake;
+        }
+        if (states[i].id.empty()) states[i].id = work[i].customer;
+      }
+    }
+    const TimePoint now = s_.clock.Now();
+    std::vector<std::string> args = {"EVALSHA", commit_sha_, ""};
+    std::vector<std::string> argv;
+    args.reserve(8 + work.size() * 8);
+    std::vector<std::string> keys = {keys_.events(), keys_.outbox(), keys_.dead(), keys_.timers(),
+                                     keys_.lease()};
+    argv.push_back(token_);
+    argv.push_back(std::string(store::kEventsGroup));
+    argv.push_back(std::to_string(work.size()));
+    size_t mails = 0;
+    for (size_t i = 0; i < work.size(); ++i) {
+      engine::CustomerState& st = states[i];
+      bool changed = false;
+      std::vector<engine::SendJob> jobs;
+      for (const auto& in : work[i].inputs) {
+        engine::Decisions d = engine::Step(*s_.flows, s_.policy, st, in, now);
+        changed = changed || d.changed;
+        for (const auto& w : d.warnings) spdlog::warn("{}", w);
+        for (const auto& rec : d.records) {
+          spdlog::debug("customer={} flow={} step={} {} {}", rec.customer_id, rec.flow, rec.step,
+                        engine::RecordKindName(rec.kind), rec.reason);
+        }
+        for (auto& j : d.sends) jobs.push_back(std::move(j));
+      }
+      keys.push_back(keys_.customer(work[i].customer));
+      argv.push_back(std::to_string(work[i].sources.size()));
+      for (const auto& src : work[i].sources) argv.push_back(src);
+      argv.push_back(changed || !existed[i] ? engine::EncodeState(st) : "=");
+      if (st.wake == old_wake[i] && existed[i]) {
+        argv.push_back("=");
+      } else {
+        argv.push_back(st.wake ? std::to_string(ToUnixMillis(*st.wake)) : "");
+      }
+      argv.push_back(work[i].customer);
+      argv.push_back(std::to_string(jobs.size()));
+      for (const auto& j : jobs) {
+        std::vector<std::string> f = {"job_id",   j.job_id,   "customer_id", j.customer_id,
+                                      "flow",     j.flow,     "step",        j.step,
+                                      "run",      std::to_string(j.run),
+                                      "marketing", j.marketing ? "1" : "0",
+                                      "template", j.template_name, "to", j.to,
+                                      "subject",  j.subject,  "text",        j.text,
+                                      "html",     j.html,     "unsubscribe_url", j.unsubscribe_url,
+                                      "at",       FormatRfc3339(j.at)};
+        argv.push_back(std::to_string(f.size()));
+        for (auto& x : f) argv.push_back(std::move(x));
+      }
+      mails += jobs.size();
+      if (st.wake && (!next_wake_ || *st.wake < *next_wake_)) next_wake_ = st.wake;
+    }
+    argv.push_back(std::to_string(dead.size()));
+    for (const auto& [src, fields] : dead) {
+      argv.push_back(src);
+      argv.push_back(std::to_string(fields.size()));
+      for (const auto& f : fields) argv.push_back(f);
+    }
+    args[2] = std::to_string(keys.size());
+    for (auto& k : keys) args.push_back(std::move(k));
+    for (auto& a : argv) args.push_back(std::move(a));
+    Result r = co_await Call(*conn_, args);
+    if (r.reply.is_error() && r.reply.str.rfind("NOSCRIPT", 0) == 0) {
+      Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", std::string(store::kCommitScript)));
+      if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
+      commit_sha_ = sha.reply.str;
+      args[1] = commit_sha_;
+      r = co_await Call(*conn_, args);
+    }
+    if (!r.error.empty()) co_return "commit: " + r.error;
+    if (r.reply.is_error()) {
+      if (r.reply.str.rfind("STALE", 0) == 0) ++s_.stats.stale_commits;
+      co_return "commit refused: " + r.reply.str;
+    }
+    ++s_.stats.commits;
+    s_.stats.mails_queued += mails;
+    co_return "";
+  }
+
+  // Outbox → .eml files (smtp.mode: file). The file is named after the job id and written
+  // atomically, so a retry after a crash overwrites instead of duplicating.
+  awaitable<void> SendLoop() {
+    store::RedisOptions o;
+    o.host = s_.config.redis.host;
+    o.port = s_.config.redis.port;
+    o.password = s_.config.redis.password;
+    auto conn = store::RedisConnection::Create(io_, o);
+    std::filesystem::create_directories(s_.config.smtp.dir);
+    std::string start = "0";  // our pending jobs first
+    mail::MessageOptions mo{s_.config.smtp.from, s_.config.smtp.unsubscribe_mailto};
+    while (!s_.stopping && owned_) {
+      if (!conn->connected()) {
+        std::string err = co_await Connect(*conn);
+        if (!err.empty()) {
+          co_await Sleep(Duration{500});
+          continue;
+        }
+      }
+      Result r = co_await Call(*conn, Cmd("XREADGROUP", "GROUP", std::string(store::kOutboxGroup),
+                                s_.consumer, "COUNT", "100", "BLOCK", "200", "STREAMS",
+                                keys_.outbox(), start),
+                               Duration{5200});
+      if (!r.ok()) {
+        co_await Sleep(Duration{200});
+        continue;
+      }
+      size_t n = EntryCount(r.reply);
+      if (n == 0) {
+        if (start == "0") start = ">";
+        continue;
+      }
+      const Reply& entries = r.reply.elements[0].elements[1];
+      std::vector<std::string> ack = {"XACK", keys_.outbox(), std::string(store::kOutboxGroup)};
+      for (const Reply& e : entries.elements) {
+        if (e.elements.size() < 2) continue;
+        auto f = FieldMap(e.elements[1]);
+        engine::SendJob job;
+        job.job_id = f["job_id"];
+        job.customer_id = f["customer_id"];
+        job.flow = f["flow"];
+        job.step = f["step"];
+        job.marketing = f["marketing"] == "1";
+        job.to = f["to"];
+        job.subject = f["subject"];
+        job.text = f["text"];
+        job.html = f["html"];
+        job.unsubscribe_url = f["unsubscribe_url"];
+        std::string err;
+        auto msg = mail::BuildMessage(job, mo, s_.clock.Now(), &err);
+        bool name_ok = !job.job_id.empty() &&
+                       job.job_id.find_first_not_of("0123456789abcdef") == std::string::npos;
+        if (!msg || !name_ok) {
+          if (err.empty()) err = "bad job id";
+          spdlog::warn("customer={} flow={} step={} mail not sent: {}", job.customer_id, job.flow,
+                       job.step, err);
+          std::vector<std::string> d = {"XADD", keys_.dead(), "*", "error", err, "source_id",
+                                        e.elements[0].str};
+          for (auto& [k, v] : f) {
+            d.push_back(k);
+            d.push_back(v);
+          }
+          co_await Call(*conn, std::move(d));
+          ack.push_back(e.elements[0].str);
+          continue;
+        }
+        auto dir = std::filesystem::path(s_.config.smtp.dir);
+        auto tmp = dir / ("." + job.job_id + ".tmp");
+        {
+          std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+          out << msg->data;
+          out.flush();
+          if (!out) {
+            spdlog::error("cannot write {}: mail stays in the outbox", tmp.string());
+            continue;
+          }
+        }
+        std::error_code ec;
+        std::filesystem::rename(tmp, dir / (job.job_id + ".eml"), ec);
+        if (ec) {
+          spdlog::error("cannot rename {}: {}", tmp.string(), ec.message());
+          continue;
+        }
+        spdlog::info("customer={} flow={} step={} mail written: {}.eml", job.customer_id, job.flow,
+                     job.step, job.job_id);
+        ++s_.stats.mails_written;
+        ack.push_back(e.elements[0].str);
+      }
+      if (ack.size() > 3) co_await Call(*conn, std::move(ack));
+    }
+    conn->Close();
+  }
+
+  asio::io_context& io_;
+  Shared& s_;
+  int partition_;
+  Keys keys_;
+  std::shared_ptr<store::RedisConnection> conn_, blocking_;
+  std::string token_;
+  std::string commit_sha_;
+  bool owned_ = false;
+  std::chrono::steady_clock::time_point lease_renewed_;
+  std::optional<TimePoint> next_wake_;
+};
+
+}  // namespace
+
+int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) {
+  asio::io_context io(1);
+  auto anchor = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+  Shared shared{config, std::move(flows), {}, ScaledClock(config.clock_scale, anchor), {}, false,
+                ""};
+  {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    std::random_device rd;
+    shared.consumer = fmt::format("{}-{}-{:08x}", host, getpid(), rd());
+  }
+  engine::Policy& p = shared.policy;
+  p.timezone = config.policy.timezone;
+  if (config.policy.quiet_hours) {
+    p.quiet_start = config.policy.quiet_hours->first;
+    p.quiet_end = config.policy.quiet_hours->second;
+  }
+  if (config.policy.frequency_cap) {
+    p.cap_count = config.policy.frequency_cap->first;
+    p.cap_window = config.policy.frequency_cap->second;
+  }
+  std::string secret = config.admin.secret;
+  if (secret.empty()) {
+    // No secret configured: a random one for this run (links stop working after a restart).
+    std::random_device rd;
+    for (int i = 0; i < 4; ++i) secret += fmt::format("{:08x}", rd());
+    spdlog::warn("admin.secret_file is not set: unsubscribe links are signed with a key that "
+                 "changes at every restart");
+  }
+  std::string base = config.admin.public_url;
+  p.unsubscribe_url = [secret, base](std::string_view customer, std::string_view flow,
+                                     std::string_view /*job*/) {
+    std::string payload = fmt::format("{}.{}", UrlEncode(customer), UrlEncode(flow));
+    return fmt::format("{}/unsubscribe?token={}.{}", base, payload,
+                       HexHmac(secret, payload).substr(0, 32));
+  };
+
+  std::vector<std::unique_ptr<PartitionWorker>> workers;
+  int running = 0;
+  for (int n = 0; n < config.redis.partitions; ++n) {
+    workers.push_back(std::make_unique<PartitionWorker>(io, shared, n));
+    ++running;
+    asio::co_spawn(io, workers.back()->Run(), [&](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::critical("partition worker failed: {}", ex.what());
+        }
+      }
+      // The last worker to finish after a stop request ends the process.
+      if (--running == 0) io.stop();
+    });
+  }
+
+  AdminServer admin(io, config, [&shared, &config] {
+    AdminStatus st;
+    st.redis_ok = shared.stats.redis_ok;
+    st.partitions_owned = shared.stats.partitions_owned;
+    st.partitions = config.redis.partitions;
+    return st;
+  });
+  std::string admin_error = admin.Start();
+  if (!admin_error.empty()) {
+    spdlog::error("{}", admin_error);
+    return 1;
+  }
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: finishing the batch in hand and stopping", sig);
+    shared.stopping = true;
+    admin.Stop();
+    // Hard stop if something hangs.
+    auto t = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(8));
+    t->async_wait([&io, t](auto) { io.stop(); });
+  });
+  spdlog::info("journeyd running: {} partition(s), {} flow(s), admin on {}",
+               config.redis.partitions, shared.flows->flows().size(), config.admin.listen);
+  io.run();
+  spdlog::info("journeyd stopped: {} events, {} timers, {} mails queued, {} written",
+               shared.stats.events.load(), shared.stats.timers.load(),
+               shared.stats.mails_queued.load(), shared.stats.mails_written.load());
+  return 0;
+}
+
+}  // namespace journeyd::app
