@@ -4,16 +4,20 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "journeyd/app/config.h"
 #include "journeyd/engine/calendar.h"
 #include "journeyd/engine/simulator.h"
 #include "journeyd/flow/graph.h"
 #include "journeyd/flow/loader.h"
+#include "journeyd/store/keys.h"
+#include "journeyd/store/sync.h"
 
 namespace {
 
@@ -212,6 +216,93 @@ int RunGraph(const std::string& path, const std::string& format) {
   return 0;
 }
 
+// The config for commands that talk to Redis: the given file, else the default path when it
+// exists, else the built-in defaults.
+std::optional<app::Config> ToolConfig(const std::string& path, bool explicit_path) {
+  Diagnostics diags;
+  std::optional<app::Config> cfg;
+  std::error_code ec;
+  if (explicit_path || std::filesystem::exists(path, ec)) {
+    cfg = app::LoadConfig(path, diags);
+  } else {
+    cfg = app::ParseConfig("", "(defaults)", ".", diags);
+  }
+  PrintDiagnostics(diags, std::cerr);
+  return cfg;
+}
+
+std::unique_ptr<store::SyncRedis> ToolRedis(const app::Config& cfg) {
+  store::RedisOptions o;
+  o.host = cfg.redis.host;
+  o.port = cfg.redis.port;
+  o.password = cfg.redis.password;
+  std::string err;
+  auto r = store::SyncRedis::Connect(o, &err);
+  if (!r) std::cerr << "journeyctl: " << err << "\n";
+  return r;
+}
+
+struct PublishArgs {
+  std::string type, customer, data, profile, event_id, ts;
+};
+
+int RunPublish(const app::Config& cfg, const PublishArgs& a) {
+  std::vector<std::pair<std::string, std::string>> fields = {{"type", a.type},
+                                                             {"customer_id", a.customer}};
+  if (!a.event_id.empty()) fields.emplace_back("event_id", a.event_id);
+  if (!a.ts.empty()) fields.emplace_back("ts", a.ts);
+  if (!a.data.empty()) fields.emplace_back("data", a.data);
+  if (!a.profile.empty()) fields.emplace_back("profile", a.profile);
+  // Check it here, so a typo is reported to the person typing rather than dead-lettered.
+  auto now = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+  engine::EventError err;
+  if (!engine::EventFromFields(fields, now, now, &err)) {
+    std::cerr << "journeyctl: not published: " << err.ToString() << "\n";
+    return 1;
+  }
+  auto redis = ToolRedis(cfg);
+  if (!redis) return 1;
+  int partition = store::PartitionOf(a.customer, cfg.redis.partitions);
+  store::Keys keys(cfg.redis.prefix, partition);
+  std::vector<std::string> cmd = {"XADD", keys.events(), "*"};
+  for (auto& [k, v] : fields) {
+    cmd.push_back(k);
+    cmd.push_back(v);
+  }
+  std::string error;
+  auto reply = redis->Command(cmd, &error);
+  if (!reply || reply->is_error()) {
+    std::cerr << "journeyctl: " << (reply ? reply->str : error) << "\n";
+    return 1;
+  }
+  std::cout << keys.events() << " " << reply->str << "\n";
+  return 0;
+}
+
+int RunInspect(const app::Config& cfg, const std::string& customer) {
+  auto redis = ToolRedis(cfg);
+  if (!redis) return 1;
+  store::Keys keys(cfg.redis.prefix, store::PartitionOf(customer, cfg.redis.partitions));
+  std::string error;
+  auto reply = redis->Command({"GET", keys.customer(customer)}, &error);
+  if (!reply || reply->is_error()) {
+    std::cerr << "journeyctl: " << (reply ? reply->str : error) << "\n";
+    return 1;
+  }
+  if (reply->is_nil()) {
+    std::cerr << "journeyctl: no customer '" << customer << "' in " << keys.customer(customer)
+              << "\n";
+    return 1;
+  }
+  engine::CustomerState state;
+  if (!engine::DecodeState(reply->str, &state, &error)) {
+    std::cerr << "journeyctl: " << error << "\n";
+    return 1;
+  }
+  std::cout << engine::StateToJson(state).dump(2) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -245,6 +336,25 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"dot", "mermaid"}))
       ->capture_default_str();
 
+  std::string config_path = "/etc/journeyd/journeyd.yaml";
+  auto* config_opt = app.add_option("-c,--config", config_path,
+                                    "journeyd config (for publish and inspect)")
+                         ->capture_default_str();
+
+  PublishArgs pub;
+  auto* publish = app.add_subcommand("publish", "publish one event to the right stream");
+  publish->add_option("--type", pub.type, "event type, e.g. signup")->required();
+  publish->add_option("--customer", pub.customer, "the shop's customer id")->required();
+  publish->add_option("--data", pub.data, "the event's properties as a JSON object");
+  publish->add_option("--profile", pub.profile, "customer attributes as a JSON object");
+  publish->add_option("--event-id", pub.event_id, "idempotency key");
+  publish->add_option("--ts", pub.ts, "when it happened (RFC 3339 or Unix ms)");
+
+  std::string inspect_id;
+  auto* inspect = app.add_subcommand(
+      "inspect", "a customer's profile, active journeys, next wake-up and recent history");
+  inspect->add_option("customer", inspect_id, "customer id")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -260,5 +370,10 @@ int main(int argc, char** argv) {
   if (*validate) return RunValidate(validate_paths);
   if (*simulate) return RunSimulate(sim);
   if (*graph) return RunGraph(graph_file, graph_format);
+  if (*publish || *inspect) {
+    auto cfg = ToolConfig(config_path, config_opt->count() > 0);
+    if (!cfg) return 1;
+    return *publish ? RunPublish(*cfg, pub) : RunInspect(*cfg, inspect_id);
+  }
   return 2;
 }
