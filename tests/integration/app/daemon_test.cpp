@@ -1,0 +1,281 @@
+// The real journeyd binary against a real redis-server: mails written, bad input dead-lettered,
+// nothing lost or doubled when the daemon is killed mid-work.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "../redis_server.h"
+#include "journeyd/store/keys.h"
+#include "journeyd/store/sync.h"
+
+namespace journeyd {
+namespace {
+
+namespace fs = std::filesystem;
+using store::Reply;
+
+class Daemon : public ::testing::Test {
+ protected:
+  testing::RedisServer redis_;
+  fs::path dir_;
+  int admin_port_ = 0;
+  pid_t pid_ = -1;
+  std::unique_ptr<store::SyncRedis> client_;
+
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("journeyd-it-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "mail");
+    admin_port_ = testing::FreeLoopbackPort();
+    store::RedisOptions o;
+    o.port = redis_.port();
+    std::string err;
+    client_ = store::SyncRedis::Connect(o, &err);
+    ASSERT_TRUE(client_) << err;
+  }
+
+  void TearDown() override {
+    Stop(SIGKILL);
+    fs::remove_all(dir_);
+  }
+
+  void WriteConfig(double scale) {
+    std::ofstream(dir_ / "journeyd.yaml")
+        << "redis: { port: " << redis_.port() << ", lease_ms: 2000 }\n"
+        << "flows: { dir: " << JOURNEYD_SOURCE_DIR << "/flows }\n"
+        << "smtp: { mode: file, dir: " << (dir_ / "mail").string()
+        << ", from: \"Shop <news@shop.example>\" }\n"
+        << "admin: { listen: \"127.0.0.1:" << admin_port_ << "\" }\n"
+        << "clock: { scale: " << scale << " }\n"
+        << "log: { level: warn }\n";
+  }
+
+  void Start() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::string bin = std::string(JOURNEYD_BINARY_DIR) + "/src/journeyd";
+      std::string cfg = (dir_ / "journeyd.yaml").string();
+      std::string log = (dir_ / "journeyd.log").string();
+      FILE* f = std::freopen(log.c_str(), "a", stderr);
+      (void)f;
+      ::dup2(2, 1);
+      ::execl(bin.c_str(), bin.c_str(), "-c", cfg.c_str(), nullptr);
+      ::_exit(127);
+    }
+  }
+
+  int Stop(int sig) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+  std::string Publish(std::vector<std::string> fields) {
+    std::vector<std::string> cmd = {"XADD", "journeyd:{0}:events", "*"};
+    for (auto& f : fields) cmd.push_back(std::move(f));
+    std::string err;
+    auto r = client_->Command(cmd, &err);
+    EXPECT_TRUE(r && !r->is_error()) << err;
+    return r ? r->str : "";
+  }
+
+  Reply Cmd(std::vector<std::string> cmd) {
+    std::string err;
+    auto r = client_->Command(cmd, &err);
+    EXPECT_TRUE(r) << err;
+    return r.value_or(Reply{});
+  }
+
+  std::vector<fs::path> Mails() {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::directory_iterator(dir_ / "mail")) {
+      if (e.path().extension() == ".eml") out.push_back(e.path());
+    }
+    return out;
+  }
+
+  template <typename Pred>
+  bool WaitFor(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return pred();
+  }
+
+  static std::string Read(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  static std::string Header(const std::string& mail, const std::string& name) {
+    auto at = mail.find("\r\n" + name + ": ");
+    if (at == std::string::npos) return "";
+    at += name.size() + 4;
+    return mail.substr(at, mail.find("\r\n", at) - at);
+  }
+
+  std::string HttpGet(const std::string& path) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(admin_port_));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      return "";
+    }
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    (void)!::write(fd, req.data(), req.size());
+    std::string resp;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) resp.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return resp;
+  }
+};
+
+const char* kAnna = R"({"email":"anna@example.com","first_name":"Anna","email_opt_in":true})";
+
+TEST_F(Daemon, SignupGetsTheThreeWelcomeMailsOnScaledTime) {
+  WriteConfig(86400);  // a day per second
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }))
+      << HttpGet("/readyz");
+  EXPECT_NE(HttpGet("/healthz").find(" 200 "), std::string::npos);
+  Publish({"type", "signup", "customer_id", "c42", "profile", kAnna});
+  ASSERT_TRUE(WaitFor([&] { return Mails().size() >= 3; }, std::chrono::seconds(30)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::multiset<std::string> steps;
+  for (const auto& m : Mails()) {
+    std::string mail = Read(m);
+    EXPECT_EQ(Header(mail, "X-Journeyd-Flow"), "welcome");
+    EXPECT_EQ(Header(mail, "To"), "anna@example.com");
+    EXPECT_NE(Header(mail, "List-Unsubscribe").find("/unsubscribe?token="), std::string::npos);
+    steps.insert(Header(mail, "X-Journeyd-Step"));
+  }
+  EXPECT_EQ(steps, (std::multiset<std::string>{"loyalty_intro", "thanks", "tips"}));
+  EXPECT_EQ(Stop(SIGTERM), 0);
+}
+
+TEST_F(Daemon, BadInputGoesToTheDeadStreamAndTheRestIsProcessed) {
+  WriteConfig(1);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  std::map<std::string, std::string> expect;  // entry id → expected error text
+  expect[Publish({"customer_id", "c1"})] = "type: is missing";
+  expect[Publish({"type", "signup"})] = "customer_id: is missing";
+  expect[Publish({"type", "signup", "customer_id", "c1", "data", "{nope"})] =
+      "data: is not valid JSON";
+  expect[Publish({"type", "signup", "customer_id", "c1", "data", "[1,2]"})] =
+      "data: is not a JSON object (got an array)";
+  expect[Publish({"type", "signup", "customer_id", "c1", "profile", R"({"email":42})"})] =
+      "profile.email";
+  expect[Publish({"type", "signup", "customer_id", "c1", "data", std::string(1 << 20, 'x')})] =
+      "data: is 1048576 bytes";
+  expect[Publish({"type", "signup", "customer_id", "c\xff\xfe"})] = "customer_id: is not valid UTF-8";
+  expect[Publish({"type", "signup", "customer_id", "c1", "ts", "3000-01-01T00:00:00Z"})] =
+      "in the future";
+  expect[Publish({"type", "signup", "customer_id", "c\n1"})] = "customer_id: contains control";
+  Publish({"type", "review_left", "customer_id", "c7"});  // unknown type: valid, triggers nothing
+  Publish({"type", "signup", "customer_id", "c8", "profile", kAnna});
+  ASSERT_TRUE(WaitFor([&] { return Mails().size() >= 1; }));
+  ASSERT_TRUE(WaitFor([&] { return Cmd({"XLEN", "journeyd:{0}:dead"}).integer >= 9; }));
+  Reply dead = Cmd({"XRANGE", "journeyd:{0}:dead", "-", "+"});
+  ASSERT_EQ(dead.elements.size(), 9u);
+  for (const Reply& e : dead.elements) {
+    std::map<std::string, std::string> f;
+    for (size_t i = 0; i + 1 < e.elements[1].elements.size(); i += 2) {
+      f[e.elements[1].elements[i].str] = e.elements[1].elements[i + 1].str;
+    }
+    ASSERT_TRUE(expect.count(f["source_id"])) << f["source_id"];
+    EXPECT_NE(f["error"].find(expect[f["source_id"]]), std::string::npos)
+        << f["error"] << " vs " << expect[f["source_id"]];
+  }
+  // Nothing stays pending, and the daemon is alive.
+  Reply pending = Cmd({"XPENDING", "journeyd:{0}:events", "journeyd"});
+  EXPECT_EQ(pending.elements[0].integer, 0);
+  EXPECT_NE(HttpGet("/healthz").find(" 200 "), std::string::npos);
+  // The unknown event type was stored on the customer.
+  EXPECT_EQ(Cmd({"EXISTS", "journeyd:{0}:c:c7"}).integer, 1);
+}
+
+TEST_F(Daemon, KilledThreeTimesMidWorkLosesAndDoublesNothing) {
+  WriteConfig(1);
+  const int kCustomers = 3000;
+  // Publish in one pipeline-ish burst while the daemon starts and gets killed.
+  Start();
+  for (int i = 0; i < kCustomers; ++i) {
+    Publish({"type", "signup", "customer_id", "k" + std::to_string(i), "profile", kAnna});
+  }
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 100 * round));
+    Stop(SIGKILL);
+    Start();
+  }
+  ASSERT_TRUE(WaitFor(
+      [&] { return Cmd({"XLEN", "journeyd:{0}:outbox"}).integer >= kCustomers; },
+      std::chrono::seconds(60)));
+  ASSERT_TRUE(WaitFor([&] {
+    return Cmd({"XPENDING", "journeyd:{0}:events", "journeyd"}).elements[0].integer == 0;
+  }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Reply out = Cmd({"XRANGE", "journeyd:{0}:outbox", "-", "+"});
+  std::set<std::string> jobs;
+  std::set<std::string> customers;
+  for (const Reply& e : out.elements) {
+    const auto& f = e.elements[1].elements;
+    for (size_t i = 0; i + 1 < f.size(); i += 2) {
+      if (f[i].str == "job_id") {
+        EXPECT_TRUE(jobs.insert(f[i + 1].str).second) << f[i + 1].str;
+      }
+      if (f[i].str == "customer_id") customers.insert(f[i + 1].str);
+    }
+  }
+  EXPECT_EQ(out.elements.size(), static_cast<size_t>(kCustomers));
+  EXPECT_EQ(customers.size(), static_cast<size_t>(kCustomers));
+  ASSERT_TRUE(WaitFor([&] { return Mails().size() >= static_cast<size_t>(kCustomers); },
+                      std::chrono::seconds(60)));
+  EXPECT_EQ(Mails().size(), static_cast<size_t>(kCustomers));
+}
+
+TEST_F(Daemon, FirstPurchaseGetsTheFiveWinbackMails) {
+  WriteConfig(8'640'000);  // a hundred days per second
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  Publish({"type", "purchase", "customer_id", "w1", "event_id", "o1", "data",
+           R"({"total":42.5})", "profile", kAnna});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        int n = 0;
+        for (const auto& m : Mails()) n += Header(Read(m), "X-Journeyd-Flow") == "winback";
+        return n >= 5;
+      },
+      std::chrono::seconds(30)));
+  std::set<std::string> steps;
+  for (const auto& m : Mails()) {
+    std::string mail = Read(m);
+    if (Header(mail, "X-Journeyd-Flow") == "winback") steps.insert(Header(mail, "X-Journeyd-Step"));
+  }
+  EXPECT_EQ(steps, (std::set<std::string>{"mail1", "mail2", "mail3", "mail4", "mail5"}));
+}
+
+}  // namespace
+}  // namespace journeyd
