@@ -2,11 +2,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fmt/format.h>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -48,7 +48,6 @@ bool Scalar(const Ctx& c, const std::string& key, const YAML::Node& n, std::stri
   *out = n.Scalar();
   return true;
 }
-
 
 Setter Str(std::function<std::string&(Config&)> field) {
   return [field](const Ctx& c, const std::string& key, const YAML::Node& n) {
@@ -262,8 +261,7 @@ const std::map<std::string, Setter>& Keys() {
        OneOf([](Config& c) -> std::string& { return c.smtp.tls; }, {"starttls", "tls", "none"})},
       {"smtp.tls_verify", Bool([](Config& c) -> bool& { return c.smtp.tls_verify; })},
       {"smtp.username", Str([](Config& c) -> std::string& { return c.smtp.username; })},
-      {"smtp.password_file",
-       SecretFile([](Config& c) -> std::string& { return c.smtp.password; })},
+      {"smtp.password_file", SecretFile([](Config& c) -> std::string& { return c.smtp.password; })},
       {"smtp.connections", Int([](Config& c) -> int& { return c.smtp.connections; }, 1, 64)},
       {"smtp.rate_per_sec",
        Double([](Config& c) -> double& { return c.smtp.rate_per_sec; }, 0, 1e6)},

@@ -3,16 +3,16 @@
 #include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <map>
 #include <random>
@@ -138,9 +138,10 @@ class PartitionWorker {
     }
     // Give the partition up at once so another instance takes over without waiting.
     if (conn_->connected() && !token_.empty()) {
-      co_await Call(*conn_, Cmd("EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return "
-                                     "redis.call('DEL', KEYS[1]) end return 0",
-                             "1", keys_.lease(), token_));
+      co_await Call(*conn_, Cmd("EVAL",
+                                "if redis.call('GET', KEYS[1]) == ARGV[1] then return "
+                                "redis.call('DEL', KEYS[1]) end return 0",
+                                "1", keys_.lease(), token_));
     }
     conn_->Close();
     blocking_->Close();
@@ -154,7 +155,7 @@ class PartitionWorker {
     co_return co_await asio::async_initiate<decltype(use_awaitable), void(std::string)>(
         [&c](auto handler) {
           auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          c.AsyncConnect([h](const std::string& e) { std::move(*h)(e); });
+          c.AsyncConnect([h](const std::string& e) { std::move (*h)(e); });
         },
         use_awaitable);
   }
@@ -167,7 +168,8 @@ class PartitionWorker {
       Result fence = co_await Call(*conn_, Cmd("INCR", keys_.fence()));
       if (!fence.ok()) co_return "cannot get a fencing token: " + fence.what();
       std::string token = std::to_string(fence.reply.integer);
-      Result set = co_await Call(*conn_, Cmd("SET", keys_.lease(), token, "NX", "PX", std::to_string(lease_ms)));
+      Result set = co_await Call(
+          *conn_, Cmd("SET", keys_.lease(), token, "NX", "PX", std::to_string(lease_ms)));
       if (!set.error.empty()) co_return set.error;
       if (set.reply.type == Reply::Type::kStatus) {
         token_ = token;
@@ -184,8 +186,8 @@ class PartitionWorker {
     groups.emplace_back(keys_.events(), store::kEventsGroup);
     groups.emplace_back(keys_.outbox(), store::kOutboxGroup);
     for (const auto& [stream, group] : groups) {
-      Result r = co_await Call(*conn_, Cmd("XGROUP", "CREATE", stream, std::string(group), "0",
-                                        "MKSTREAM"));
+      Result r = co_await Call(
+          *conn_, Cmd("XGROUP", "CREATE", stream, std::string(group), "0", "MKSTREAM"));
       if (!r.error.empty()) co_return r.error;
       if (r.reply.is_error() && r.reply.str.rfind("BUSYGROUP", 0) != 0) {
         co_return "cannot create consumer group: " + r.reply.str;
@@ -219,9 +221,11 @@ class PartitionWorker {
         auto until = s_.clock.RealDelay(*next_wake_ - s_.clock.Now()).count();
         block = std::clamp<int64_t>(until, 1, 200);
       }
-      Result r = co_await Call(*blocking_, Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup), s_.consumer, "COUNT",
-           std::to_string(kBatch), "BLOCK", std::to_string(block), "STREAMS", keys_.events(), ">"),
-          Duration{block + 5000});
+      Result r = co_await Call(*blocking_,
+                               Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup),
+                                   s_.consumer, "COUNT", std::to_string(kBatch), "BLOCK",
+                                   std::to_string(block), "STREAMS", keys_.events(), ">"),
+                               Duration{block + 5000});
       if (!r.error.empty()) co_return r.error;
       if (r.reply.is_error()) co_return "XREADGROUP: " + r.reply.str;
       if (s_.stopping && r.reply.is_nil()) break;
@@ -235,8 +239,8 @@ class PartitionWorker {
     auto now = std::chrono::steady_clock::now();
     const int lease_ms = s_.config.redis.lease_ms;
     if (now - lease_renewed_ < std::chrono::milliseconds(lease_ms / 3)) co_return "";
-    Result r = co_await Call(*conn_, Cmd("EVAL", std::string(store::kRenewScript), "1", keys_.lease(),
-                                      token_, std::to_string(lease_ms)));
+    Result r = co_await Call(*conn_, Cmd("EVAL", std::string(store::kRenewScript), "1",
+                                         keys_.lease(), token_, std::to_string(lease_ms)));
     if (!r.ok()) co_return "cannot renew the lease: " + r.what();
     if (r.reply.integer != 1) co_return "lost the lease to another instance";
     lease_renewed_ = now;
@@ -245,9 +249,9 @@ class PartitionWorker {
 
   awaitable<std::string> DrainPending() {
     while (!s_.stopping) {
-      Result r = co_await Call(*conn_, Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup),
-                                        s_.consumer, "COUNT", std::to_string(kBatch), "STREAMS",
-                                        keys_.events(), "0"));
+      Result r = co_await Call(
+          *conn_, Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup), s_.consumer, "COUNT",
+                      std::to_string(kBatch), "STREAMS", keys_.events(), "0"));
       if (!r.ok()) co_return "reading pending entries: " + r.what();
       size_t n = EntryCount(r.reply);
       if (n == 0) co_return "";
@@ -260,10 +264,10 @@ class PartitionWorker {
   awaitable<std::string> ClaimAbandoned() {
     std::string cursor = "0-0";
     for (int round = 0; round < 1000 && !s_.stopping; ++round) {
-      Result r = co_await Call(*conn_, Cmd("XAUTOCLAIM", keys_.events(),
-                                        std::string(store::kEventsGroup), s_.consumer,
-                                        std::to_string(s_.config.redis.lease_ms), cursor, "COUNT",
-                                        std::to_string(kBatch)));
+      Result r =
+          co_await Call(*conn_, Cmd("XAUTOCLAIM", keys_.events(), std::string(store::kEventsGroup),
+                                    s_.consumer, std::to_string(s_.config.redis.lease_ms), cursor,
+                                    "COUNT", std::to_string(kBatch)));
       if (!r.ok()) co_return "XAUTOCLAIM: " + r.what();
       if (r.reply.elements.size() < 2) co_return "";
       cursor = r.reply.elements[0].str;
@@ -344,9 +348,9 @@ class PartitionWorker {
   awaitable<std::string> FireTimers() {
     TimePoint now = s_.clock.Now();
     if (next_wake_ && *next_wake_ > now) co_return "";
-    Result r = co_await Call(*conn_, Cmd("ZRANGEBYSCORE", keys_.timers(), "-inf",
-                                      std::to_string(ToUnixMillis(now)), "LIMIT", "0",
-                                      std::to_string(kBatch)));
+    Result r = co_await Call(
+        *conn_, Cmd("ZRANGEBYSCORE", keys_.timers(), "-inf", std::to_string(ToUnixMillis(now)),
+                    "LIMIT", "0", std::to_string(kBatch)));
     if (!r.ok()) co_return "ZRANGEBYSCORE: " + r.what();
     std::vector<Work> work;
     for (const Reply& m : r.reply.elements) {
@@ -369,9 +373,9 @@ class PartitionWorker {
     co_return "";
   }
 
-  awaitable<std::string> Commit(std::vector<Work>& work,
-                                const std::vector<std::pair<std::string, std::vector<std::string>>>&
-                                    dead) {
+  awaitable<std::string> Commit(
+      std::vector<Work>& work,
+      const std::vector<std::pair<std::string, std::vector<std::string>>>& dead) {
     if (work.empty() && dead.empty()) co_return "";
     std::vector<engine::CustomerState> states(work.size());
     std::vector<bool> existed(work.size(), false);
@@ -431,14 +435,32 @@ class PartitionWorker {
       argv.push_back(work[i].customer);
       argv.push_back(std::to_string(jobs.size()));
       for (const auto& j : jobs) {
-        std::vector<std::string> f = {"job_id",   j.job_id,   "customer_id", j.customer_id,
-                                      "flow",     j.flow,     "step",        j.step,
-                                      "run",      std::to_string(j.run),
-                                      "marketing", j.marketing ? "1" : "0",
-                                      "template", j.template_name, "to", j.to,
-                                      "subject",  j.subject,  "text",        j.text,
-                                      "html",     j.html,     "unsubscribe_url", j.unsubscribe_url,
-                                      "at",       FormatRfc3339(j.at)};
+        std::vector<std::string> f = {"job_id",
+                                      j.job_id,
+                                      "customer_id",
+                                      j.customer_id,
+                                      "flow",
+                                      j.flow,
+                                      "step",
+                                      j.step,
+                                      "run",
+                                      std::to_string(j.run),
+                                      "marketing",
+                                      j.marketing ? "1" : "0",
+                                      "template",
+                                      j.template_name,
+                                      "to",
+                                      j.to,
+                                      "subject",
+                                      j.subject,
+                                      "text",
+                                      j.text,
+                                      "html",
+                                      j.html,
+                                      "unsubscribe_url",
+                                      j.unsubscribe_url,
+                                      "at",
+                                      FormatRfc3339(j.at)};
         argv.push_back(std::to_string(f.size()));
         for (auto& x : f) argv.push_back(std::move(x));
       }
@@ -491,10 +513,11 @@ class PartitionWorker {
           continue;
         }
       }
-      Result r = co_await Call(*conn, Cmd("XREADGROUP", "GROUP", std::string(store::kOutboxGroup),
-                                s_.consumer, "COUNT", "100", "BLOCK", "200", "STREAMS",
-                                keys_.outbox(), start),
-                               Duration{5200});
+      Result r =
+          co_await Call(*conn,
+                        Cmd("XREADGROUP", "GROUP", std::string(store::kOutboxGroup), s_.consumer,
+                            "COUNT", "100", "BLOCK", "200", "STREAMS", keys_.outbox(), start),
+                        Duration{5200});
       if (!r.ok()) {
         co_await Sleep(Duration{200});
         continue;
@@ -528,8 +551,8 @@ class PartitionWorker {
           if (err.empty()) err = "bad job id";
           spdlog::warn("customer={} flow={} step={} mail not sent: {}", job.customer_id, job.flow,
                        job.step, err);
-          std::vector<std::string> d = {"XADD", keys_.dead(), "*", "error", err, "source_id",
-                                        e.elements[0].str};
+          std::vector<std::string> d = {"XADD",      keys_.dead(),     "*", "error", err,
+                                        "source_id", e.elements[0].str};
           for (auto& [k, v] : f) {
             d.push_back(k);
             d.push_back(v);
@@ -605,8 +628,9 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     // No secret configured: a random one for this run (links stop working after a restart).
     std::random_device rd;
     for (int i = 0; i < 4; ++i) secret += fmt::format("{:08x}", rd());
-    spdlog::warn("admin.secret_file is not set: unsubscribe links are signed with a key that "
-                 "changes at every restart");
+    spdlog::warn(
+        "admin.secret_file is not set: unsubscribe links are signed with a key that "
+        "changes at every restart");
   }
   std::string base = config.admin.public_url;
   p.unsubscribe_url = [secret, base](std::string_view customer, std::string_view flow,

@@ -1,7 +1,7 @@
 #include "journeyd/common/diagnostics.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 namespace journeyd {
 

@@ -1,8 +1,8 @@
 #include "journeyd/common/time.h"
 
+#include <fmt/format.h>
 #include <charconv>
 #include <cstdio>
-#include <fmt/format.h>
 
 namespace journeyd {
 namespace {
@@ -37,7 +37,8 @@ std::optional<Duration> ParseDuration(std::string_view text, std::string* error)
     negative = s[0] == '-';
     s.remove_prefix(1);
   }
-  if (s.empty()) return fail(fmt::format("duration '{}' is empty: write e.g. 30m, 1h, 3d or 6w", text));
+  if (s.empty())
+    return fail(fmt::format("duration '{}' is empty: write e.g. 30m, 1h, 3d or 6w", text));
   // One or more <number><unit> groups: "1h30m".
   int64_t total = 0;
   bool any = false;
@@ -45,22 +46,34 @@ std::optional<Duration> ParseDuration(std::string_view text, std::string* error)
     size_t i = 0;
     while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
     if (i == 0) {
-      return fail(fmt::format("duration '{}': expected a number followed by s, m, h, d or w", text));
+      return fail(
+          fmt::format("duration '{}': expected a number followed by s, m, h, d or w", text));
     }
     int64_t n = 0;
     if (!ParseInt(s.substr(0, i), &n) || n > 1'000'000'000) {
       return fail(fmt::format("duration '{}' is too large", text));
     }
     if (i == s.size()) {
-      return fail(fmt::format("duration '{}' has no unit: use s, m, h, d or w (e.g. {}d)", text, n));
+      return fail(
+          fmt::format("duration '{}' has no unit: use s, m, h, d or w (e.g. {}d)", text, n));
     }
     int64_t unit = 0;
     switch (s[i]) {
-      case 's': unit = kSecond.count(); break;
-      case 'm': unit = kMinute.count(); break;
-      case 'h': unit = kHour.count(); break;
-      case 'd': unit = kDay.count(); break;
-      case 'w': unit = kWeek.count(); break;
+      case 's':
+        unit = kSecond.count();
+        break;
+      case 'm':
+        unit = kMinute.count();
+        break;
+      case 'h':
+        unit = kHour.count();
+        break;
+      case 'd':
+        unit = kDay.count();
+        break;
+      case 'w':
+        unit = kWeek.count();
+        break;
       default:
         return fail(fmt::format("duration '{}': use s, m, h, d or w", text));
     }
@@ -162,8 +175,7 @@ std::optional<TimePoint> ParseTimestamp(std::string_view s) {
   }
   if (pos != s.size()) return std::nullopt;
   int64_t ms = duration_cast<milliseconds>(days.time_since_epoch()).count() +
-               ((hh * 60 + mm) * 60 + std::min(ss, 59)) * 1000LL + frac_ms -
-               offset_min * 60'000LL;
+               ((hh * 60 + mm) * 60 + std::min(ss, 59)) * 1000LL + frac_ms - offset_min * 60'000LL;
   return FromUnixMillis(ms);
 }
 
@@ -175,9 +187,9 @@ std::string FormatRfc3339(TimePoint t) {
   int64_t ms = rest.count();
   int hh = static_cast<int>(ms / 3'600'000), mm = static_cast<int>(ms / 60'000 % 60),
       ss = static_cast<int>(ms / 1000 % 60), frac = static_cast<int>(ms % 1000);
-  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
-                                static_cast<unsigned>(ymd.month()),
-                                static_cast<unsigned>(ymd.day()), hh, mm, ss);
+  std::string out =
+      fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hh, mm, ss);
   if (frac) out += fmt::format(".{:03}", frac);
   out += 'Z';
   return out;

@@ -1,11 +1,11 @@
 // The journey engine. See engine.h; the rules it implements are SPEC §5.
 #include "journeyd/engine/engine.h"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <deque>
-#include <fmt/format.h>
 #include <memory>
 
 #include "journeyd/common/hash.h"
@@ -89,9 +89,8 @@ class EngineScope final : public flow::Scope {
         if (!journey_ || p.segments.empty() || journey_->trigger_type.empty()) {
           return Value::Null();
         }
-        return EventField(p.segments, journey_->trigger_type, state_.id,
-                          journey_->trigger_event_id, journey_->trigger_ts,
-                          &journey_->trigger_data, nullptr);
+        return EventField(p.segments, journey_->trigger_type, state_.id, journey_->trigger_event_id,
+                          journey_->trigger_ts, &journey_->trigger_data, nullptr);
       case Root::kVar: {
         if (p.segments.empty()) return Value::Null();
         const std::string& name = p.segments[0];
@@ -99,8 +98,9 @@ class EngineScope final : public flow::Scope {
         if (name == "flow_id") return Value::String(flow_id_);
         if (name == "step_id") return step_ ? Value::String(step_->id) : Value::Null();
         if (!step_) return Value::Null();
-        auto it = std::lower_bound(step_->vars.begin(), step_->vars.end(), name,
-                                   [](const auto& kv, const std::string& n) { return kv.first < n; });
+        auto it =
+            std::lower_bound(step_->vars.begin(), step_->vars.end(), name,
+                             [](const auto& kv, const std::string& n) { return kv.first < n; });
         if (it == step_->vars.end() || it->first != name) return Value::Null();
         return it->second.AsValue();
       }
@@ -174,10 +174,14 @@ bool SameAttr(const Attr* a, const Attr& b) {
   if (!a) return b.kind == Attr::Kind::kNull;
   if (a->kind != b.kind) return false;
   switch (a->kind) {
-    case Attr::Kind::kNull: return true;
-    case Attr::Kind::kBool: return a->b == b.b;
-    case Attr::Kind::kNumber: return a->number == b.number;
-    case Attr::Kind::kString: return a->str == b.str;
+    case Attr::Kind::kNull:
+      return true;
+    case Attr::Kind::kBool:
+      return a->b == b.b;
+    case Attr::Kind::kNumber:
+      return a->number == b.number;
+    case Attr::Kind::kString:
+      return a->str == b.str;
   }
   return false;
 }
@@ -524,8 +528,8 @@ class Engine {
     std::optional<CivilDate> base;
     const std::string& attr = t.date_attribute;
     if (attr == "first_purchase_at" || attr == "last_purchase_at") {
-      const auto& v = attr == "first_purchase_at" ? state_.first_purchase_at
-                                                  : state_.last_purchase_at;
+      const auto& v =
+          attr == "first_purchase_at" ? state_.first_purchase_at : state_.last_purchase_at;
       if (v) base = zone.DateOf(*v);
     } else if (const Attr* a = state_.Find(attr); a && a->kind == Attr::Kind::kString) {
       base = ParseProfileDate(a->str, zone);
@@ -911,11 +915,16 @@ class Engine {
 
 std::string_view RecordKindName(Record::Kind k) {
   switch (k) {
-    case Record::Kind::kEnter: return "enter";
-    case Record::Kind::kSend: return "send";
-    case Record::Kind::kSuppress: return "suppress";
-    case Record::Kind::kExit: return "exit";
-    case Record::Kind::kConvert: return "convert";
+    case Record::Kind::kEnter:
+      return "enter";
+    case Record::Kind::kSend:
+      return "send";
+    case Record::Kind::kSuppress:
+      return "suppress";
+    case Record::Kind::kExit:
+      return "exit";
+    case Record::Kind::kConvert:
+      return "convert";
   }
   return "?";
 }

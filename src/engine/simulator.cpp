@@ -48,8 +48,8 @@ SimulationResult Simulate(const flow::FlowSet& flows, const Policy& policy,
       if (!apply(state, TimerInput{}, at)) break;
       if (state.wake && *state.wake <= at) {
         // The engine always moves a woken customer's wake time forward; stop rather than spin.
-        result.error = "customer " + id + " was woken at " + FormatRfc3339(at) +
-                       " but is due again at once";
+        result.error =
+            "customer " + id + " was woken at " + FormatRfc3339(at) + " but is due again at once";
         break;
       }
       continue;

@@ -4,24 +4,36 @@ namespace journeyd::flow {
 
 Value Literal::AsValue() const {
   switch (kind) {
-    case Kind::kNull: return Value::Null();
-    case Kind::kBool: return Value::Bool(b);
-    case Kind::kNumber: return Value::Number(number);
-    case Kind::kString: return Value::String(str);
+    case Kind::kNull:
+      return Value::Null();
+    case Kind::kBool:
+      return Value::Bool(b);
+    case Kind::kNumber:
+      return Value::Number(number);
+    case Kind::kString:
+      return Value::String(str);
   }
   return Value::Null();
 }
 
 std::string_view StepKindName(StepKind k) {
   switch (k) {
-    case StepKind::kSend: return "send";
-    case StepKind::kWait: return "wait";
-    case StepKind::kWaitUntil: return "wait_until";
-    case StepKind::kWaitFor: return "wait_for";
-    case StepKind::kIf: return "if";
-    case StepKind::kSplit: return "split";
-    case StepKind::kSet: return "set";
-    case StepKind::kExit: return "exit";
+    case StepKind::kSend:
+      return "send";
+    case StepKind::kWait:
+      return "wait";
+    case StepKind::kWaitUntil:
+      return "wait_until";
+    case StepKind::kWaitFor:
+      return "wait_for";
+    case StepKind::kIf:
+      return "if";
+    case StepKind::kSplit:
+      return "split";
+    case StepKind::kSet:
+      return "set";
+    case StepKind::kExit:
+      return "exit";
   }
   return "?";
 }

@@ -27,8 +27,10 @@ std::string DayList(uint8_t mask) {
 
 std::string Label(const Step& s) {
   switch (s.kind) {
-    case StepKind::kSend: return fmt::format("send {}", s.template_name);
-    case StepKind::kWait: return fmt::format("wait {}", FormatDuration(s.wait));
+    case StepKind::kSend:
+      return fmt::format("send {}", s.template_name);
+    case StepKind::kWait:
+      return fmt::format("wait {}", FormatDuration(s.wait));
     case StepKind::kWaitUntil: {
       std::string l = "wait until";
       if (!s.until_date.empty()) l += " " + s.until_date.text();
@@ -38,19 +40,22 @@ std::string Label(const Step& s) {
     }
     case StepKind::kWaitFor:
       return fmt::format("wait for {} (up to {})", s.wait_event.event, FormatDuration(s.timeout));
-    case StepKind::kIf: return fmt::format("if {}", s.condition.text());
-    case StepKind::kSplit: return "split";
+    case StepKind::kIf:
+      return fmt::format("if {}", s.condition.text());
+    case StepKind::kSplit:
+      return "split";
     case StepKind::kSet: {
       std::string l = "set";
       for (const auto& [k, v] : s.assignments) {
-        l += fmt::format(" customer.{} = {}", k, v.kind == Literal::Kind::kString ? v.str
-                                                 : v.kind == Literal::Kind::kBool
-                                                     ? (v.b ? "true" : "false")
-                                                     : v.AsValue().ToText());
+        l += fmt::format(" customer.{} = {}", k,
+                         v.kind == Literal::Kind::kString ? v.str
+                         : v.kind == Literal::Kind::kBool ? (v.b ? "true" : "false")
+                                                          : v.AsValue().ToText());
       }
       return l;
     }
-    case StepKind::kExit: return fmt::format("exit: {}", s.exit_reason);
+    case StepKind::kExit:
+      return fmt::format("exit: {}", s.exit_reason);
   }
   return "?";
 }
@@ -78,10 +83,10 @@ void Collect(const Flow& f, std::vector<Node>& nodes, std::vector<Edge>& edges) 
     std::string id = NodeId(static_cast<int32_t>(i));
     std::string label = Label(s);
     if (s.explicit_id) label += " [" + s.id + "]";
-    std::string shape = s.kind == StepKind::kIf || s.kind == StepKind::kSplit ||
-                                s.kind == StepKind::kWaitFor
-                            ? "diamond"
-                            : "box";
+    std::string shape =
+        s.kind == StepKind::kIf || s.kind == StepKind::kSplit || s.kind == StepKind::kWaitFor
+            ? "diamond"
+            : "box";
     nodes.push_back({id, label, shape});
     switch (s.kind) {
       case StepKind::kIf:
@@ -142,12 +147,23 @@ std::string MermaidEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '"': out += "#quot;"; break;
-      case '<': out += "#lt;"; break;
-      case '>': out += "#gt;"; break;
-      case '|': out += "#124;"; break;
-      case '\n': out += ' '; break;
-      default: out += c;
+      case '"':
+        out += "#quot;";
+        break;
+      case '<':
+        out += "#lt;";
+        break;
+      case '>':
+        out += "#gt;";
+        break;
+      case '|':
+        out += "#124;";
+        break;
+      case '\n':
+        out += ' ';
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -159,8 +175,9 @@ std::string ToDot(const Flow& flow) {
   std::vector<Node> nodes;
   std::vector<Edge> edges;
   Collect(flow, nodes, edges);
-  std::string out = fmt::format("digraph \"{}\" {{\n  label=\"{}\";\n  labelloc=t;\n  rankdir=TB;\n",
-                                DotEscape(flow.id), DotEscape(flow.name));
+  std::string out =
+      fmt::format("digraph \"{}\" {{\n  label=\"{}\";\n  labelloc=t;\n  rankdir=TB;\n",
+                  DotEscape(flow.id), DotEscape(flow.name));
   for (const Node& n : nodes) {
     std::string shape = n.shape == "end" ? "doublecircle" : n.shape;
     if (n.shape == "end") shape = "box, style=rounded";

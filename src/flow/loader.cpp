@@ -4,11 +4,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <functional>
 #include <regex>
@@ -25,8 +25,8 @@ constexpr int kMaxNesting = 16;
 constexpr int kMaxSteps = 1000;
 
 constexpr std::string_view kKnownEventTypes[] = {
-    "signup",         "profile_updated", "cart_updated", "cart_cleared", "purchase",
-    "points_earned",  "points_redeemed", "unsubscribe",  "subscribe"};
+    "signup",        "profile_updated", "cart_updated", "cart_cleared", "purchase",
+    "points_earned", "points_redeemed", "unsubscribe",  "subscribe"};
 
 constexpr std::string_view kStepKinds[] = {"send", "wait",  "wait_until", "wait_for",
                                            "if",   "split", "set",        "exit"};
@@ -212,8 +212,9 @@ class FlowCompiler {
     if (auto n = Get(root, "trigger"); n) {
       CompileTrigger(n, flow);
     } else {
-      diags_.Error({file_, 1, 1}, "missing 'trigger:' (an event such as 'event: signup', or a "
-                                  "date such as 'date: customer.birthday')");
+      diags_.Error({file_, 1, 1},
+                   "missing 'trigger:' (an event such as 'event: signup', or a "
+                   "date such as 'date: customer.birthday')");
     }
     date_triggered_ = flow.trigger.kind == Trigger::Kind::kDate;
     if (auto n = Get(root, "exit_on"); n) CompileExitOn(n, flow);
@@ -278,7 +279,9 @@ class FlowCompiler {
   bool Scalar(const YAML::Node& n, std::string_view what, std::string* out) {
     if (!n.IsScalar()) {
       diags_.Error(At(n), fmt::format("{} must be a single value, not a {}", what,
-                                      n.IsSequence() ? "list" : n.IsMap() ? "mapping" : "blank"));
+                                      n.IsSequence() ? "list"
+                                      : n.IsMap()    ? "mapping"
+                                                     : "blank"));
       return false;
     }
     *out = n.Scalar();
@@ -297,8 +300,8 @@ class FlowCompiler {
   std::optional<Expr> ExprOf(const YAML::Node& n, const ExprOptions& opts, std::string_view what) {
     std::string s;
     if (!n.IsScalar()) {
-      diags_.Error(At(n), fmt::format("{} must be an expression such as customer.orders == 1",
-                                      what));
+      diags_.Error(At(n),
+                   fmt::format("{} must be an expression such as customer.orders == 1", what));
       return std::nullopt;
     }
     s = n.Scalar();
@@ -327,14 +330,22 @@ class FlowCompiler {
 
   static std::string_view TypeName(StaticType t) {
     switch (t) {
-      case StaticType::kAny: return "value";
-      case StaticType::kNull: return "null";
-      case StaticType::kBool: return "true/false value";
-      case StaticType::kNumber: return "number";
-      case StaticType::kString: return "text";
-      case StaticType::kDuration: return "duration";
-      case StaticType::kTime: return "date";
-      case StaticType::kList: return "list";
+      case StaticType::kAny:
+        return "value";
+      case StaticType::kNull:
+        return "null";
+      case StaticType::kBool:
+        return "true/false value";
+      case StaticType::kNumber:
+        return "number";
+      case StaticType::kString:
+        return "text";
+      case StaticType::kDuration:
+        return "duration";
+      case StaticType::kTime:
+        return "date";
+      case StaticType::kList:
+        return "list";
     }
     return "value";
   }
@@ -502,8 +513,9 @@ class FlowCompiler {
       return;
     }
     CheckKeys(n, {"event", "date", "when", "every", "offset", "at"}, "trigger");
-    diags_.Error(At(n), "a trigger needs 'event:' (e.g. event: signup) or 'date:' (e.g. date: "
-                        "customer.birthday)");
+    diags_.Error(At(n),
+                 "a trigger needs 'event:' (e.g. event: signup) or 'date:' (e.g. date: "
+                 "customer.birthday)");
   }
 
   std::optional<EventMatch> CompileEventMatch(const YAML::Node& n, std::string_view what) {
@@ -515,8 +527,8 @@ class FlowCompiler {
       return m;
     }
     if (!n.IsMap()) {
-      diags_.Error(At(n), fmt::format("each {} entry is an event type or a mapping with 'event:'",
-                                      what));
+      diags_.Error(At(n),
+                   fmt::format("each {} entry is an event type or a mapping with 'event:'", what));
       return std::nullopt;
     }
     CheckKeys(n, {"event", "when"}, what);
@@ -570,8 +582,9 @@ class FlowCompiler {
     }
     auto within = Get(n, "within");
     if (!within) {
-      diags_.Error(At(n), "'goal:' needs 'within:' (how long after a mail a conversion counts, "
-                          "e.g. 30d)");
+      diags_.Error(At(n),
+                   "'goal:' needs 'within:' (how long after a mail a conversion counts, "
+                   "e.g. 30d)");
       return;
     }
     auto d = DurationOf(within, "'within:'");
@@ -679,8 +692,9 @@ class FlowCompiler {
                                                 DidYouMean(key, kStepKinds)));
         return kEnd;
       }
-      diags_.Error(At(n), "this step has no kind: use one of send, wait, wait_until, wait_for, "
-                          "if, split, set, exit");
+      diags_.Error(At(n),
+                   "this step has no kind: use one of send, wait, wait_until, wait_for, "
+                   "if, split, set, exit");
       return kEnd;
     }
     if (kinds.size() > 1) {
@@ -704,8 +718,8 @@ class FlowCompiler {
     if (auto idn = Get(n, "id"); idn) {
       if (Scalar(idn, "'id:'", &id)) {
         if (!IsStepId(id)) {
-          diags_.Error(At(idn), fmt::format("step id '{}' must be 1-64 letters, digits, _ or -",
-                                            Quote(id)));
+          diags_.Error(At(idn),
+                       fmt::format("step id '{}' must be 1-64 letters, digits, _ or -", Quote(id)));
         } else {
           explicit_id = true;
           auto [it, fresh] = ids_.emplace(id, At(idn));
@@ -776,8 +790,8 @@ class FlowCompiler {
 
   std::optional<Literal> LiteralOf(const YAML::Node& n, std::string_view what) {
     if (!n.IsScalar() && !n.IsNull()) {
-      diags_.Error(At(n), fmt::format("{} must be a single value (text, number, true/false)",
-                                      what));
+      diags_.Error(At(n),
+                   fmt::format("{} must be a single value (text, number, true/false)", what));
       return std::nullopt;
     }
     Literal l;
@@ -886,8 +900,8 @@ class FlowCompiler {
     if (!templates_) return;
     auto it = templates_->all().find(s.template_name);
     if (it == templates_->all().end() || it->second.count("") == 0) {
-      diags_.Error(At(name_node), fmt::format("template '{}' not found in {}", s.template_name,
-                                              templates_dir_));
+      diags_.Error(At(name_node),
+                   fmt::format("template '{}' not found in {}", s.template_name, templates_dir_));
       return;
     }
     std::set<std::string> used_vars;
@@ -903,22 +917,25 @@ class FlowCompiler {
               bool builtin = std::find(std::begin(kBuiltinVars), std::end(kBuiltinVars), v) !=
                              std::end(kBuiltinVars);
               if (!builtin && !var_at.count(v) && !p.default_value) {
-                problem = fmt::format("template '{}' uses {{{{{}}}}}, which this step does not "
-                                      "set (add vars: {{ {}: ... }} or a default)",
-                                      TemplateLabel(tmpl), v, v);
+                problem = fmt::format(
+                    "template '{}' uses {{{{{}}}}}, which this step does not "
+                    "set (add vars: {{ {}: ... }} or a default)",
+                    TemplateLabel(tmpl), v, v);
               }
               break;
             }
             case Root::kEvent:
-              problem = fmt::format("template '{}' uses {{{{{}}}}}: templates see trigger.*, "
-                                    "the event that started the run, not event.*",
-                                    TemplateLabel(tmpl), p.path.text);
+              problem = fmt::format(
+                  "template '{}' uses {{{{{}}}}}: templates see trigger.*, "
+                  "the event that started the run, not event.*",
+                  TemplateLabel(tmpl), p.path.text);
               break;
             case Root::kTrigger:
               if (date_triggered_) {
-                problem = fmt::format("template '{}' uses {{{{{}}}}}, but this flow is started "
-                                      "by a date, so there is no trigger event",
-                                      TemplateLabel(tmpl), p.path.text);
+                problem = fmt::format(
+                    "template '{}' uses {{{{{}}}}}, but this flow is started "
+                    "by a date, so there is no trigger event",
+                    TemplateLabel(tmpl), p.path.text);
               } else if (std::string msg = CheckPath(p.path); !msg.empty()) {
                 problem = fmt::format("template '{}': {}", TemplateLabel(tmpl), msg);
               }
@@ -938,8 +955,8 @@ class FlowCompiler {
     }
     for (const auto& [v, at] : var_at) {
       if (!used_vars.count(v)) {
-        diags_.Warning(at, fmt::format("variable '{}' is not used by template '{}'", v,
-                                       s.template_name));
+        diags_.Warning(
+            at, fmt::format("variable '{}' is not used by template '{}'", v, s.template_name));
       }
     }
   }
@@ -1038,8 +1055,8 @@ class FlowCompiler {
       diags_.Error(At(list), fmt::format("'{}:' must be a list of steps (or [] for none)", key));
       return;
     }
-    int32_t first = CompileSequence(list, fmt::format("{}.{}", anchor, key), BranchEnd(idx),
-                                    depth + 1);
+    int32_t first =
+        CompileSequence(list, fmt::format("{}.{}", anchor, key), BranchEnd(idx), depth + 1);
     (*steps_)[idx].*slot = first;
   }
 
@@ -1093,8 +1110,9 @@ class FlowCompiler {
 
   void CompileSplit(int32_t idx, const YAML::Node& body, const std::string& id, int depth) {
     if (!body.IsSequence() || body.size() < 2) {
-      diags_.Error(At(body), "'split:' must be a list of at least two branches, each with "
-                             "weight: and steps: (or holdout: true)");
+      diags_.Error(At(body),
+                   "'split:' must be a list of at least two branches, each with "
+                   "weight: and steps: (or holdout: true)");
       return;
     }
     int total = 0;
@@ -1143,8 +1161,8 @@ class FlowCompiler {
         if (Scalar(w, "'weight:'", &ws)) {
           auto [p, ec] = std::from_chars(ws.data(), ws.data() + ws.size(), weight);
           if (ec != std::errc() || p != ws.data() + ws.size() || weight <= 0 || weight > 1000000) {
-            diags_.Error(At(w), fmt::format("weight '{}' must be a whole number above 0",
-                                            Quote(ws)));
+            diags_.Error(At(w),
+                         fmt::format("weight '{}' must be a whole number above 0", Quote(ws)));
             weight = 0;
           }
         }
@@ -1169,8 +1187,8 @@ class FlowCompiler {
         diags_.Error(At(steps), "'steps:' must be a list of steps");
         continue;
       }
-      int32_t first = CompileSequence(steps, fmt::format("{}.{}", id, br.label), BranchEnd(idx),
-                                      depth + 1);
+      int32_t first =
+          CompileSequence(steps, fmt::format("{}.{}", id, br.label), BranchEnd(idx), depth + 1);
       (*steps_)[idx].branches[bi].first = first;
     }
     if (total <= 0 && n_branch > 0) {
@@ -1280,9 +1298,8 @@ void LoadTemplatesDir(const fs::path& dir, TemplateSet& set, Diagnostics& diags)
   for (const auto& [name, by_locale] : set.all()) {
     if (!by_locale.count("")) {
       const Template& any = by_locale.begin()->second;
-      diags.Error({any.file, 0, 0},
-                  fmt::format("template '{}' has a {} version but none in {}", name, any.locale,
-                              dir.string()));
+      diags.Error({any.file, 0, 0}, fmt::format("template '{}' has a {} version but none in {}",
+                                                name, any.locale, dir.string()));
     }
   }
 }
@@ -1356,8 +1373,9 @@ std::optional<Template> LoadTemplateUnchecked(const std::string& path, const std
     return {path, m.line + 1, m.column + 1};
   };
   if (!root.IsMap()) {
-    diags.Error({path, 1, 1}, "a template file is a mapping with subject:, text: and optional "
-                              "html:");
+    diags.Error({path, 1, 1},
+                "a template file is a mapping with subject:, text: and optional "
+                "html:");
     return std::nullopt;
   }
   int errors_before = diags.error_count();
@@ -1382,8 +1400,9 @@ std::optional<Template> LoadTemplateUnchecked(const std::string& path, const std
     SourceLocation loc = at(n);
     const std::string& s = n.Scalar();
     size_t mark_line = static_cast<size_t>(loc.line - 1);
-    bool block = mark_line < lines.size() && loc.column - 1 < static_cast<int>(lines[mark_line].size()) &&
-                 (lines[mark_line][loc.column - 1] == '|' || lines[mark_line][loc.column - 1] == '>');
+    bool block =
+        mark_line < lines.size() && loc.column - 1 < static_cast<int>(lines[mark_line].size()) &&
+        (lines[mark_line][loc.column - 1] == '|' || lines[mark_line][loc.column - 1] == '>');
     auto [l, c] = LineColumnOf(s, offset);
     if (block) {
       size_t content_line = mark_line + l;  // l is 1-based: first content line is mark+1
@@ -1459,9 +1478,9 @@ LoadResult LoadFlowDirectory(const std::string& dir) {
     if (!fs::is_regular_file(p, ec) || !IsYamlFile(p)) continue;
     std::string stem = p.stem().string();
     if (auto [it, fresh] = ids.emplace(stem, p.string()); !fresh) {
-      result.diagnostics.Error({p.string(), 0, 0},
-                               fmt::format("flow '{}' is defined twice (also in {})", stem,
-                                           it->second));
+      result.diagnostics.Error(
+          {p.string(), 0, 0},
+          fmt::format("flow '{}' is defined twice (also in {})", stem, it->second));
       continue;
     }
     if (auto f = CompileFlowFile(p.string(), &templates, tdir.string(), result.diagnostics)) {

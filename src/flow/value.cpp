@@ -1,40 +1,56 @@
 #include "journeyd/flow/value.h"
 
-#include <cmath>
 #include <fmt/format.h>
+#include <cmath>
 
 namespace journeyd::flow {
 
 std::string_view ValueTypeName(ValueType t) {
   switch (t) {
-    case ValueType::kNull: return "null";
-    case ValueType::kBool: return "boolean";
-    case ValueType::kNumber: return "number";
-    case ValueType::kString: return "string";
-    case ValueType::kDuration: return "duration";
-    case ValueType::kTime: return "time";
-    case ValueType::kList: return "list";
+    case ValueType::kNull:
+      return "null";
+    case ValueType::kBool:
+      return "boolean";
+    case ValueType::kNumber:
+      return "number";
+    case ValueType::kString:
+      return "string";
+    case ValueType::kDuration:
+      return "duration";
+    case ValueType::kTime:
+      return "time";
+    case ValueType::kList:
+      return "list";
   }
   return "?";
 }
 
 bool Value::Truthy() const {
   switch (type_) {
-    case ValueType::kNull: return false;
+    case ValueType::kNull:
+      return false;
     case ValueType::kBool:
-    case ValueType::kNumber: return num_ != 0 && !std::isnan(num_);
-    case ValueType::kString: return !str_.empty();
-    case ValueType::kDuration: return ms_ != 0;
-    case ValueType::kTime: return true;
-    case ValueType::kList: return !list_.empty();
+    case ValueType::kNumber:
+      return num_ != 0 && !std::isnan(num_);
+    case ValueType::kString:
+      return !str_.empty();
+    case ValueType::kDuration:
+      return ms_ != 0;
+    case ValueType::kTime:
+      return true;
+    case ValueType::kList:
+      return !list_.empty();
   }
   return false;
 }
 
 void Value::AppendText(std::string& out) const {
   switch (type_) {
-    case ValueType::kNull: return;
-    case ValueType::kBool: out += num_ != 0 ? "true" : "false"; return;
+    case ValueType::kNull:
+      return;
+    case ValueType::kBool:
+      out += num_ != 0 ? "true" : "false";
+      return;
     case ValueType::kNumber: {
       if (!std::isfinite(num_)) return;
       double r = std::round(num_);
@@ -45,9 +61,15 @@ void Value::AppendText(std::string& out) const {
       }
       return;
     }
-    case ValueType::kString: out += str_; return;
-    case ValueType::kDuration: out += FormatDuration(as_duration()); return;
-    case ValueType::kTime: out += FormatRfc3339(as_time()); return;
+    case ValueType::kString:
+      out += str_;
+      return;
+    case ValueType::kDuration:
+      out += FormatDuration(as_duration());
+      return;
+    case ValueType::kTime:
+      out += FormatRfc3339(as_time());
+      return;
     case ValueType::kList:
       for (size_t i = 0; i < list_.size(); ++i) {
         if (i) out += ", ";

@@ -47,7 +47,8 @@ std::string Base64(std::string_view in) {
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
     uint32_t v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
     out += kAlphabet[(v >> 6) & 63];
@@ -59,7 +60,8 @@ std::string Base64(std::string_view in) {
     out += kAlphabet[(v >> 12) & 63];
     out += "==";
   } else if (i + 2 == in.size()) {
-    uint32_t v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    uint32_t v =
+        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
     out += kAlphabet[(v >> 6) & 63];
@@ -153,8 +155,8 @@ std::string QuotedPrintable(std::string_view body) {
       continue;
     }
     // A '.' at the start of a line is encoded so a line can never be a lone dot.
-    bool literal = (c >= 33 && c <= 126 && c != '=' && !(c == '.' && line == 0)) || c == ' ' ||
-                   c == '\t';
+    bool literal =
+        (c >= 33 && c <= 126 && c != '=' && !(c == '.' && line == 0)) || c == ' ' || c == '\t';
     if (literal) {
       char ch = static_cast<char>(c);
       put(std::string_view(&ch, 1));
@@ -181,9 +183,8 @@ std::string FormatRfc5322Date(TimePoint t) {
   int64_t ms = (t - days).count();
   return fmt::format("{}, {} {} {} {:02}:{:02}:{:02} +0000", kDays[wd.c_encoding()],
                      static_cast<unsigned>(ymd.day()),
-                     kMonths[static_cast<unsigned>(ymd.month()) - 1],
-                     static_cast<int>(ymd.year()), ms / 3'600'000, ms / 60'000 % 60,
-                     ms / 1000 % 60);
+                     kMonths[static_cast<unsigned>(ymd.month()) - 1], static_cast<int>(ymd.year()),
+                     ms / 3'600'000, ms / 60'000 % 60, ms / 1000 % 60);
 }
 
 bool ValidAddress(std::string_view a) {

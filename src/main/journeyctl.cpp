@@ -1,6 +1,6 @@
 // journeyctl: the tool for marketers and ops. Thin: parse flags, call the libraries, print.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -157,11 +157,21 @@ int RunSimulate(const SimulateArgs& args) {
   for (const auto& r : result.records) {
     Counts& c = per_flow[r.flow];
     switch (r.kind) {
-      case engine::Record::Kind::kEnter: ++c.entered; break;
-      case engine::Record::Kind::kSend: ++c.sent; break;
-      case engine::Record::Kind::kSuppress: ++c.suppressed; break;
-      case engine::Record::Kind::kExit: ++c.exited; break;
-      case engine::Record::Kind::kConvert: ++c.converted; continue;
+      case engine::Record::Kind::kEnter:
+        ++c.entered;
+        break;
+      case engine::Record::Kind::kSend:
+        ++c.sent;
+        break;
+      case engine::Record::Kind::kSuppress:
+        ++c.suppressed;
+        break;
+      case engine::Record::Kind::kExit:
+        ++c.exited;
+        break;
+      case engine::Record::Kind::kConvert:
+        ++c.converted;
+        continue;
     }
     if (r.kind == engine::Record::Kind::kConvert) continue;
     if (args.json) {
@@ -184,9 +194,8 @@ int RunSimulate(const SimulateArgs& args) {
       } else {
         what = r.reason;
       }
-      std::cout << fmt::format("{:<20}  {:<8}  {:<12}  {:<15}  {:<22}  {}\n",
-                               FormatRfc3339(r.at), engine::RecordKindName(r.kind), r.customer_id,
-                               r.flow, r.step, what);
+      std::cout << fmt::format("{:<20}  {:<8}  {:<12}  {:<15}  {:<22}  {}\n", FormatRfc3339(r.at),
+                               engine::RecordKindName(r.kind), r.customer_id, r.flow, r.step, what);
     }
   }
   if (!args.json) {
@@ -196,8 +205,8 @@ int RunSimulate(const SimulateArgs& args) {
                              "suppressed", "exited", "converted");
     for (const auto& f : loaded.flows->flows()) {
       const Counts& c = per_flow[f.id];
-      std::cout << fmt::format("{:<16} {:>8} {:>6} {:>11} {:>7} {:>10}\n", f.id, c.entered,
-                               c.sent, c.suppressed, c.exited, c.converted);
+      std::cout << fmt::format("{:<16} {:>8} {:>6} {:>11} {:>7} {:>10}\n", f.id, c.entered, c.sent,
+                               c.suppressed, c.exited, c.converted);
     }
   }
   if (!result.error.empty()) {
@@ -337,9 +346,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   std::string config_path = "/etc/journeyd/journeyd.yaml";
-  auto* config_opt = app.add_option("-c,--config", config_path,
-                                    "journeyd config (for publish and inspect)")
-                         ->capture_default_str();
+  auto* config_opt =
+      app.add_option("-c,--config", config_path, "journeyd config (for publish and inspect)")
+          ->capture_default_str();
 
   PublishArgs pub;
   auto* publish = app.add_subcommand("publish", "publish one event to the right stream");

@@ -1,6 +1,6 @@
 // journeyd: the daemon. Thin: flags, config, flows, then the app runs.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <iostream>
 

@@ -4,8 +4,8 @@
 #include <hiredis/hiredis.h>
 #include <unistd.h>
 
-#include <boost/asio/post.hpp>
 #include <fmt/format.h>
+#include <boost/asio/post.hpp>
 
 namespace journeyd::store {
 
@@ -61,9 +61,7 @@ RedisConnection::~RedisConnection() {
 
 void RedisConnection::AsyncConnect(std::function<void(const std::string& error)> done) {
   if (ac_) Close("reconnecting");
-  auto fail = [this, done](std::string error) {
-    asio::post(io_, [done, error] { done(error); });
-  };
+  auto fail = [this, done](std::string error) { asio::post(io_, [done, error] { done(error); }); };
   redisAsyncContext* ac = redisAsyncConnect(options_.host.c_str(), options_.port);
   if (!ac) return fail("out of memory");
   if (ac->err) {

@@ -2,8 +2,8 @@
 //
 // Today: the engine alone (the `journeyctl simulate` path, no I/O) over the shipped flows.
 // Figures are medians of --runs runs (default 3).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -30,8 +30,10 @@ std::vector<engine::Event> MakeEvents(int customers) {
     signup.customer_id = id;
     signup.ts = t;
     signup.data = nlohmann::json::object();
-    signup.profile = {{"email", id + "@example.com"}, {"first_name", "Sam"},
-                      {"email_opt_in", true}, {"birthday", "1990-05-17"}};
+    signup.profile = {{"email", id + "@example.com"},
+                      {"first_name", "Sam"},
+                      {"email_opt_in", true},
+                      {"birthday", "1990-05-17"}};
     engine::Event cart = signup;
     cart.type = "cart_updated";
     cart.profile = nlohmann::json::object();
@@ -92,12 +94,13 @@ int main(int argc, char** argv) {
     steps = result.steps;
   }
   std::cout << fmt::format("machine: {} cores\n", std::thread::hardware_concurrency());
-  std::cout << fmt::format("engine ingest (events only, state in memory): {:.0f} events/s "
-                           "(median of {}, {} events)   target >= 500000   ratio {:.2f}\n",
-                           Median(ingest_rates), runs, events.size(),
-                           Median(ingest_rates) / 500000.0);
-  std::cout << fmt::format("engine full run (400 days, every step encoded/decoded as in "
-                           "production): {:.0f} steps/s (median of {}, {} steps, {} mails)\n",
-                           Median(total_rates), runs, steps, mails);
+  std::cout << fmt::format(
+      "engine ingest (events only, state in memory): {:.0f} events/s "
+      "(median of {}, {} events)   target >= 500000   ratio {:.2f}\n",
+      Median(ingest_rates), runs, events.size(), Median(ingest_rates) / 500000.0);
+  std::cout << fmt::format(
+      "engine full run (400 days, every step encoded/decoded as in "
+      "production): {:.0f} steps/s (median of {}, {} steps, {} mails)\n",
+      Median(total_rates), runs, steps, mails);
   return 0;
 }

@@ -65,10 +65,23 @@ class RedisServer {
     pid_ = ::fork();
     if (pid_ == 0) {
       std::string port = std::to_string(port_);
-      std::vector<std::string> args = {"redis-server", "--port", port, "--bind", "127.0.0.1",
-                                       "--dir", dir_.string(), "--save", "",
-                                       "--appendonly", append_only_ ? "yes" : "no",
-                                       "--appendfsync", "always", "--loglevel", "warning", "--logfile", (dir_ / "redis.log").string()};
+      std::vector<std::string> args = {"redis-server",
+                                       "--port",
+                                       port,
+                                       "--bind",
+                                       "127.0.0.1",
+                                       "--dir",
+                                       dir_.string(),
+                                       "--save",
+                                       "",
+                                       "--appendonly",
+                                       append_only_ ? "yes" : "no",
+                                       "--appendfsync",
+                                       "always",
+                                       "--loglevel",
+                                       "warning",
+                                       "--logfile",
+                                       (dir_ / "redis.log").string()};
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);

@@ -17,7 +17,7 @@ struct Config {
   struct Redis {
     std::string host = "127.0.0.1";
     int port = 6379;
-    std::string password;       // from redis.password, redis.password_file or REDIS_PASSWORD
+    std::string password;  // from redis.password, redis.password_file or REDIS_PASSWORD
     std::string prefix = "journeyd";
     int partitions = 1;
     int lease_ms = 10000;
@@ -32,13 +32,13 @@ struct Config {
     std::string host = "127.0.0.1";
     int port = 25;
     std::string from = "journeyd <journeyd@localhost>";
-    std::string dir = "mail";   // smtp.mode: file
+    std::string dir = "mail";      // smtp.mode: file
     std::string tls = "starttls";  // starttls | tls | none
     bool tls_verify = true;
     std::string username;
-    std::string password;       // from smtp.password_file or SMTP_PASSWORD
+    std::string password;  // from smtp.password_file or SMTP_PASSWORD
     int connections = 4;
-    double rate_per_sec = 0;    // 0: no limit
+    double rate_per_sec = 0;  // 0: no limit
     int max_attempts = 8;
     Duration max_age = 24 * kHour;
     std::string unsubscribe_mailto;
@@ -46,14 +46,14 @@ struct Config {
 
   struct Admin {
     std::string listen = "127.0.0.1:8725";
-    std::string public_url;     // default "http://" + listen
-    std::string secret;         // from admin.secret_file or JOURNEYD_ADMIN_SECRET
+    std::string public_url;  // default "http://" + listen
+    std::string secret;      // from admin.secret_file or JOURNEYD_ADMIN_SECRET
     std::string secret_file;
   } admin;
 
   struct Policy {
     std::string timezone = "UTC";
-    std::optional<std::pair<int, int>> quiet_hours;     // local minutes [start, end)
+    std::optional<std::pair<int, int>> quiet_hours;         // local minutes [start, end)
     std::optional<std::pair<int, Duration>> frequency_cap;  // count per window
   } policy;
 

@@ -36,7 +36,7 @@ class Zone {
   // the instant after the gap; in a fold (02:30 twice in autumn) the first of the two.
   TimePoint At(const CivilDate& date, int minute_of_day) const;
 
- struct Impl;  // defined in calendar.cpp
+  struct Impl;  // defined in calendar.cpp
 
  private:
   explicit Zone(const Impl* impl) : impl_(impl) {}

@@ -56,7 +56,7 @@ struct SendJob {
   std::string to;
   std::string subject;
   std::string text;
-  std::string html;  // empty when the template has none
+  std::string html;             // empty when the template has none
   std::string unsubscribe_url;  // empty for transactional mail
   TimePoint at{};
 };
@@ -68,19 +68,19 @@ struct Record {
   TimePoint at{};
   std::string customer_id;
   std::string flow;
-  std::string step;      // step id ("" for enter/convert without a step)
+  std::string step;  // step id ("" for enter/convert without a step)
   uint32_t run = 0;
   std::string template_name;
   std::string subject;
-  std::string reason;    // suppress: no_email, no_opt_in, unsubscribed, bouncing, holdout;
-                         // exit: completed, exit_on:<type>, restarted, flow_changed,
-                         // flow_removed, <exit step reason>
+  std::string reason;  // suppress: no_email, no_opt_in, unsubscribed, bouncing, holdout;
+                       // exit: completed, exit_on:<type>, restarted, flow_changed,
+                       // flow_removed, <exit step reason>
 };
 std::string_view RecordKindName(Record::Kind k);
 
 struct Decisions {
-  bool duplicate = false;      // an event_id seen before: nothing changed
-  bool changed = false;        // the state must be stored
+  bool duplicate = false;  // an event_id seen before: nothing changed
+  bool changed = false;    // the state must be stored
   std::vector<SendJob> sends;
   std::vector<Record> records;
   std::vector<std::string> warnings;  // e.g. an unknown time zone (logged by the caller)

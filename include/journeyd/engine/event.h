@@ -16,10 +16,10 @@ namespace journeyd::engine {
 struct Event {
   std::string type;
   std::string customer_id;
-  std::string event_id;        // "" when the shop gave none
+  std::string event_id;  // "" when the shop gave none
   TimePoint ts{};
-  nlohmann::json data;         // object (empty object when absent)
-  nlohmann::json profile;      // object (empty object when absent)
+  nlohmann::json data;     // object (empty object when absent)
+  nlohmann::json profile;  // object (empty object when absent)
 };
 
 inline constexpr size_t kMaxFieldBytes = 64 * 1024;

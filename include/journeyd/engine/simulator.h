@@ -21,8 +21,8 @@ struct SimulationResult {
   std::vector<SendJob> sends;   // in time order
   std::vector<std::string> warnings;
   std::map<std::string, CustomerState> customers;
-  size_t steps = 0;             // engine::Step calls
-  std::string error;            // non-empty when the run had to stop (codec failure, limit)
+  size_t steps = 0;   // engine::Step calls
+  std::string error;  // non-empty when the run had to stop (codec failure, limit)
 };
 
 // `events` must be in time order (stable for equal times). Timers due at the same moment as

@@ -20,15 +20,15 @@ using Attr = flow::Literal;
 // One active run of a flow.
 struct Journey {
   enum class Wait : uint8_t {
-    kNone,      // ready to run its step now
-    kTimer,     // a wait / wait_until / deferred send: resumes at `wake`
-    kEvent,     // a wait_for: resumes on the event or at the timeout `wake`
+    kNone,   // ready to run its step now
+    kTimer,  // a wait / wait_until / deferred send: resumes at `wake`
+    kEvent,  // a wait_for: resumes on the event or at the timeout `wake`
   };
   std::string flow;
-  uint32_t run = 0;       // 1 for the customer's first run of this flow, then 2, ...
-  std::string step;       // id of the current step
+  uint32_t run = 0;  // 1 for the customer's first run of this flow, then 2, ...
+  std::string step;  // id of the current step
   Wait wait = Wait::kNone;
-  TimePoint wake{};       // when kTimer / kEvent
+  TimePoint wake{};  // when kTimer / kEvent
   TimePoint entered_at{};
   // The event that started the run (trigger.*); type empty for date triggers.
   std::string trigger_type;
@@ -40,21 +40,21 @@ struct Journey {
 // What the customer did with a flow before: for reentry rules, date triggers and goals.
 struct FlowMemo {
   std::string flow;
-  uint32_t runs = 0;            // runs started so far
+  uint32_t runs = 0;  // runs started so far
   TimePoint last_entry{};
-  TimePoint last_send{};        // last mail of this flow (goal window starts here)
+  TimePoint last_send{};  // last mail of this flow (goal window starts here)
   std::string last_send_step;
-  uint32_t converted_run = 0;   // the run a goal was last counted for
+  uint32_t converted_run = 0;          // the run a goal was last counted for
   std::optional<TimePoint> date_next;  // date trigger: the next moment it fires
-  int64_t date_fired_key = 0;   // one-off date triggers: the date already fired (days since epoch)
+  int64_t date_fired_key = 0;  // one-off date triggers: the date already fired (days since epoch)
 };
 
 struct HistoryEntry {
   TimePoint at{};
-  std::string kind;     // enter, send, suppress, exit, convert, event
+  std::string kind;  // enter, send, suppress, exit, convert, event
   std::string flow;
   std::string step;
-  std::string detail;   // template, reason, event type
+  std::string detail;  // template, reason, event type
 };
 
 struct CustomerState {
@@ -75,7 +75,7 @@ struct CustomerState {
 
   std::vector<Journey> journeys;
   std::vector<FlowMemo> memos;
-  std::vector<std::string> recent_event_ids;  // oldest first, at most kRecentEventIds
+  std::vector<std::string> recent_event_ids;      // oldest first, at most kRecentEventIds
   std::vector<TimePoint> recent_marketing_sends;  // for the frequency cap, oldest first
   std::vector<HistoryEntry> history;              // newest last, at most kHistory
   std::optional<TimePoint> wake;                  // earliest moment anything is due

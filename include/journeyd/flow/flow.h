@@ -50,10 +50,10 @@ struct Trigger {
   std::string event;
   // kDate: the customer attribute holding the date ("birthday", "points_expire_at").
   std::string date_attribute;
-  bool yearly = false;          // every: year
-  Duration offset{0};           // offset: -14d
-  int at_minutes = 9 * 60;      // at: "09:00", local time of day in the customer's zone
-  Expr when;                    // both kinds: optional condition
+  bool yearly = false;      // every: year
+  Duration offset{0};       // offset: -14d
+  int at_minutes = 9 * 60;  // at: "09:00", local time of day in the customer's zone
+  Expr when;                // both kinds: optional condition
   SourceLocation where;
 };
 
@@ -87,9 +87,9 @@ struct Step {
   // kWait
   Duration wait{0};
   // kWaitUntil
-  Expr until_date;                 // empty: from now
-  std::optional<int> at_minutes;   // local time of day
-  uint8_t weekdays = 0x7f;         // bit 0 = Monday ... bit 6 = Sunday
+  Expr until_date;                // empty: from now
+  std::optional<int> at_minutes;  // local time of day
+  uint8_t weekdays = 0x7f;        // bit 0 = Monday ... bit 6 = Sunday
   // kWaitFor
   EventMatch wait_event;
   Duration timeout{0};

@@ -64,8 +64,8 @@ class TextTemplate {
 
  private:
   struct Piece {
-    std::string literal;     // text before the placeholder (or trailing text)
-    int placeholder = -1;    // index into placeholders_, or -1
+    std::string literal;   // text before the placeholder (or trailing text)
+    int placeholder = -1;  // index into placeholders_, or -1
   };
   std::vector<Piece> pieces_;
   std::vector<Placeholder> placeholders_;

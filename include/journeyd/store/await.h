@@ -27,7 +27,9 @@ inline boost::asio::awaitable<Result> Call(RedisConnection& c, std::vector<std::
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         c.AsyncCommand(
             std::move(a),
-            [h](Reply r, const std::string& e) { std::move (*h)(Result{std::move(r), e}); },
+            [h](Reply r, const std::string& e) {
+              std::move (*h)(Result{std::move(r), e});
+            },
             timeout);
       },
       boost::asio::use_awaitable, std::move(args));

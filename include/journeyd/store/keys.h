@@ -11,7 +11,8 @@ namespace journeyd::store {
 
 class Keys {
  public:
-  Keys(std::string prefix, int partition) : p_(std::move(prefix) + ":{" + std::to_string(partition) + "}:") {}
+  Keys(std::string prefix, int partition)
+      : p_(std::move(prefix) + ":{" + std::to_string(partition) + "}:") {}
 
   std::string events() const { return p_ + "events"; }
   std::string outbox() const { return p_ + "outbox"; }

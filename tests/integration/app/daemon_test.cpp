@@ -32,8 +32,9 @@ class Daemon : public ::testing::Test {
   std::unique_ptr<store::SyncRedis> client_;
 
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("journeyd-it-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("journeyd-it-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "mail");
     admin_port_ = testing::FreeLoopbackPort();
@@ -190,7 +191,8 @@ TEST_F(Daemon, BadInputGoesToTheDeadStreamAndTheRestIsProcessed) {
       "profile.email";
   expect[Publish({"type", "signup", "customer_id", "c1", "data", std::string(1 << 20, 'x')})] =
       "data: is 1048576 bytes";
-  expect[Publish({"type", "signup", "customer_id", "c\xff\xfe"})] = "customer_id: is not valid UTF-8";
+  expect[Publish({"type", "signup", "customer_id", "c\xff\xfe"})] =
+      "customer_id: is not valid UTF-8";
   expect[Publish({"type", "signup", "customer_id", "c1", "ts", "3000-01-01T00:00:00Z"})] =
       "in the future";
   expect[Publish({"type", "signup", "customer_id", "c\n1"})] = "customer_id: contains control";
@@ -231,7 +233,9 @@ TEST_F(Daemon, KilledThreeTimesMidWorkLosesAndDoublesNothing) {
     Start();
   }
   ASSERT_TRUE(WaitFor(
-      [&] { return Cmd({"XLEN", "journeyd:{0}:outbox"}).integer >= kCustomers; },
+      [&] {
+        return Cmd({"XLEN", "journeyd:{0}:outbox"}).integer >= kCustomers;
+      },
       std::chrono::seconds(60)));
   ASSERT_TRUE(WaitFor([&] {
     return Cmd({"XPENDING", "journeyd:{0}:events", "journeyd"}).elements[0].integer == 0;
@@ -260,8 +264,8 @@ TEST_F(Daemon, FirstPurchaseGetsTheFiveWinbackMails) {
   WriteConfig(8'640'000);  // a hundred days per second
   Start();
   ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
-  Publish({"type", "purchase", "customer_id", "w1", "event_id", "o1", "data",
-           R"({"total":42.5})", "profile", kAnna});
+  Publish({"type", "purchase", "customer_id", "w1", "event_id", "o1", "data", R"({"total":42.5})",
+           "profile", kAnna});
   ASSERT_TRUE(WaitFor(
       [&] {
         int n = 0;

@@ -104,12 +104,13 @@ TEST_F(RedisTest, ServerGoingAwayFailsPendingCommandsAndReconnectWorks) {
   auto c = Connect();
   std::string error;
   bool done = false;
-  c->AsyncCommand({"BLPOP", "nothing", "5"},
-                  [&](Reply, const std::string& e) {
-                    error = e;
-                    done = true;
-                  },
-                  Duration{10000});
+  c->AsyncCommand(
+      {"BLPOP", "nothing", "5"},
+      [&](Reply, const std::string& e) {
+        error = e;
+        done = true;
+      },
+      Duration{10000});
   io_.run_for(std::chrono::milliseconds(50));
   io_.restart();
   server_.Stop(SIGKILL);

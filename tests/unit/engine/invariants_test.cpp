@@ -25,10 +25,9 @@ std::optional<TimePoint> EarliestDue(const CustomerState& s) {
 }
 
 Event RandomEvent(std::mt19937_64& rng, int customers, TimePoint t, int serial) {
-  static const char* kTypes[] = {"signup",        "profile_updated", "cart_updated",
-                                 "cart_cleared",  "purchase",        "points_earned",
-                                 "points_redeemed", "unsubscribe",   "subscribe",
-                                 "review_left"};
+  static const char* kTypes[] = {"signup",    "profile_updated", "cart_updated",    "cart_cleared",
+                                 "purchase",  "points_earned",   "points_redeemed", "unsubscribe",
+                                 "subscribe", "review_left"};
   static const char* kZones[] = {"Europe/Amsterdam", "America/New_York", "Asia/Tokyo", "UTC",
                                  "Not/AZone"};
   std::uniform_int_distribution<int> pick_c(0, customers - 1), pick_t(0, 9), pick_z(0, 4),

@@ -15,10 +15,9 @@ std::vector<std::string> Steps(const std::vector<Sent>& sends) {
 
 std::string Purchase(const std::string& customer, const std::string& ts, double total,
                      const std::string& extra = "") {
-  return fmt::format(
-      R"({{"type":"purchase","customer_id":"{}","ts":"{}","event_id":"o-{}-{}",)"
-      R"("data":{{"order_id":"o-{}","total":{},"currency":"EUR"}}{}}})",
-      customer, ts, customer, ts, ts, total, extra);
+  return fmt::format(R"({{"type":"purchase","customer_id":"{}","ts":"{}","event_id":"o-{}-{}",)"
+                     R"("data":{{"order_id":"o-{}","total":{},"currency":"EUR"}}{}}})",
+                     customer, ts, customer, ts, ts, total, extra);
 }
 
 // ---- winback -------------------------------------------------------------------------
@@ -66,9 +65,9 @@ TEST_F(Winback, PurchaseOnDay195GetsMailOneOnly) {
 
 TEST_F(Winback, SecondPurchaseNeverStartsIt) {
   // A customer whose first purchase predates journeyd (imported orders: 3) buys again.
-  auto r = RunFlows({Ev(Purchase(
-      "c2", "2026-01-10T12:00:00Z", 10,
-      R"(,"profile":{"email":"b@example.com","email_opt_in":true,"orders":3})"))});
+  auto r = RunFlows(
+      {Ev(Purchase("c2", "2026-01-10T12:00:00Z", 10,
+                   R"(,"profile":{"email":"b@example.com","email_opt_in":true,"orders":3})"))});
   EXPECT_TRUE(RecordsOf(r, "c2", Record::Kind::kEnter, "winback").empty());
 }
 
@@ -86,10 +85,9 @@ TEST_F(Winback, DiscountMailsCarryTheirCodes) {
 // ---- abandoned cart -------------------------------------------------------------------
 
 std::string Cart(const std::string& customer, const std::string& ts, double total) {
-  return fmt::format(
-      R"({{"type":"cart_updated","customer_id":"{}","ts":"{}","data":{{"total":{},)"
-      R"("currency":"EUR","items":[{{"sku":"mug","qty":2}}]}},{}}})",
-      customer, ts, total, kOptedIn);
+  return fmt::format(R"({{"type":"cart_updated","customer_id":"{}","ts":"{}","data":{{"total":{},)"
+                     R"("currency":"EUR","items":[{{"sku":"mug","qty":2}}]}},{}}})",
+                     customer, ts, total, kOptedIn);
 }
 
 TEST(AbandonedCart, Total80GetsTwoRemindersTheSecondWithADiscount) {
@@ -109,8 +107,8 @@ TEST(AbandonedCart, Total30GetsTheSecondReminderWithoutACode) {
 }
 
 TEST(AbandonedCart, PurchaseAfter30MinutesSendsNothing) {
-  auto r = RunFlows({Ev(Cart("c1", "2026-02-02T10:00:00Z", 80)),
-                Ev(Purchase("c1", "2026-02-02T10:30:00Z", 80))});
+  auto r = RunFlows(
+      {Ev(Cart("c1", "2026-02-02T10:00:00Z", 80)), Ev(Purchase("c1", "2026-02-02T10:30:00Z", 80))});
   EXPECT_TRUE(SendsOf(r, "c1", "abandoned_cart").empty());
   auto exits = RecordsOf(r, "c1", Record::Kind::kExit, "abandoned_cart");
   ASSERT_EQ(exits.size(), 1u);
@@ -118,14 +116,16 @@ TEST(AbandonedCart, PurchaseAfter30MinutesSendsNothing) {
 }
 
 TEST(AbandonedCart, ClearedCartStopsIt) {
-  auto r = RunFlows({Ev(Cart("c1", "2026-02-02T10:00:00Z", 80)),
+  auto r =
+      RunFlows({Ev(Cart("c1", "2026-02-02T10:00:00Z", 80)),
                 Ev(R"({"type":"cart_cleared","customer_id":"c1","ts":"2026-02-02T10:20:00Z"})")});
   EXPECT_TRUE(SendsOf(r, "c1", "abandoned_cart").empty());
 }
 
 TEST(AbandonedCart, UpdatedAgainRestartsTheClock) {
   const TimePoint t1 = T("2026-02-02T10:40:00Z");
-  auto r = RunFlows({Ev(Cart("c1", "2026-02-02T10:00:00Z", 80)), Ev(Cart("c1", "2026-02-02T10:40:00Z", 30))});
+  auto r = RunFlows(
+      {Ev(Cart("c1", "2026-02-02T10:00:00Z", 80)), Ev(Cart("c1", "2026-02-02T10:40:00Z", 30))});
   auto sends = SendsOf(r, "c1", "abandoned_cart");
   ASSERT_EQ(Steps(sends), (std::vector<std::string>{"reminder1", "reminder2"}));
   EXPECT_EQ(sends[0].at, t1 + kHour);
@@ -140,8 +140,8 @@ TEST(AbandonedCart, UpdatedAgainRestartsTheClock) {
 
 TEST(Welcome, ThreeMailsAtDays0And3And7) {
   const TimePoint t0 = T("2026-03-01T08:00:00Z");
-  auto r = RunFlows({Ev(R"({"type":"signup","customer_id":"c1","ts":"2026-03-01T08:00:00Z",)" +
-                   kOptedIn + "}")});
+  auto r = RunFlows(
+      {Ev(R"({"type":"signup","customer_id":"c1","ts":"2026-03-01T08:00:00Z",)" + kOptedIn + "}")});
   auto sends = SendsOf(r, "c1", "welcome");
   ASSERT_EQ(Steps(sends), (std::vector<std::string>{"thanks", "tips", "loyalty_intro"}));
   EXPECT_EQ(sends[0].at, t0);
@@ -151,9 +151,9 @@ TEST(Welcome, ThreeMailsAtDays0And3And7) {
 }
 
 TEST(Welcome, UnsubscribeHaltsIt) {
-  auto r = RunFlows({Ev(R"({"type":"signup","customer_id":"c1","ts":"2026-03-01T08:00:00Z",)" +
-                   kOptedIn + "}"),
-                Ev(R"({"type":"unsubscribe","customer_id":"c1","ts":"2026-03-02T08:00:00Z"})")});
+  auto r = RunFlows(
+      {Ev(R"({"type":"signup","customer_id":"c1","ts":"2026-03-01T08:00:00Z",)" + kOptedIn + "}"),
+       Ev(R"({"type":"unsubscribe","customer_id":"c1","ts":"2026-03-02T08:00:00Z"})")});
   EXPECT_EQ(Steps(SendsOf(r, "c1", "welcome")), (std::vector<std::string>{"thanks"}));
   auto exits = RecordsOf(r, "c1", Record::Kind::kExit, "welcome");
   ASSERT_EQ(exits.size(), 1u);
@@ -162,7 +162,7 @@ TEST(Welcome, UnsubscribeHaltsIt) {
 
 TEST(Welcome, WithoutOptInEveryMailIsSuppressed) {
   auto r = RunFlows({Ev(R"({"type":"signup","customer_id":"c1","ts":"2026-03-01T08:00:00Z",)"
-                   R"("profile":{"email":"x@example.com"}})")});
+                        R"("profile":{"email":"x@example.com"}})")});
   EXPECT_TRUE(SendsOf(r, "c1").empty());
   auto sup = RecordsOf(r, "c1", Record::Kind::kSuppress, "welcome");
   ASSERT_EQ(sup.size(), 3u);
@@ -192,13 +192,15 @@ TEST(Birthday, GiftAt9InNewYorkAndAReminderFiveDaysLater) {
 }
 
 TEST(Birthday, APurchaseAfterTheGiftMeansNoReminder) {
-  auto r = RunFlows({Ev(NewYorker("2026-01-05T15:00:00Z")), Ev(Purchase("c1", "2026-03-16T18:00:00Z", 55))},
-               {}, 200 * kDay);
+  auto r = RunFlows(
+      {Ev(NewYorker("2026-01-05T15:00:00Z")), Ev(Purchase("c1", "2026-03-16T18:00:00Z", 55))}, {},
+      200 * kDay);
   EXPECT_EQ(Steps(SendsOf(r, "c1", "birthday")), (std::vector<std::string>{"gift"}));
 }
 
 TEST(Birthday, ChangedBirthdayIsRescheduled) {
-  auto r = RunFlows({Ev(NewYorker("2026-01-05T15:00:00Z")),
+  auto r =
+      RunFlows({Ev(NewYorker("2026-01-05T15:00:00Z")),
                 Ev(R"({"type":"profile_updated","customer_id":"c1","ts":"2026-02-01T00:00:00Z",)"
                    R"("profile":{"birthday":"1991-02-20"}})")},
                {}, 30 * kDay);
@@ -224,7 +226,8 @@ TEST(PointsExpiry, WarningAt14DaysAndALastOneAt3Days) {
 }
 
 TEST(PointsExpiry, RedeemingStopsIt) {
-  auto r = RunFlows({Ev(Points("2026-06-01T10:00:00Z")),
+  auto r =
+      RunFlows({Ev(Points("2026-06-01T10:00:00Z")),
                 Ev(R"({"type":"points_redeemed","customer_id":"c1","ts":"2026-09-20T10:00:00Z",)"
                    R"("profile":{"points":0}})")});
   EXPECT_EQ(Steps(SendsOf(r, "c1", "points_expiry")), (std::vector<std::string>{"warning"}));
@@ -232,8 +235,8 @@ TEST(PointsExpiry, RedeemingStopsIt) {
 
 TEST(PointsExpiry, NoPointsNoMail) {
   auto r = RunFlows({Ev(R"({"type":"points_earned","customer_id":"c1","ts":"2026-06-01T10:00:00Z",)"
-                   R"("profile":{"email":"d@example.com","email_opt_in":true,"points":0,)"
-                   R"("points_expire_at":"2026-09-30"}})")});
+                        R"("profile":{"email":"d@example.com","email_opt_in":true,"points":0,)"
+                        R"("points_expire_at":"2026-09-30"}})")});
   EXPECT_TRUE(SendsOf(r, "c1", "points_expiry").empty());
 }
 
@@ -244,10 +247,10 @@ TEST(Policy, FrequencyCapDefersTheSecondMailOfTheDay) {
   p.cap_count = 1;
   p.cap_window = 24 * kHour;
   // Signup at 08:00 (thank-you at once), cart abandoned at 09:00 (reminder due 10:00).
-  auto r = RunFlows({Ev(R"({"type":"signup","customer_id":"c1","ts":"2026-03-01T08:00:00Z",)" +
-                   kOptedIn + "}"),
-                Ev(Cart("c1", "2026-03-01T09:00:00Z", 30))},
-               p, 3 * kDay);
+  auto r = RunFlows(
+      {Ev(R"({"type":"signup","customer_id":"c1","ts":"2026-03-01T08:00:00Z",)" + kOptedIn + "}"),
+       Ev(Cart("c1", "2026-03-01T09:00:00Z", 30))},
+      p, 3 * kDay);
   auto cart = SendsOf(r, "c1", "abandoned_cart");
   ASSERT_FALSE(cart.empty());
   EXPECT_EQ(cart[0].step, "reminder1");
@@ -274,7 +277,8 @@ TEST(Policy, DuplicateEventIdIsAppliedOnce) {
 }
 
 TEST(Policy, HeaderInjectionInTheProfileNeverReachesTheSubject) {
-  auto r = RunFlows({Ev(R"({"type":"signup","customer_id":"c1","ts":"2026-03-01T08:00:00Z",)"
+  auto r =
+      RunFlows({Ev(R"({"type":"signup","customer_id":"c1","ts":"2026-03-01T08:00:00Z",)"
                    R"("profile":{"email":"a@example.com","first_name":"Eve\r\nBcc: x@evil.test",)"
                    R"("email_opt_in":true}})")},
                {}, kDay);

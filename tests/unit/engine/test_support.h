@@ -67,7 +67,7 @@ inline std::vector<Record> RecordsOf(const SimulationResult& r, const std::strin
 }
 
 inline SimulationResult RunFlows(const std::vector<Event>& events, Policy policy = {},
-                            Duration horizon = 400 * kDay) {
+                                 Duration horizon = 400 * kDay) {
   SimulationOptions o;
   o.horizon = horizon;
   o.roundtrip_state = true;

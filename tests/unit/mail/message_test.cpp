@@ -57,8 +57,8 @@ TEST(Message, TransactionalMailHasNoUnsubscribeHeaders) {
 
 TEST(Message, MailtoIsAddedWhenConfigured) {
   std::string err;
-  auto m = BuildMessage(Job(), {.from = "news@shop.example", .unsubscribe_mailto = "u@shop.example"},
-                        Date(), &err);
+  auto m = BuildMessage(
+      Job(), {.from = "news@shop.example", .unsubscribe_mailto = "u@shop.example"}, Date(), &err);
   ASSERT_TRUE(m);
   EXPECT_NE(m->data.find("List-Unsubscribe: <https://shop.example/unsubscribe?token=abc>, "
                          "<mailto:u@shop.example?subject=unsubscribe>\r\n"),
@@ -91,7 +91,8 @@ TEST(Message, RecipientWithLineBreakIsRefused) {
   auto job = Job();
   job.to = "anna@example.com\r\nBcc: x@evil.example";
   std::string err;
-  EXPECT_FALSE(BuildMessage(job, {.from = "news@shop.example", .unsubscribe_mailto = ""}, Date(), &err));
+  EXPECT_FALSE(
+      BuildMessage(job, {.from = "news@shop.example", .unsubscribe_mailto = ""}, Date(), &err));
   EXPECT_NE(err.find("not a valid e-mail address"), std::string::npos);
 }
 
