@@ -1,0 +1,206 @@
+// Engine rules beyond the shipped flows: reload (flow_changed), reentry, transactional mail,
+// deterministic splits with a holdout, and the state codec's version check.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "journeyd/engine/engine.h"
+#include "journeyd/flow/loader.h"
+#include "test_support.h"
+
+namespace journeyd::engine::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A flows directory made for one test.
+class FlowDir {
+ public:
+  FlowDir() {
+    dir_ = fs::temp_directory_path() /
+           ("journeyd-engine-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::create_directories(dir_ / "templates");
+    Write("templates/note.yaml", "subject: \"Note for {{customer.first_name}}\"\ntext: hi\n");
+  }
+  ~FlowDir() { fs::remove_all(dir_); }
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+  }
+  std::shared_ptr<const flow::FlowSet> Load() {
+    auto r = flow::LoadFlowDirectory(dir_.string());
+    for (const auto& d : r.diagnostics.all()) ADD_FAILURE() << d.ToString();
+    return r.flows;
+  }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path dir_;
+};
+
+Event Signup(const std::string& ts, const std::string& profile = kOptedIn) {
+  return Ev(R"({"type":"signup","customer_id":"c1","ts":")" + ts + "\"," + profile + "}");
+}
+
+std::vector<Record> Of(const Decisions& d, Record::Kind k) {
+  std::vector<Record> out;
+  for (const auto& r : d.records) {
+    if (r.kind == k) out.push_back(r);
+  }
+  return out;
+}
+
+TEST(EngineReload, AStepThatNoLongerExistsEndsTheRunWithFlowChanged) {
+  FlowDir dir;
+  dir.Write("f.yaml",
+            "flow: f\ntrigger: { event: signup }\nsteps:\n  - wait: 3d\n    id: pause\n"
+            "  - send: note\n    id: later\n");
+  auto v1 = dir.Load();
+  ASSERT_TRUE(v1);
+  CustomerState st;
+  st.id = "c1";
+  Policy p;
+  Step(*v1, p, st, EventInput{Signup("2026-01-01T00:00:00Z")}, T("2026-01-01T00:00:00Z"));
+  ASSERT_EQ(st.journeys.size(), 1u);
+  EXPECT_EQ(st.journeys[0].step, "pause");
+
+  // Same id still there (with a step added before it): the customer stays where they are.
+  dir.Write("f.yaml",
+            "flow: f\ntrigger: { event: signup }\nsteps:\n  - send: note\n    id: hello\n"
+            "  - wait: 3d\n    id: pause\n  - send: note\n    id: later\n");
+  auto v2 = dir.Load();
+  auto d = Step(*v2, p, st, TimerInput{}, T("2026-01-02T00:00:00Z"));
+  EXPECT_TRUE(Of(d, Record::Kind::kExit).empty());
+  ASSERT_EQ(st.journeys.size(), 1u);
+  EXPECT_EQ(st.journeys[0].step, "pause");
+
+  // The step removed: the run leaves with flow_changed.
+  dir.Write("f.yaml", "flow: f\ntrigger: { event: signup }\nsteps:\n  - send: note\n    id: x\n");
+  auto v3 = dir.Load();
+  d = Step(*v3, p, st, TimerInput{}, T("2026-01-02T00:00:00Z"));
+  auto exits = Of(d, Record::Kind::kExit);
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].reason, "flow_changed");
+  EXPECT_EQ(exits[0].step, "pause");
+  EXPECT_TRUE(st.journeys.empty());
+  EXPECT_FALSE(st.wake);
+}
+
+TEST(EngineReentry, AfterADurationOnly) {
+  FlowDir dir;
+  dir.Write("f.yaml",
+            "flow: f\ntrigger: { event: signup }\nreentry: after 30d\nsteps:\n"
+            "  - send: note\n    id: n\n");
+  auto flows = dir.Load();
+  CustomerState st;
+  Policy p;
+  int entered = 0;
+  for (const char* ts : {"2026-01-01T00:00:00Z", "2026-01-10T00:00:00Z", "2026-02-01T00:00:00Z"}) {
+    auto d = Step(*flows, p, st, EventInput{Signup(ts)}, T(ts));
+    entered += static_cast<int>(Of(d, Record::Kind::kEnter).size());
+  }
+  EXPECT_EQ(entered, 2);  // day 0 and day 31, not day 9
+}
+
+TEST(EngineReentry, NeverMeansOnce) {
+  FlowDir dir;
+  dir.Write("f.yaml", "flow: f\ntrigger: { event: signup }\nsteps:\n  - send: note\n    id: n\n");
+  auto flows = dir.Load();
+  CustomerState st;
+  Policy p;
+  int entered = 0;
+  for (const char* ts : {"2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z"}) {
+    entered += static_cast<int>(
+        Of(Step(*flows, p, st, EventInput{Signup(ts)}, T(ts)), Record::Kind::kEnter).size());
+  }
+  EXPECT_EQ(entered, 1);
+}
+
+TEST(EngineCategory, TransactionalMailSkipsConsentCapAndQuietHoursButNeedsAnAddress) {
+  FlowDir dir;
+  dir.Write("t.yaml",
+            "flow: t\ncategory: transactional\ntrigger: { event: signup }\nreentry: always\n"
+            "steps:\n  - send: note\n    id: n\n");
+  auto flows = dir.Load();
+  Policy p;
+  p.cap_count = 1;
+  p.cap_window = 24 * kHour;
+  p.quiet_start = 0;
+  p.quiet_end = 23 * 60 + 59;
+  CustomerState st;
+  // No opt-in, inside quiet hours, twice in a day: still sent, at once.
+  auto profile = std::string(R"("profile":{"email":"a@example.com","first_name":"A"})");
+  auto d1 = Step(*flows, p, st, EventInput{Signup("2026-01-01T10:00:00Z", profile)},
+                 T("2026-01-01T10:00:00Z"));
+  auto d2 = Step(*flows, p, st, EventInput{Signup("2026-01-01T11:00:00Z", profile)},
+                 T("2026-01-01T11:00:00Z"));
+  EXPECT_EQ(d1.sends.size(), 1u);
+  EXPECT_EQ(d2.sends.size(), 1u);
+  EXPECT_FALSE(d1.sends[0].marketing);
+  EXPECT_EQ(d1.sends[0].unsubscribe_url, "");
+  // Without an address it is suppressed.
+  CustomerState nobody;
+  auto d3 = Step(*flows, p, nobody, EventInput{Signup("2026-01-01T10:00:00Z", R"("data":{})")},
+                 T("2026-01-01T10:00:00Z"));
+  ASSERT_EQ(Of(d3, Record::Kind::kSuppress).size(), 1u);
+  EXPECT_EQ(Of(d3, Record::Kind::kSuppress)[0].reason, "no_email");
+}
+
+TEST(EngineSplit, DeterministicPerCustomerWithAHoldoutRecorded) {
+  FlowDir dir;
+  dir.Write("s.yaml",
+            "flow: s\ntrigger: { event: signup }\nsteps:\n  - split:\n"
+            "      - { weight: 45, name: a, steps: [ { send: note, id: a } ] }\n"
+            "      - { weight: 45, name: b, steps: [ { send: note, id: b } ] }\n"
+            "      - { weight: 10, holdout: true }\n");
+  auto flows = dir.Load();
+  Policy p;
+  std::map<std::string, int> groups;
+  for (int i = 0; i < 2000; ++i) {
+    std::string id = "c" + std::to_string(i);
+    std::string first;
+    for (int rep = 0; rep < 2; ++rep) {  // the same customer lands in the same group twice
+      CustomerState st;
+      st.id = id;
+      Event e = Signup("2026-01-01T00:00:00Z");
+      e.customer_id = id;
+      auto d = Step(*flows, p, st, EventInput{e}, T("2026-01-01T00:00:00Z"));
+      std::string g =
+          d.sends.empty() ? Of(d, Record::Kind::kSuppress).at(0).reason : d.sends[0].step;
+      if (rep == 0) {
+        first = g;
+        ++groups[g];
+      } else {
+        EXPECT_EQ(g, first) << id;
+      }
+    }
+  }
+  EXPECT_EQ(groups.size(), 3u);
+  EXPECT_NEAR(groups["a"], 900, 120);
+  EXPECT_NEAR(groups["b"], 900, 120);
+  EXPECT_NEAR(groups["holdout"], 200, 70);
+}
+
+TEST(EngineCodec, ANewerVersionIsAnErrorNotACrash) {
+  CustomerState st;
+  st.id = "c1";
+  std::string bytes = EncodeState(st);
+  bytes[0] = 2;
+  CustomerState out;
+  std::string err;
+  EXPECT_FALSE(DecodeState(bytes, &out, &err));
+  EXPECT_EQ(err, "customer state version 2 is newer than this journeyd (1)");
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    EXPECT_FALSE(DecodeState(std::string_view(EncodeState(st)).substr(0, cut), &out, &err));
+  }
+}
+
+TEST(EngineJobId, StableAndDistinct) {
+  EXPECT_EQ(JobId("c1", "winback", 1, "mail1"), JobId("c1", "winback", 1, "mail1"));
+  EXPECT_NE(JobId("c1", "winback", 1, "mail1"), JobId("c1", "winback", 2, "mail1"));
+  EXPECT_NE(JobId("c1", "winback", 1, "mail1"), JobId("c1", "winback", 1, "mail2"));
+  EXPECT_EQ(JobId("c1", "winback", 1, "mail1").size(), 32u);
+}
+
+}  // namespace
+}  // namespace journeyd::engine::testing
