@@ -11,12 +11,18 @@ constexpr int kMaxJsonDepth = 32;
 
 std::string_view JsonTypeName(const nlohmann::json& j) {
   switch (j.type()) {
-    case nlohmann::json::value_t::array: return "an array";
-    case nlohmann::json::value_t::string: return "a string";
-    case nlohmann::json::value_t::boolean: return "a boolean";
-    case nlohmann::json::value_t::null: return "null";
-    case nlohmann::json::value_t::object: return "an object";
-    default: return "a number";
+    case nlohmann::json::value_t::array:
+      return "an array";
+    case nlohmann::json::value_t::string:
+      return "a string";
+    case nlohmann::json::value_t::boolean:
+      return "a boolean";
+    case nlohmann::json::value_t::null:
+      return "null";
+    case nlohmann::json::value_t::object:
+      return "an object";
+    default:
+      return "a number";
   }
 }
 
@@ -99,8 +105,7 @@ bool CheckProfile(const nlohmann::json& profile, EventError* error) {
       if (!ValidEmail(v.get_ref<const std::string&>())) {
         return Fail(error, field, "is not a valid e-mail address");
       }
-    } else if (key == "first_name" || key == "last_name" || key == "locale" ||
-               key == "timezone") {
+    } else if (key == "first_name" || key == "last_name" || key == "locale" || key == "timezone") {
       if (!need_string()) return false;
     } else if (key == "birthday") {
       if (!need_string()) return false;
@@ -158,10 +163,9 @@ bool CheckCommon(const Event& e, EventError* error) {
   }
   if (!ValidCustomerId(e.customer_id)) {
     return Fail(error, "customer_id",
-                e.customer_id.empty() ? "is empty"
-                : e.customer_id.size() > 128
-                    ? "is longer than 128 bytes"
-                    : "contains control characters or invalid UTF-8");
+                e.customer_id.empty()        ? "is empty"
+                : e.customer_id.size() > 128 ? "is longer than 128 bytes"
+                                             : "contains control characters or invalid UTF-8");
   }
   if (e.event_id.size() > 128 || HasControl(e.event_id) || !ValidUtf8(e.event_id)) {
     return Fail(error, "event_id", "must be at most 128 printable characters");
@@ -175,8 +179,11 @@ bool ValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >= 0xC2 && c < 0xE0) ? 2 : (c >= 0xE0 && c < 0xF0) ? 3
-                                                       : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    size_t n = c < 0x80                   ? 1
+               : (c >= 0xC2 && c < 0xE0)  ? 2
+               : (c >= 0xE0 && c < 0xF0)  ? 3
+               : (c >= 0xF0 && c <= 0xF4) ? 4
+                                          : 0;
     if (n == 0 || i + n > s.size()) return false;
     for (size_t k = 1; k < n; ++k) {
       if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;

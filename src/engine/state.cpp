@@ -67,8 +67,8 @@ namespace {
 constexpr size_t kMaxString = 1 << 20;
 constexpr uint64_t kMaxItems = 100000;
 
-constexpr std::string_view kHistoryKinds[] = {"event", "enter",   "send",
-                                              "suppress", "exit", "convert"};
+constexpr std::string_view kHistoryKinds[] = {"event",    "enter", "send",
+                                              "suppress", "exit",  "convert"};
 
 enum Flags : uint8_t {
   kUnsubscribed = 1,
@@ -89,7 +89,9 @@ class Writer {
     }
     Byte(static_cast<uint8_t>(v));
   }
-  void Signed(int64_t v) { Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); }
+  void Signed(int64_t v) {
+    Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+  }
   void Time(TimePoint t) { Signed(ToUnixMillis(t)); }
   void Double(double d) {
     uint64_t bits;
@@ -177,8 +179,11 @@ class Reader {
 void WriteAttr(Writer& w, const Attr& a) {
   w.Byte(static_cast<uint8_t>(a.kind));
   switch (a.kind) {
-    case Attr::Kind::kNull: break;
-    case Attr::Kind::kBool: w.Byte(a.b ? 1 : 0); break;
+    case Attr::Kind::kNull:
+      break;
+    case Attr::Kind::kBool:
+      w.Byte(a.b ? 1 : 0);
+      break;
     case Attr::Kind::kNumber: {
       // Whole numbers (points, totals in cents) as varints; others as 8 bytes.
       double d = a.number;
@@ -191,7 +196,9 @@ void WriteAttr(Writer& w, const Attr& a) {
       }
       break;
     }
-    case Attr::Kind::kString: w.Str(a.str); break;
+    case Attr::Kind::kString:
+      w.Str(a.str);
+      break;
   }
 }
 
@@ -203,8 +210,11 @@ bool ReadAttr(Reader& r, Attr* a) {
   }
   a->kind = static_cast<Attr::Kind>(kind);
   switch (a->kind) {
-    case Attr::Kind::kNull: break;
-    case Attr::Kind::kBool: a->b = r.Byte() != 0; break;
+    case Attr::Kind::kNull:
+      break;
+    case Attr::Kind::kBool:
+      a->b = r.Byte() != 0;
+      break;
     case Attr::Kind::kNumber: {
       uint8_t form = r.Byte();
       if (form == 0) {
@@ -216,7 +226,9 @@ bool ReadAttr(Reader& r, Attr* a) {
       }
       break;
     }
-    case Attr::Kind::kString: a->str = r.Str(); break;
+    case Attr::Kind::kString:
+      a->str = r.Str();
+      break;
   }
   return r.ok();
 }
@@ -406,10 +418,18 @@ nlohmann::json StateToJson(const CustomerState& s) {
   json profile = json::object();
   for (const auto& [k, v] : s.profile) {
     switch (v.kind) {
-      case Attr::Kind::kNull: profile[k] = nullptr; break;
-      case Attr::Kind::kBool: profile[k] = v.b; break;
-      case Attr::Kind::kNumber: profile[k] = v.number; break;
-      case Attr::Kind::kString: profile[k] = v.str; break;
+      case Attr::Kind::kNull:
+        profile[k] = nullptr;
+        break;
+      case Attr::Kind::kBool:
+        profile[k] = v.b;
+        break;
+      case Attr::Kind::kNumber:
+        profile[k] = v.number;
+        break;
+      case Attr::Kind::kString:
+        profile[k] = v.str;
+        break;
     }
   }
   auto opt_time = [](const std::optional<TimePoint>& t) -> json {

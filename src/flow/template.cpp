@@ -1,9 +1,9 @@
 // Mail templates: parsed once at load, rendered per send into one output string.
 #include "journeyd/flow/template.h"
 
+#include <fmt/format.h>
 #include <charconv>
 #include <cmath>
-#include <fmt/format.h>
 
 namespace journeyd::flow {
 namespace {
@@ -15,8 +15,11 @@ bool ValidUtf8(std::string_view s, size_t* bad) {
   size_t i = 0;
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >= 0xC2 && c < 0xE0) ? 2 : (c >= 0xE0 && c < 0xF0) ? 3
-                                                       : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    size_t n = c < 0x80                   ? 1
+               : (c >= 0xC2 && c < 0xE0)  ? 2
+               : (c >= 0xE0 && c < 0xF0)  ? 3
+               : (c >= 0xF0 && c <= 0xF4) ? 4
+                                          : 0;
     if (n == 0 || i + n > s.size()) {
       *bad = i;
       return false;
@@ -47,8 +50,7 @@ bool IsName(std::string_view s) {
       dot_ok = false;
       continue;
     }
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) {
       return false;
     }
     dot_ok = true;
@@ -79,12 +81,23 @@ bool ParseQuoted(std::string_view s, std::string* out, size_t* consumed) {
 void AppendEscaped(std::string& out, std::string_view s) {
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -156,7 +169,7 @@ std::optional<TextTemplate> TextTemplate::Parse(std::string_view source, Templat
         return fail(open, fmt::format("'{}' needs a field, such as {}.{}", name, head,
                                       head == "customer" ? "first_name" : "data.total"));
       }
-      p.path.root = head == "customer" ? Root::kCustomer
+      p.path.root = head == "customer"  ? Root::kCustomer
                     : head == "trigger" ? Root::kTrigger
                                         : Root::kEvent;
       while (!rest.empty()) {
@@ -179,9 +192,9 @@ std::optional<TextTemplate> TextTemplate::Parse(std::string_view source, Templat
     // Filters.
     while (bar != std::string_view::npos) {
       size_t next_bar = inner.find('|', bar + 1);
-      std::string_view f = Trim(inner.substr(bar + 1, next_bar == std::string_view::npos
-                                                          ? std::string_view::npos
-                                                          : next_bar - bar - 1));
+      std::string_view f =
+          Trim(inner.substr(bar + 1, next_bar == std::string_view::npos ? std::string_view::npos
+                                                                        : next_bar - bar - 1));
       if (f.rfind("default", 0) == 0 && Trim(f.substr(7)).rfind(':', 0) == 0) {
         // The default may itself contain '|': take the quoted string from the source.
         std::string_view after = Trim(Trim(f.substr(7)).substr(1));
@@ -193,8 +206,8 @@ std::optional<TextTemplate> TextTemplate::Parse(std::string_view source, Templat
           p.default_value = std::move(v);
           next_bar = inner.find('|', from + used);
           std::string_view between = Trim(inner.substr(
-              from + used,
-              next_bar == std::string_view::npos ? std::string_view::npos : next_bar - from - used));
+              from + used, next_bar == std::string_view::npos ? std::string_view::npos
+                                                              : next_bar - from - used));
           if (!between.empty()) {
             return fail(open, fmt::format("unexpected '{}' after the default value", between));
           }
