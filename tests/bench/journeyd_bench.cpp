@@ -112,12 +112,14 @@ int main(int argc, char** argv) {
       "engine ingest (events only, state in memory): {:.0f} events/s "
       "(median of {}, {} events)   target >= 500000   ratio {:.2f}\n",
       Median(ingest_rates), runs, events.size(), Median(ingest_rates) / 500000.0);
-  std::cout << fmt::format("  {} mails rendered ({:.0f} bytes of body each), state {:.0f} bytes "
-                           "per customer (codec)\n",
-                           mails, mails ? static_cast<double>(mail_bytes) / mails : 0.0,
-                           static_cast<double>(state_bytes) / customers);
-  std::cout << fmt::format("simulation (400 days, state encoded/decoded after every step, every "
-                           "record and mail kept): {:.0f} steps/s (median of {}, {} steps)\n",
-                           Median(total_rates), runs, steps);
+  std::cout << fmt::format(
+      "  {} mails rendered ({:.0f} bytes of body each), state {:.0f} bytes "
+      "per customer (codec)\n",
+      mails, mails ? static_cast<double>(mail_bytes) / mails : 0.0,
+      static_cast<double>(state_bytes) / customers);
+  std::cout << fmt::format(
+      "simulation (400 days, state encoded/decoded after every step, every "
+      "record and mail kept): {:.0f} steps/s (median of {}, {} steps)\n",
+      Median(total_rates), runs, steps);
   return 0;
 }
