@@ -22,6 +22,7 @@
 #include "journeyd/mail/message.h"
 #include "journeyd/store/await.h"
 #include "journeyd/store/keys.h"
+#include "journeyd/store/sync.h"
 
 namespace journeyd::app {
 
@@ -214,6 +215,11 @@ class PartitionWorker {
         err = co_await ClaimAbandoned();
         if (!err.empty()) co_return err;
         last_claim = std::chrono::steady_clock::now();
+        // Keep the streams from growing forever: drop what every reader has acknowledged.
+        err = co_await Trim(keys_.events(), store::kEventsGroup);
+        if (!err.empty()) co_return err;
+        err = co_await Trim(keys_.outbox(), store::kOutboxGroup);
+        if (!err.empty()) co_return err;
       }
       // Wait for events, but not past the next timer or lease renewal.
       int64_t block = 200;
@@ -233,6 +239,31 @@ class PartitionWorker {
       if (!err.empty()) co_return err;
     }
     co_return "stopping";
+  }
+
+  // Removes the entries below both the oldest pending entry and the last one delivered.
+  awaitable<std::string> Trim(std::string stream, std::string_view group) {
+    Result pending = co_await Call(*conn_, Cmd("XPENDING", stream, std::string(group)));
+    if (!pending.ok()) co_return "XPENDING: " + pending.what();
+    std::string min_id;
+    if (pending.reply.elements.size() >= 2 && pending.reply.elements[0].integer > 0) {
+      min_id = pending.reply.elements[1].str;
+    } else {
+      Result info = co_await Call(*conn_, Cmd("XINFO", "GROUPS", stream));
+      if (!info.ok()) co_return "XINFO: " + info.what();
+      for (const Reply& g : info.reply.elements) {
+        std::string name, last;
+        for (size_t i = 0; i + 1 < g.elements.size(); i += 2) {
+          if (g.elements[i].str == "name") name = g.elements[i + 1].str;
+          if (g.elements[i].str == "last-delivered-id") last = g.elements[i + 1].str;
+        }
+        if (name == group) min_id = last;
+      }
+    }
+    if (min_id.empty() || min_id == "0-0") co_return "";
+    Result t = co_await Call(*conn_, Cmd("XTRIM", stream, "MINID", "~", min_id));
+    if (!t.ok()) co_return "XTRIM: " + t.what();
+    co_return "";
   }
 
   awaitable<std::string> RenewIfDue() {
@@ -600,11 +631,33 @@ class PartitionWorker {
   std::optional<TimePoint> next_wake_;
 };
 
+// With clock.scale, every instance and every restart must agree on when virtual time began,
+// or timers would fire early or late: the anchor is kept in Redis (first writer wins).
+TimePoint ClockAnchor(const Config& config) {
+  auto now = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+  if (config.clock_scale == 1) return now;
+  store::RedisOptions o;
+  o.host = config.redis.host;
+  o.port = config.redis.port;
+  o.password = config.redis.password;
+  std::string err;
+  auto redis = store::SyncRedis::Connect(o, &err);
+  if (!redis) {
+    spdlog::warn("clock.scale: {}; virtual time starts now", err);
+    return now;
+  }
+  std::string key = config.redis.prefix + ":clock_anchor";
+  redis->Command({"SET", key, std::to_string(ToUnixMillis(now)), "NX"}, &err);
+  auto got = redis->Command({"GET", key}, &err);
+  if (!got || got->type != Reply::Type::kString) return now;
+  return FromUnixMillis(std::strtoll(got->str.c_str(), nullptr, 10));
+}
+
 }  // namespace
 
 int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) {
   asio::io_context io(1);
-  auto anchor = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+  auto anchor = ClockAnchor(config);
   Shared shared{config, std::move(flows), {}, ScaledClock(config.clock_scale, anchor), {}, false,
                 ""};
   {

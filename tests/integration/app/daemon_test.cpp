@@ -29,6 +29,7 @@ class Daemon : public ::testing::Test {
   fs::path dir_;
   int admin_port_ = 0;
   pid_t pid_ = -1;
+  pid_t second_pid_ = -1;
   std::unique_ptr<store::SyncRedis> client_;
 
   void SetUp() override {
@@ -47,25 +48,29 @@ class Daemon : public ::testing::Test {
 
   void TearDown() override {
     Stop(SIGKILL);
+    std::swap(pid_, second_pid_);
+    Stop(SIGKILL);
     fs::remove_all(dir_);
   }
 
-  void WriteConfig(double scale) {
-    std::ofstream(dir_ / "journeyd.yaml")
-        << "redis: { port: " << redis_.port() << ", lease_ms: 2000 }\n"
-        << "flows: { dir: " << JOURNEYD_SOURCE_DIR << "/flows }\n"
-        << "smtp: { mode: file, dir: " << (dir_ / "mail").string()
-        << ", from: \"Shop <news@shop.example>\" }\n"
-        << "admin: { listen: \"127.0.0.1:" << admin_port_ << "\" }\n"
-        << "clock: { scale: " << scale << " }\n"
-        << "log: { level: warn }\n";
+  void WriteConfig(double scale, const std::string& name = "journeyd.yaml", int admin_port = 0) {
+    if (admin_port == 0) admin_port = admin_port_;
+    std::ofstream(dir_ / name) << "redis: { port: " << redis_.port() << ", lease_ms: 2000 }\n"
+                               << "flows: { dir: " << JOURNEYD_SOURCE_DIR << "/flows }\n"
+                               << "smtp: { mode: file, dir: " << (dir_ / "mail").string()
+                               << ", from: \"Shop <news@shop.example>\" }\n"
+                               << "admin: { listen: \"127.0.0.1:" << admin_port << "\" }\n"
+                               << "clock: { scale: " << scale << " }\n"
+                               << "log: { level: warn }\n";
   }
 
-  void Start() {
-    pid_ = ::fork();
-    if (pid_ == 0) {
+  void Start(const std::string& name = "journeyd.yaml") { pid_ = Spawn(name); }
+
+  pid_t Spawn(const std::string& name) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
       std::string bin = std::string(JOURNEYD_BINARY_DIR) + "/src/journeyd";
-      std::string cfg = (dir_ / "journeyd.yaml").string();
+      std::string cfg = (dir_ / name).string();
       std::string log = (dir_ / "journeyd.log").string();
       FILE* f = std::freopen(log.c_str(), "a", stderr);
       (void)f;
@@ -73,6 +78,7 @@ class Daemon : public ::testing::Test {
       ::execl(bin.c_str(), bin.c_str(), "-c", cfg.c_str(), nullptr);
       ::_exit(127);
     }
+    return pid;
   }
 
   int Stop(int sig) {
@@ -91,6 +97,23 @@ class Daemon : public ::testing::Test {
     auto r = client_->Command(cmd, &err);
     EXPECT_TRUE(r && !r->is_error()) << err;
     return r ? r->str : "";
+  }
+
+  // Every job in the outbox appears once, and there is one per customer.
+  void ExpectOneMailPerCustomer(int customers) {
+    Reply out = Cmd({"XRANGE", "journeyd:{0}:outbox", "-", "+"});
+    std::set<std::string> jobs, seen;
+    for (const Reply& e : out.elements) {
+      const auto& f = e.elements[1].elements;
+      for (size_t i = 0; i + 1 < f.size(); i += 2) {
+        if (f[i].str == "job_id") {
+          EXPECT_TRUE(jobs.insert(f[i + 1].str).second) << "job twice: " << f[i + 1].str;
+        }
+        if (f[i].str == "customer_id") seen.insert(f[i + 1].str);
+      }
+    }
+    EXPECT_EQ(jobs.size(), static_cast<size_t>(customers));
+    EXPECT_EQ(seen.size(), static_cast<size_t>(customers));
   }
 
   Reply Cmd(std::vector<std::string> cmd) {
@@ -279,6 +302,77 @@ TEST_F(Daemon, FirstPurchaseGetsTheFiveWinbackMails) {
     if (Header(mail, "X-Journeyd-Flow") == "winback") steps.insert(Header(mail, "X-Journeyd-Step"));
   }
   EXPECT_EQ(steps, (std::set<std::string>{"mail1", "mail2", "mail3", "mail4", "mail5"}));
+}
+
+TEST_F(Daemon, ASecondInstanceTakesOverAKilledOwnerWithinTheLease) {
+  WriteConfig(1);
+  int second_admin = testing::FreeLoopbackPort();
+  WriteConfig(1, "second.yaml", second_admin);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  second_pid_ = Spawn("second.yaml");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int kCustomers = 2000;
+  for (int i = 0; i < kCustomers; ++i) {
+    Publish({"type", "signup", "customer_id", "f" + std::to_string(i), "profile", kAnna});
+    if (i == kCustomers / 2) Stop(SIGKILL);  // the owner dies mid-stream
+  }
+  auto killed = std::chrono::steady_clock::now();
+  // The second instance owns the partition within the lease (2 s) plus a renewal period.
+  int old_port = admin_port_;
+  admin_port_ = second_admin;
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; },
+                      std::chrono::seconds(10)));
+  auto took_over = std::chrono::steady_clock::now() - killed;
+  EXPECT_LT(took_over, std::chrono::milliseconds(2000 + 1500));
+  admin_port_ = old_port;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Cmd({"XLEN", "journeyd:{0}:outbox"}).integer >= kCustomers;
+      },
+      std::chrono::seconds(60)));
+  ASSERT_TRUE(WaitFor([&] {
+    return Cmd({"XPENDING", "journeyd:{0}:events", "journeyd"}).elements[0].integer == 0;
+  }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ExpectOneMailPerCustomer(kCustomers);
+}
+
+TEST_F(Daemon, RedisRestartedUnderTheDaemonLosesNothing) {
+  // A Redis with an append-only file, restarted while the daemon works.
+  testing::RedisServer aof(/*append_only=*/true);
+  std::ofstream(dir_ / "aof.yaml")
+      << "redis: { port: " << aof.port() << ", lease_ms: 2000 }\n"
+      << "flows: { dir: " << JOURNEYD_SOURCE_DIR << "/flows }\n"
+      << "smtp: { mode: file, dir: " << (dir_ / "mail").string() << " }\n"
+      << "admin: { listen: \"127.0.0.1:" << admin_port_ << "\" }\n"
+      << "log: { level: warn }\n";
+  store::RedisOptions o;
+  o.port = aof.port();
+  std::string err;
+  client_ = store::SyncRedis::Connect(o, &err);
+  ASSERT_TRUE(client_) << err;
+  Start("aof.yaml");
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  const int kCustomers = 1500;
+  for (int i = 0; i < kCustomers; ++i) {
+    Publish({"type", "signup", "customer_id", "r" + std::to_string(i), "profile", kAnna});
+  }
+  aof.Stop(SIGKILL);  // appendfsync always: every acknowledged write is on disk
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  aof.Start();
+  client_ = store::SyncRedis::Connect(o, &err);
+  ASSERT_TRUE(client_) << err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Cmd({"XLEN", "journeyd:{0}:outbox"}).integer >= kCustomers;
+      },
+      std::chrono::seconds(60)));
+  ASSERT_TRUE(WaitFor([&] {
+    return Cmd({"XPENDING", "journeyd:{0}:events", "journeyd"}).elements[0].integer == 0;
+  }));
+  ExpectOneMailPerCustomer(kCustomers);
+  EXPECT_NE(HttpGet("/healthz").find(" 200 "), std::string::npos);
 }
 
 }  // namespace
