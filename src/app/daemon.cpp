@@ -218,7 +218,11 @@ class PartitionWorker {
         // Keep the streams from growing forever: drop what every reader has acknowledged.
         err = co_await Trim(keys_.events(), store::kEventsGroup);
         if (!err.empty()) co_return err;
-        err = co_await Trim(keys_.outbox(), store::kOutboxGroup);
+        // Sent mails stay in the outbox as a recent audit trail until it holds 100k entries.
+        Result len = co_await Call(*conn_, Cmd("XLEN", keys_.outbox()));
+        if (len.ok() && len.reply.integer > 100000) {
+          err = co_await Trim(keys_.outbox(), store::kOutboxGroup);
+        }
         if (!err.empty()) co_return err;
       }
       // Wait for events, but not past the next timer or lease renewal.

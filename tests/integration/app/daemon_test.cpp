@@ -375,5 +375,102 @@ TEST_F(Daemon, RedisRestartedUnderTheDaemonLosesNothing) {
   EXPECT_NE(HttpGet("/healthz").find(" 200 "), std::string::npos);
 }
 
+TEST_F(Daemon, AStaleOwnerCannotCommit) {
+  WriteConfig(1);
+  int second_admin = testing::FreeLoopbackPort();
+  WriteConfig(1, "second.yaml", second_admin);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  second_pid_ = Spawn("second.yaml");
+  // Freeze the owner past its lease: the second instance takes the partition over.
+  ::kill(pid_, SIGSTOP);
+  int old_port = admin_port_;
+  admin_port_ = second_admin;
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; },
+                      std::chrono::seconds(10)));
+  admin_port_ = old_port;
+  const int kCustomers = 500;
+  for (int i = 0; i < kCustomers; ++i) {
+    Publish({"type", "signup", "customer_id", "s" + std::to_string(i), "profile", kAnna});
+  }
+  // The stale owner wakes up with a batch possibly in hand: its commit must be refused.
+  ::kill(pid_, SIGCONT);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Cmd({"XLEN", "journeyd:{0}:outbox"}).integer >= kCustomers;
+      },
+      std::chrono::seconds(30)));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ExpectOneMailPerCustomer(kCustomers);
+}
+
+TEST_F(Daemon, PurchaseOnDay100StopsWinbackBeforeMailOneAndOnDay195AfterIt) {
+  const double kScale = 864000;  // ten days per second
+  WriteConfig(kScale);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  // Virtual time as the daemon sees it (its anchor is in Redis).
+  int64_t anchor = std::stoll(Cmd({"GET", "journeyd:clock_anchor"}).str);
+  auto virtual_now = [&] {
+    int64_t real = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+    return anchor + static_cast<int64_t>(static_cast<double>(real - anchor) * kScale);
+  };
+  auto sleep_until_virtual = [&](int64_t t) {
+    while (virtual_now() < t) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  };
+  const int64_t day = 86'400'000;
+  int64_t t0 = virtual_now();
+  Publish({"type", "purchase", "customer_id", "early", "event_id", "e1", "profile", kAnna});
+  Publish({"type", "purchase", "customer_id", "late", "event_id", "l1", "profile", kAnna});
+  sleep_until_virtual(t0 + 100 * day);
+  Publish({"type", "purchase", "customer_id", "early", "event_id", "e2"});
+  sleep_until_virtual(t0 + 195 * day);
+  Publish({"type", "purchase", "customer_id", "late", "event_id", "l2"});
+  sleep_until_virtual(t0 + 300 * day);  // past mail 5's day (268)
+  std::map<std::string, std::set<std::string>> winback;
+  Reply out = Cmd({"XRANGE", "journeyd:{0}:outbox", "-", "+"});
+  for (const Reply& e : out.elements) {
+    std::map<std::string, std::string> f;
+    for (size_t i = 0; i + 1 < e.elements[1].elements.size(); i += 2) {
+      f[e.elements[1].elements[i].str] = e.elements[1].elements[i + 1].str;
+    }
+    if (f["flow"] == "winback") winback[f["customer_id"]].insert(f["step"]);
+  }
+  EXPECT_TRUE(winback["early"].empty());
+  EXPECT_EQ(winback["late"], (std::set<std::string>{"mail1"}));
+}
+
+TEST_F(Daemon, JourneyctlPublishesAndInspects) {
+  WriteConfig(1);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  std::string ctl =
+      std::string(JOURNEYD_BINARY_DIR) + "/src/journeyctl -c " + (dir_ / "journeyd.yaml").string();
+  std::string out = (dir_ / "ctl.out").string();
+  ASSERT_EQ(std::system((ctl +
+                         " publish --type signup --customer p1 --profile "
+                         "'{\"email\":\"p@example.com\",\"email_opt_in\":true}' > " +
+                         out)
+                            .c_str()),
+            0);
+  EXPECT_EQ(Read(out).rfind("journeyd:{0}:events ", 0), 0u) << Read(out);
+  // A bad event is refused before it reaches Redis, naming the field.
+  EXPECT_NE(std::system((ctl +
+                         " publish --type signup --customer p2 --profile "
+                         "'{\"email\":42}' 2> " +
+                         out)
+                            .c_str()),
+            0);
+  EXPECT_NE(Read(out).find("profile.email"), std::string::npos) << Read(out);
+  ASSERT_TRUE(WaitFor([&] { return Mails().size() >= 1; }));
+  ASSERT_EQ(std::system((ctl + " inspect p1 > " + out).c_str()), 0);
+  std::string state = Read(out);
+  EXPECT_NE(state.find("\"flow\": \"welcome\""), std::string::npos) << state;
+  EXPECT_NE(state.find("\"next_wake\""), std::string::npos) << state;
+  EXPECT_NE(state.find("p@example.com"), std::string::npos) << state;
+}
+
 }  // namespace
 }  // namespace journeyd
