@@ -225,17 +225,26 @@ class PartitionWorker {
         }
         if (!err.empty()) co_return err;
       }
-      // Wait for events, but not past the next timer or lease renewal.
+      // Wait for events, but not past the next timer. Redis ends a BLOCK only at its own
+      // event-loop tick (up to 100 ms late), so a timer due sooner is waited for here, on a
+      // local timer, followed by a read that does not block.
       int64_t block = 200;
       if (next_wake_) {
-        auto until = s_.clock.RealDelay(*next_wake_ - s_.clock.Now()).count();
-        block = std::clamp<int64_t>(until, 1, 200);
+        block =
+            std::clamp<int64_t>(s_.clock.RealDelay(*next_wake_ - s_.clock.Now()).count(), 0, 200);
       }
-      Result r = co_await Call(*blocking_,
-                               Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup),
-                                   s_.consumer, "COUNT", std::to_string(kBatch), "BLOCK",
-                                   std::to_string(block), "STREAMS", keys_.events(), ">"),
-                               Duration{block + 5000});
+      std::vector<std::string> read = Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup),
+                                          s_.consumer, "COUNT", std::to_string(kBatch));
+      if (block >= 150) {
+        read.push_back("BLOCK");
+        read.push_back(std::to_string(block));
+      } else if (block > 0) {
+        co_await Sleep(Duration{block});
+      }
+      read.push_back("STREAMS");
+      read.push_back(keys_.events());
+      read.push_back(">");
+      Result r = co_await Call(*blocking_, std::move(read), Duration{block + 5000});
       if (!r.error.empty()) co_return r.error;
       if (r.reply.is_error()) co_return "XREADGROUP: " + r.reply.str;
       if (s_.stopping && r.reply.is_nil()) break;

@@ -625,6 +625,7 @@ class Engine {
   }
 
   void Advance(size_t ji) {
+    TimePoint base = now_;  // when the run's current moment was due
     for (int guard = 0; guard < kMaxStepsPerAdvance; ++guard) {
       Journey& j = state_.journeys[ji];
       if (!Alive(j)) return;
@@ -637,15 +638,26 @@ class Engine {
       const Step& s = f->steps[idx];
       const bool woken = j.wait != Journey::Wait::kNone && j.wake <= now_;
       switch (s.kind) {
-        case StepKind::kWait:
+        case StepKind::kWait: {
           if (woken) {
+            base = j.wake;
             Goto(*f, j, s.next);
             break;
           }
-          Arm(j, Journey::Wait::kTimer, now_ + s.wait);
+          // Waits chain from when the previous one was due, not from when it was noticed,
+          // so a late timer never pushes the rest of the journey later.
+          TimePoint target = base + s.wait;
+          if (target <= now_) {
+            base = target;
+            Goto(*f, j, s.next);
+            break;
+          }
+          Arm(j, Journey::Wait::kTimer, target);
           return;
+        }
         case StepKind::kWaitUntil: {
           if (woken) {
+            base = j.wake;
             Goto(*f, j, s.next);
             break;
           }
@@ -659,6 +671,7 @@ class Engine {
         }
         case StepKind::kWaitFor:
           if (j.wait == Journey::Wait::kEvent && woken) {
+            base = j.wake;
             Goto(*f, j, s.on_timeout);
             break;
           }
@@ -666,6 +679,7 @@ class Engine {
           Arm(j, Journey::Wait::kEvent, now_ + s.timeout);
           return;
         case StepKind::kSend:
+          if (woken) base = j.wake;
           if (!Send(*f, s, ji)) return;  // deferred
           Goto(*f, state_.journeys[ji], s.next);
           break;

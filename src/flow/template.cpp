@@ -1,303 +1,507 @@
-// Mail templates: parsed once at load, rendered per send into one output string.
+// Mail templates: parsed once at load, rendered per send by appending into one output string.
+//
+// Grammar of a placeholder (whitespace inside the braces is optional):
+//   {{ path ( "|" filter )* }}      HTML-escaped when rendering HTML
+//   {{{ path ( "|" filter )* }}}    never escaped
+//   {{ "text" }}                    literal text, e.g. {{ "{{" }} for a pair of braces
+//   path   := customer.<name>(.<name>)* | trigger.<...> | event.<...> | now | [a-z_][a-z0-9_]*
+//   filter := upper | lower | date | money | default: ( "text" | 'text' | number )
+// A quote starts a string only at the start of a placeholder or after ':', so an apostrophe
+// in a mistyped name is reported as a bad name, not as an endless string. A placeholder
+// ends on its own line.
 #include "journeyd/flow/template.h"
 
 #include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <iterator>
 
 namespace journeyd::flow {
 namespace {
 
 constexpr size_t kMaxSource = 256 * 1024;
 constexpr size_t kMaxPlaceholders = 1000;
+constexpr size_t kShown = 40;  // longest name quoted in an error message
 
-bool ValidUtf8(std::string_view s, size_t* bad) {
+constexpr std::string_view kFilterNames[] = {"default", "upper", "lower", "date", "money"};
+constexpr std::string_view kRootNames[] = {"customer", "trigger", "event", "now"};
+
+bool IsSpace(char c) { return c == ' ' || c == '\t'; }
+bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsWordChar(char c) {
+  return IsLower(c) || (c >= 'A' && c <= 'Z') || IsDigit(c) || c == '_';
+}
+bool IsQuote(char c) { return c == '"' || c == '\''; }
+
+// A step variable or built-in: [a-z_][a-z0-9_]*.
+bool IsBareName(std::string_view s) {
+  if (s.empty() || !(IsLower(s[0]) || s[0] == '_')) return false;
+  for (char c : s) {
+    if (!(IsLower(c) || IsDigit(c) || c == '_')) return false;
+  }
+  return true;
+}
+
+// A path segment after a root: profile attributes and event data keys, [A-Za-z0-9_]+.
+bool IsSegment(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!IsWordChar(c)) return false;
+  }
+  return true;
+}
+
+// -12, 3.5: a bare number for `default:`.
+bool IsPlainNumber(std::string_view s) {
+  if (!s.empty() && s[0] == '-') s.remove_prefix(1);
+  size_t digits = 0;
+  while (digits < s.size() && IsDigit(s[digits])) ++digits;
+  if (digits == 0) return false;
+  s.remove_prefix(digits);
+  if (s.empty()) return true;
+  if (s[0] != '.' || s.size() == 1) return false;
+  for (char c : s.substr(1)) {
+    if (!IsDigit(c)) return false;
+  }
+  return true;
+}
+
+// Length of the well-formed UTF-8 sequence at s[i], or 0 (overlong forms, surrogates and
+// code points above U+10FFFF are not well-formed).
+size_t Utf8Length(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c == 0xE0) {
+    n = 3;
+    lo = 0xA0;
+  } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+    n = 3;
+  } else if (c == 0xED) {
+    n = 3;
+    hi = 0x9F;
+  } else if (c == 0xF0) {
+    n = 4;
+    lo = 0x90;
+  } else if (c >= 0xF1 && c <= 0xF3) {
+    n = 4;
+  } else if (c == 0xF4) {
+    n = 4;
+    hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s.size() - i < n) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  return n;
+}
+
+// Offset of the first byte that does not start a well-formed sequence, or npos.
+size_t FirstBadUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80                   ? 1
-               : (c >= 0xC2 && c < 0xE0)  ? 2
-               : (c >= 0xE0 && c < 0xF0)  ? 3
-               : (c >= 0xF0 && c <= 0xF4) ? 4
-                                          : 0;
-    if (n == 0 || i + n > s.size()) {
-      *bad = i;
-      return false;
-    }
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
-        *bad = i;
-        return false;
-      }
-    }
+    size_t n = Utf8Length(s, i);
+    if (n == 0) return i;
     i += n;
   }
+  return std::string_view::npos;
+}
+
+// At most kShown bytes of `s` for a message, cut on a character boundary.
+std::string Shorten(std::string_view s) {
+  if (s.size() <= kShown) return std::string(s);
+  size_t cut = kShown;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return fmt::format("{}…", s.substr(0, cut));
+}
+
+// End (one past the closing quote) of the string that starts with the quote at s[at], or
+// npos when it has no closing quote on its line. A backslash escapes the next character.
+size_t SkipString(std::string_view s, size_t at) {
+  const char q = s[at];
+  for (size_t k = at + 1; k < s.size(); ++k) {
+    const char c = s[k];
+    if (c == '\n' || c == '\r') return std::string_view::npos;
+    if (c == '\\' && k + 1 < s.size() && s[k + 1] != '\n' && s[k + 1] != '\r') {
+      ++k;
+      continue;
+    }
+    if (c == q) return k + 1;
+  }
+  return std::string_view::npos;
+}
+
+// The text of a quoted string (quotes included in `quoted`): \" \' and \\ stand for the
+// character; any other backslash is kept as written.
+std::string Unquote(std::string_view quoted) {
+  std::string out;
+  std::string_view s = quoted.substr(1, quoted.size() - 2);
+  out.reserve(s.size());
+  for (size_t k = 0; k < s.size(); ++k) {
+    if (s[k] == '\\' && k + 1 < s.size() && (IsQuote(s[k + 1]) || s[k + 1] == '\\')) ++k;
+    out += s[k];
+  }
+  return out;
+}
+
+// A money amount from a number or a string holding a plain decimal number.
+bool MoneyAmount(const Value& v, double* out) {
+  double n = 0;
+  if (v.type() == ValueType::kNumber) {
+    n = v.as_number();
+  } else if (v.type() == ValueType::kString && IsPlainNumber(v.as_string())) {
+    std::string_view s = v.as_string();
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc() || end != s.data() + s.size()) return false;
+  } else {
+    return false;
+  }
+  if (!std::isfinite(n)) return false;
+  if (std::fabs(n) < 1e15) n = std::round(n * 100) / 100;  // half away from zero: 0.125 → 0.13
+  if (n == 0) n = 0;                                       // no "-0.00"
+  *out = n;
   return true;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool IsName(std::string_view s) {
-  if (s.empty() || s.size() > 200) return false;
-  bool dot_ok = false;
-  for (char c : s) {
-    if (c == '.') {
-      if (!dot_ok) return false;
-      dot_ok = false;
-      continue;
-    }
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) {
-      return false;
-    }
-    dot_ok = true;
-  }
-  return dot_ok;
-}
-
-// Parses a quoted string ("x" or 'x' with \" \' \\ escapes) at the start of `s`.
-bool ParseQuoted(std::string_view s, std::string* out, size_t* consumed) {
-  if (s.empty() || (s[0] != '"' && s[0] != '\'')) return false;
-  char q = s[0];
-  std::string v;
-  size_t i = 1;
-  while (i < s.size() && s[i] != q) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      v += s[i + 1];
-      i += 2;
-      continue;
-    }
-    v += s[i++];
-  }
-  if (i >= s.size()) return false;
-  *out = std::move(v);
-  *consumed = i + 1;
-  return true;
-}
-
-void AppendEscaped(std::string& out, std::string_view s) {
-  for (char c : s) {
+// HTML-escapes out[start..] in place, growing the string once.
+void EscapeTail(std::string& out, size_t start) {
+  auto replacement = [](char c) -> std::string_view {
     switch (c) {
       case '&':
-        out += "&amp;";
-        break;
+        return "&amp;";
       case '<':
-        out += "&lt;";
-        break;
+        return "&lt;";
       case '>':
-        out += "&gt;";
-        break;
+        return "&gt;";
       case '"':
-        out += "&quot;";
-        break;
+        return "&quot;";
       case '\'':
-        out += "&#39;";
-        break;
+        return "&#39;";
       default:
-        out += c;
+        return {};
+    }
+  };
+  size_t extra = 0;
+  for (size_t k = start; k < out.size(); ++k) {
+    std::string_view r = replacement(out[k]);
+    if (!r.empty()) extra += r.size() - 1;
+  }
+  if (extra == 0) return;
+  size_t read = out.size();
+  out.resize(out.size() + extra);
+  size_t write = out.size();
+  while (read > start) {
+    const char c = out[--read];
+    std::string_view r = replacement(c);
+    if (r.empty()) {
+      out[--write] = c;
+    } else {
+      write -= r.size();
+      std::memcpy(&out[write], r.data(), r.size());
     }
   }
 }
+
+class Parser {
+ public:
+  Parser(std::string_view source, TemplateError* error) : src_(source), error_(error) {}
+
+  // Fills `t`; false (with the error set) on the first problem.
+  bool Run(std::vector<Placeholder>& placeholders,
+           std::vector<std::pair<std::string, int>>& pieces) {
+    if (src_.size() > kMaxSource) {
+      return Fail(kMaxSource, fmt::format("template text is longer than {} KiB", kMaxSource / 1024));
+    }
+    if (size_t bad = FirstBadUtf8(src_); bad != std::string_view::npos) {
+      return Fail(bad, "template text is not valid UTF-8");
+    }
+    std::string literal;
+    size_t i = 0;
+    while (true) {
+      const size_t open = src_.find("{{", i);
+      if (open == std::string_view::npos) {
+        literal.append(src_.substr(i));
+        break;
+      }
+      literal.append(src_.substr(i, open - i));
+      const bool raw = open + 2 < src_.size() && src_[open + 2] == '{';
+      const std::string_view closer = raw ? "}}}" : "}}";
+      const size_t body = open + (raw ? 3 : 2);
+      bars_.clear();
+      size_t close = std::string_view::npos;
+      if (!Scan(open, body, closer, &close)) return false;
+
+      // The body without surrounding blanks: [from, to).
+      size_t from = body;
+      size_t to = close;
+      while (from < to && IsSpace(src_[from])) ++from;
+      while (to > from && IsSpace(src_[to - 1])) --to;
+      if (from == to) return Fail(open, raw ? "empty placeholder '{{{}}}'" : "empty placeholder '{{}}'");
+
+      // {{ "{{" }}: literal text.
+      if (IsQuote(src_[from]) && SkipString(src_, from) == to) {
+        literal += Unquote(src_.substr(from, to - from));
+        i = close + closer.size();
+        continue;
+      }
+      if (placeholders.size() >= kMaxPlaceholders) {
+        return Fail(open, fmt::format("a template has at most {} placeholders", kMaxPlaceholders));
+      }
+      Placeholder p;
+      p.offset = open;
+      p.raw = raw;
+      if (!ParseBody(from, to, &p)) return false;
+      pieces.emplace_back(std::move(literal), static_cast<int>(placeholders.size()));
+      literal.clear();
+      placeholders.push_back(std::move(p));
+      i = close + closer.size();
+    }
+    if (!literal.empty() || pieces.empty()) pieces.emplace_back(std::move(literal), -1);
+    return true;
+  }
+
+ private:
+  bool Fail(size_t offset, std::string message) {
+    if (error_) {
+      error_->offset = offset;
+      error_->message = std::move(message);
+    }
+    return false;
+  }
+
+  // Finds the closer of the placeholder opened at `open`, skipping strings and noting the
+  // '|' separators in bars_.
+  bool Scan(size_t open, size_t body, std::string_view closer, size_t* close) {
+    bool string_may_start = true;  // at the start of the body or right after ':'
+    for (size_t k = body; k < src_.size();) {
+      const char c = src_[k];
+      if (c == '\n' || c == '\r') break;
+      if (src_.compare(k, closer.size(), closer) == 0) {
+        *close = k;
+        return true;
+      }
+      if (IsQuote(c) && string_may_start) {
+        size_t end = SkipString(src_, k);
+        if (end == std::string_view::npos) {
+          return Fail(k, fmt::format("the text starting with {} has no closing {}", c, c));
+        }
+        k = end;
+        string_may_start = false;
+        continue;
+      }
+      if (c == '{') {
+        return Fail(k, src_.compare(k, 2, "{{") == 0
+                           ? "'{{' inside a placeholder: close the first one with '}}'"
+                           : "unexpected '{' inside a placeholder");
+      }
+      if (c == '}') return Fail(k, "unexpected '}' inside a placeholder");
+      if (c == '|') bars_.push_back(k);
+      if (!IsSpace(c)) string_may_start = c == ':';
+      ++k;
+    }
+    return Fail(open, closer.size() == 3 ? "'{{{' without a closing '}}}'"
+                                         : "'{{' without a closing '}}'");
+  }
+
+  // [from, to) trimmed to [*a, *b).
+  void Trim(size_t* a, size_t* b) const {
+    while (*a < *b && IsSpace(src_[*a])) ++*a;
+    while (*b > *a && IsSpace(src_[*b - 1])) --*b;
+  }
+
+  bool ParseBody(size_t from, size_t to, Placeholder* p) {
+    size_t name_from = from;
+    size_t name_to = bars_.empty() ? to : bars_[0];
+    Trim(&name_from, &name_to);
+    if (name_from == name_to) return Fail(bars_[0], "missing variable name before '|'");
+    if (!ParsePath(name_from, src_.substr(name_from, name_to - name_from), &p->path)) {
+      return false;
+    }
+    for (size_t b = 0; b < bars_.size(); ++b) {
+      size_t f_from = bars_[b] + 1;
+      size_t f_to = b + 1 < bars_.size() ? bars_[b + 1] : to;
+      Trim(&f_from, &f_to);
+      if (f_from == f_to) return Fail(bars_[b], "empty filter after '|'");
+      if (!ParseFilter(f_from, f_to, p)) return false;
+    }
+    return true;
+  }
+
+  bool ParsePath(size_t at, std::string_view name, Path* path) {
+    path->text = std::string(name);
+    const size_t dot = name.find('.');
+    const std::string_view head = name.substr(0, dot);
+    const bool dotted = dot != std::string_view::npos;
+    auto not_a_name = [&] {
+      return Fail(at, fmt::format("'{}' is not a variable name", Shorten(name)));
+    };
+    if (head == "customer" || head == "trigger" || head == "event") {
+      if (!dotted) {
+        return Fail(at, fmt::format("'{}' needs a field, e.g. {}.{}", head, head,
+                                    head == "customer" ? "first_name" : "data.total"));
+      }
+      path->root = head == "customer" ? Root::kCustomer
+                   : head == "trigger" ? Root::kTrigger
+                                       : Root::kEvent;
+      std::string_view rest = name.substr(dot + 1);
+      while (true) {
+        const size_t next = rest.find('.');
+        const std::string_view seg = rest.substr(0, next);
+        if (!IsSegment(seg)) {
+          path->segments.clear();
+          return not_a_name();
+        }
+        path->segments.emplace_back(seg);
+        if (next == std::string_view::npos) break;
+        rest.remove_prefix(next + 1);
+      }
+      return true;
+    }
+    if (head == "now") {
+      if (dotted) return Fail(at, "'now' has no fields");
+      path->root = Root::kNow;
+      return true;
+    }
+    if (IsBareName(name)) {
+      path->root = Root::kVar;
+      path->segments.emplace_back(name);
+      return true;
+    }
+    if (dotted && IsSegment(head)) {
+      std::string hint = DidYouMean(head, kRootNames);
+      if (hint.empty()) hint = ": use customer.*, trigger.* or a step variable";
+      return Fail(at, fmt::format("unknown name '{}'{}", Shorten(head), hint));
+    }
+    return not_a_name();
+  }
+
+  bool ParseFilter(size_t from, size_t to, Placeholder* p) {
+    const std::string_view text = src_.substr(from, to - from);
+    size_t w = 0;
+    while (w < text.size() && IsWordChar(text[w])) ++w;
+    const std::string_view word = text.substr(0, w);
+    if (word.empty()) return Fail(from, fmt::format("'{}' is not a filter", Shorten(text)));
+    size_t rest = from + w;
+    while (rest < to && IsSpace(src_[rest])) ++rest;
+    if (word == "default") {
+      if (rest == to || src_[rest] != ':') {
+        return Fail(from, "default needs a value, e.g. default: \"there\"");
+      }
+      if (p->default_value) return Fail(from, "default is given twice");
+      size_t arg = rest + 1;
+      while (arg < to && IsSpace(src_[arg])) ++arg;
+      if (arg == to) return Fail(from, "default needs a value, e.g. default: \"there\"");
+      if (IsQuote(src_[arg])) {
+        // Scan() accepted this string, so it is closed before `to`.
+        const size_t end = SkipString(src_, arg);
+        if (end == std::string_view::npos || end > to) {
+          return Fail(arg, "the default's text has no closing quote");
+        }
+        if (end != to) {
+          return Fail(end, fmt::format("unexpected '{}' after the default value",
+                                       Shorten(src_.substr(end, to - end))));
+        }
+        p->default_value = Unquote(src_.substr(arg, end - arg));
+        return true;
+      }
+      const std::string_view bare = src_.substr(arg, to - arg);
+      if (!IsPlainNumber(bare)) {
+        return Fail(arg, fmt::format("default needs quotes around text: default: \"{}\"",
+                                     Shorten(bare)));
+      }
+      p->default_value = std::string(bare);
+      return true;
+    }
+    Filter f = Filter::kUpper;
+    if (word == "upper") {
+      f = Filter::kUpper;
+    } else if (word == "lower") {
+      f = Filter::kLower;
+    } else if (word == "date") {
+      f = Filter::kDate;
+    } else if (word == "money") {
+      f = Filter::kMoney;
+    } else {
+      return Fail(from, fmt::format("unknown filter '{}'{}", Shorten(word),
+                                    DidYouMean(word, kFilterNames)));
+    }
+    if (rest != to) return Fail(rest, fmt::format("the filter '{}' takes no value", word));
+    p->filters.push_back(f);
+    return true;
+  }
+
+  std::string_view src_;
+  TemplateError* error_;
+  std::vector<size_t> bars_;  // offsets of the '|' in the current placeholder
+};
 
 }  // namespace
 
 std::optional<TextTemplate> TextTemplate::Parse(std::string_view source, TemplateError* error) {
-  auto fail = [&](size_t offset, std::string msg) -> std::optional<TextTemplate> {
-    if (error) {
-      error->offset = offset;
-      error->message = std::move(msg);
-    }
-    return std::nullopt;
-  };
-  if (source.size() > kMaxSource) {
-    return fail(0, fmt::format("template text is longer than {} KiB", kMaxSource / 1024));
-  }
-  size_t bad = 0;
-  if (!ValidUtf8(source, &bad)) return fail(bad, "template text is not valid UTF-8");
-
+  std::vector<std::pair<std::string, int>> pieces;
   TextTemplate t;
+  Parser parser(source, error);
+  if (!parser.Run(t.placeholders_, pieces)) return std::nullopt;
+  t.pieces_.reserve(pieces.size());
+  for (auto& [literal, index] : pieces) t.pieces_.push_back({std::move(literal), index});
   t.source_ = std::string(source);
-  std::string literal;
-  size_t i = 0;
-  while (i < source.size()) {
-    size_t open = source.find("{{", i);
-    if (open == std::string_view::npos) {
-      literal.append(source.substr(i));
-      break;
-    }
-    literal.append(source.substr(i, open - i));
-    bool raw = source.compare(open, 3, "{{{") == 0;
-    const std::string_view closer = raw ? "}}}" : "}}";
-    size_t body_start = open + (raw ? 3 : 2);
-    size_t close = source.find(closer, body_start);
-    size_t next_open = source.find("{{", body_start);
-    if (close == std::string_view::npos) return fail(open, "'{{' without a closing '}}'");
-    std::string_view body = source.substr(body_start, close - body_start);
-    if (next_open != std::string_view::npos && next_open < close) {
-      return fail(open, "'{{' inside a placeholder: close it with '}}' first");
-    }
-    std::string_view inner = Trim(body);
-    if (inner.empty()) return fail(open, "empty placeholder '{{}}'");
-    // {{ "{{" }}: a literal pair of braces.
-    std::string quoted;
-    size_t consumed = 0;
-    if (!raw && ParseQuoted(inner, &quoted, &consumed) && consumed == inner.size()) {
-      literal += quoted;
-      i = close + closer.size();
-      continue;
-    }
-    if (t.placeholders_.size() >= kMaxPlaceholders) {
-      return fail(open, fmt::format("a template has at most {} placeholders", kMaxPlaceholders));
-    }
-    Placeholder p;
-    p.offset = open;
-    p.raw = raw;
-    // name | filter | default: "x"
-    size_t bar = inner.find('|');
-    std::string_view name = Trim(inner.substr(0, bar));
-    if (!IsName(name)) {
-      return fail(open, fmt::format("'{}' is not a variable name", name));
-    }
-    p.path.text = std::string(name);
-    std::string_view head = name.substr(0, name.find('.'));
-    std::string_view rest = name.size() > head.size() ? name.substr(head.size() + 1) : "";
-    if (head == "customer" || head == "trigger" || head == "event") {
-      if (rest.empty()) {
-        return fail(open, fmt::format("'{}' needs a field, such as {}.{}", name, head,
-                                      head == "customer" ? "first_name" : "data.total"));
-      }
-      p.path.root = head == "customer"  ? Root::kCustomer
-                    : head == "trigger" ? Root::kTrigger
-                                        : Root::kEvent;
-      while (!rest.empty()) {
-        size_t dot = rest.find('.');
-        p.path.segments.emplace_back(rest.substr(0, dot));
-        if (dot == std::string_view::npos) break;
-        rest = rest.substr(dot + 1);
-      }
-    } else if (name == "now") {
-      p.path.root = Root::kNow;
-    } else {
-      if (name.find('.') != std::string_view::npos) {
-        return fail(open, fmt::format("unknown variable '{}': use customer.*, trigger.* or a "
-                                      "step variable",
-                                      name));
-      }
-      p.path.root = Root::kVar;
-      p.path.segments.emplace_back(name);
-    }
-    // Filters.
-    while (bar != std::string_view::npos) {
-      size_t next_bar = inner.find('|', bar + 1);
-      std::string_view f =
-          Trim(inner.substr(bar + 1, next_bar == std::string_view::npos ? std::string_view::npos
-                                                                        : next_bar - bar - 1));
-      if (f.rfind("default", 0) == 0 && Trim(f.substr(7)).rfind(':', 0) == 0) {
-        // The default may itself contain '|': take the quoted string from the source.
-        std::string_view after = Trim(Trim(f.substr(7)).substr(1));
-        size_t from = static_cast<size_t>(after.data() - inner.data());
-        std::string_view tail = inner.substr(from);
-        std::string v;
-        size_t used = 0;
-        if (ParseQuoted(tail, &v, &used)) {
-          p.default_value = std::move(v);
-          next_bar = inner.find('|', from + used);
-          std::string_view between = Trim(inner.substr(
-              from + used, next_bar == std::string_view::npos ? std::string_view::npos
-                                                              : next_bar - from - used));
-          if (!between.empty()) {
-            return fail(open, fmt::format("unexpected '{}' after the default value", between));
-          }
-        } else {
-          std::string_view bare = Trim(after.substr(0, after.find('|')));
-          bool number = !bare.empty();
-          for (char c : bare) number = number && ((c >= '0' && c <= '9') || c == '.' || c == '-');
-          if (!number) {
-            return fail(open, "default: needs a quoted text, e.g. default: \"there\"");
-          }
-          p.default_value = std::string(bare);
-        }
-      } else if (f == "upper") {
-        p.filters.push_back(Filter::kUpper);
-      } else if (f == "lower") {
-        p.filters.push_back(Filter::kLower);
-      } else if (f == "date") {
-        p.filters.push_back(Filter::kDate);
-      } else if (f == "money") {
-        p.filters.push_back(Filter::kMoney);
-      } else {
-        constexpr std::string_view kFilters[] = {"default", "upper", "lower", "date", "money"};
-        std::string_view word = f.substr(0, f.find_first_of(": "));
-        if (word.empty()) return fail(open, "empty filter after '|'");
-        return fail(open, fmt::format("unknown filter '{}'{}", word, DidYouMean(word, kFilters)));
-      }
-      bar = next_bar;
-    }
-    t.pieces_.push_back({std::move(literal), static_cast<int>(t.placeholders_.size())});
-    literal.clear();
-    t.placeholders_.push_back(std::move(p));
-    i = close + closer.size();
-  }
-  if (!literal.empty() || t.pieces_.empty()) t.pieces_.push_back({std::move(literal), -1});
   return t;
 }
 
 void TextTemplate::Render(const Scope& scope, bool html_escape, std::string& out) const {
-  std::string value;
   for (const Piece& piece : pieces_) {
     out += piece.literal;
     if (piece.placeholder < 0) continue;
-    const Placeholder& p = placeholders_[piece.placeholder];
-    Value v = scope.Lookup(p.path);
-    value.clear();
+    const Placeholder& p = placeholders_[static_cast<size_t>(piece.placeholder)];
+    Value v = p.path.root == Root::kNow ? Value::Time(scope.Now()) : scope.Lookup(p.path);
+
+    // Value filters, in order. Both buffers stay on the stack for any date or amount.
+    std::string date;
+    fmt::memory_buffer amount;
     for (Filter f : p.filters) {
       if (f == Filter::kDate) {
         TimePoint t;
         if (v.ToTime(&t)) {
-          value = FormatDate(t);
-          v = Value::String(value);
+          date = FormatDate(t);
+          v = Value::String(date);
         }
       } else if (f == Filter::kMoney) {
         double n = 0;
-        bool ok = false;
-        if (v.type() == ValueType::kNumber) {
-          n = v.as_number();
-          ok = true;
-        } else if (v.type() == ValueType::kString) {
-          auto s = v.as_string();
-          auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-          ok = ec == std::errc() && ptr == s.data() + s.size();
-        }
-        if (ok && std::isfinite(n)) {
-          value = fmt::format("{:.2f}", n);
-          v = Value::String(value);
+        if (MoneyAmount(v, &n)) {
+          amount.clear();
+          fmt::format_to(std::back_inserter(amount), "{:.2f}", n);
+          v = Value::String(std::string_view(amount.data(), amount.size()));
         }
       }
     }
-    if (v.type() != ValueType::kString || v.as_string().data() != value.data()) {
-      value.clear();
-      v.AppendText(value);
-    }
-    if (value.empty() && p.default_value) value = *p.default_value;
+    const size_t start = out.size();
+    v.AppendText(out);
+    if (out.size() == start && p.default_value) out += *p.default_value;
+
+    // Case filters apply to the text shown, a default included.
     for (Filter f : p.filters) {
       if (f == Filter::kUpper) {
-        for (char& c : value) {
-          if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+        for (size_t k = start; k < out.size(); ++k) {
+          if (IsLower(out[k])) out[k] = static_cast<char>(out[k] - 'a' + 'A');
         }
       } else if (f == Filter::kLower) {
-        for (char& c : value) {
-          if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        for (size_t k = start; k < out.size(); ++k) {
+          if (out[k] >= 'A' && out[k] <= 'Z') out[k] = static_cast<char>(out[k] - 'A' + 'a');
         }
       }
     }
-    if (html_escape && !p.raw) {
-      AppendEscaped(out, value);
-    } else {
-      out += value;
-    }
+    if (html_escape && !p.raw) EscapeTail(out, start);
   }
 }
 

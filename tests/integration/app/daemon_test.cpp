@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "../redis_server.h"
+#include "journeyd/common/time.h"
 #include "journeyd/store/keys.h"
 #include "journeyd/store/sync.h"
 
@@ -283,10 +284,19 @@ TEST_F(Daemon, KilledThreeTimesMidWorkLosesAndDoublesNothing) {
   EXPECT_EQ(Mails().size(), static_cast<size_t>(kCustomers));
 }
 
-TEST_F(Daemon, FirstPurchaseGetsTheFiveWinbackMails) {
-  WriteConfig(8'640'000);  // a hundred days per second
+TEST_F(Daemon, FirstPurchaseGetsTheFiveWinbackMailsOnTheirDays) {
+  const double kScale = 2'880'000;  // a month per second
+  WriteConfig(kScale);
   Start();
   ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  int64_t anchor = std::stoll(Cmd({"GET", "journeyd:clock_anchor"}).str);
+  auto virtual_now = [&] {
+    int64_t real = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+    return anchor + static_cast<int64_t>(static_cast<double>(real - anchor) * kScale);
+  };
+  int64_t t0 = virtual_now();
   Publish({"type", "purchase", "customer_id", "w1", "event_id", "o1", "data", R"({"total":42.5})",
            "profile", kAnna});
   ASSERT_TRUE(WaitFor(
@@ -296,10 +306,24 @@ TEST_F(Daemon, FirstPurchaseGetsTheFiveWinbackMails) {
         return n >= 5;
       },
       std::chrono::seconds(30)));
+  // Each mail went out on its day: 180, 210, 224, 254, 268 (within the scheduling slack of a
+  // busy machine: at this speed a millisecond is 48 minutes).
+  const std::map<std::string, int> kDays = {
+      {"mail1", 180}, {"mail2", 210}, {"mail3", 224}, {"mail4", 254}, {"mail5", 268}};
+  Reply out = Cmd({"XRANGE", "journeyd:{0}:outbox", "-", "+"});
   std::set<std::string> steps;
-  for (const auto& m : Mails()) {
-    std::string mail = Read(m);
-    if (Header(mail, "X-Journeyd-Flow") == "winback") steps.insert(Header(mail, "X-Journeyd-Step"));
+  for (const Reply& e : out.elements) {
+    std::map<std::string, std::string> f;
+    for (size_t i = 0; i + 1 < e.elements[1].elements.size(); i += 2) {
+      f[e.elements[1].elements[i].str] = e.elements[1].elements[i + 1].str;
+    }
+    if (f["flow"] != "winback") continue;
+    steps.insert(f["step"]);
+    auto at = ParseTimestamp(f["at"]);
+    ASSERT_TRUE(at) << f["at"];
+    double day = static_cast<double>(ToUnixMillis(*at) - t0) / 86'400'000.0;
+    EXPECT_GE(day, kDays.at(f["step"]) - 0.5) << f["step"];
+    EXPECT_LE(day, kDays.at(f["step"]) + 3) << f["step"];
   }
   EXPECT_EQ(steps, (std::set<std::string>{"mail1", "mail2", "mail3", "mail4", "mail5"}));
 }
