@@ -378,6 +378,14 @@ std::optional<Config> ParseConfig(const std::string& text, const std::string& fi
   return cfg;
 }
 
+store::RedisOptions RedisOptionsOf(const Config& config) {
+  store::RedisOptions o;
+  o.host = config.redis.host;
+  o.port = config.redis.port;
+  o.password = config.redis.password;
+  return o;
+}
+
 std::optional<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

@@ -109,10 +109,7 @@ class PartitionWorker {
       : io_(io), s_(shared), partition_(partition), keys_(shared.config.redis.prefix, partition) {}
 
   awaitable<void> Run() {
-    store::RedisOptions o;
-    o.host = s_.config.redis.host;
-    o.port = s_.config.redis.port;
-    o.password = s_.config.redis.password;
+    store::RedisOptions o = RedisOptionsOf(s_.config);
     conn_ = store::RedisConnection::Create(io_, o);
     blocking_ = store::RedisConnection::Create(io_, o);
     Duration backoff{100};
@@ -541,13 +538,11 @@ class PartitionWorker {
   // Outbox → .eml files (smtp.mode: file). The file is named after the job id and written
   // atomically, so a retry after a crash overwrites instead of duplicating.
   awaitable<void> SendLoop() {
-    store::RedisOptions o;
-    o.host = s_.config.redis.host;
-    o.port = s_.config.redis.port;
-    o.password = s_.config.redis.password;
+    store::RedisOptions o = RedisOptionsOf(s_.config);
     auto conn = store::RedisConnection::Create(io_, o);
     std::filesystem::create_directories(s_.config.smtp.dir);
     std::string start = "0";  // our pending jobs first
+    auto last_claim = std::chrono::steady_clock::now() - std::chrono::hours(1);
     mail::MessageOptions mo{s_.config.smtp.from, s_.config.smtp.unsubscribe_mailto};
     while (!s_.stopping && owned_) {
       if (!conn->connected()) {
@@ -557,21 +552,32 @@ class PartitionWorker {
           continue;
         }
       }
-      Result r =
-          co_await Call(*conn,
-                        Cmd("XREADGROUP", "GROUP", std::string(store::kOutboxGroup), s_.consumer,
-                            "COUNT", "100", "BLOCK", "200", "STREAMS", keys_.outbox(), start),
-                        Duration{5200});
-      if (!r.ok()) {
-        co_await Sleep(Duration{200});
-        continue;
+      // Jobs a dead instance took but never finished: claim them once they sat for a lease.
+      Reply claimed;
+      if (std::chrono::steady_clock::now() - last_claim >
+          std::chrono::milliseconds(s_.config.redis.lease_ms)) {
+        last_claim = std::chrono::steady_clock::now();
+        Result c = co_await Call(
+            *conn, Cmd("XAUTOCLAIM", keys_.outbox(), std::string(store::kOutboxGroup), s_.consumer,
+                       std::to_string(s_.config.redis.lease_ms), "0-0", "COUNT", "100"));
+        if (c.ok() && c.reply.elements.size() >= 2) claimed = std::move(c.reply.elements[1]);
       }
-      size_t n = EntryCount(r.reply);
-      if (n == 0) {
-        if (start == "0") start = ">";
-        continue;
+      Result r;
+      if (claimed.elements.empty()) {
+        r = co_await Call(*conn,
+                          Cmd("XREADGROUP", "GROUP", std::string(store::kOutboxGroup), s_.consumer,
+                              "COUNT", "100", "BLOCK", "200", "STREAMS", keys_.outbox(), start),
+                          Duration{5200});
+        if (!r.ok()) {
+          co_await Sleep(Duration{200});
+          continue;
+        }
+        if (EntryCount(r.reply) == 0) {
+          if (start == "0") start = ">";
+          continue;
+        }
       }
-      const Reply& entries = r.reply.elements[0].elements[1];
+      const Reply& entries = claimed.elements.empty() ? r.reply.elements[0].elements[1] : claimed;
       std::vector<std::string> ack = {"XACK", keys_.outbox(), std::string(store::kOutboxGroup)};
       for (const Reply& e : entries.elements) {
         if (e.elements.size() < 2) continue;
@@ -649,10 +655,7 @@ class PartitionWorker {
 TimePoint ClockAnchor(const Config& config) {
   auto now = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
   if (config.clock_scale == 1) return now;
-  store::RedisOptions o;
-  o.host = config.redis.host;
-  o.port = config.redis.port;
-  o.password = config.redis.password;
+  store::RedisOptions o = RedisOptionsOf(config);
   std::string err;
   auto redis = store::SyncRedis::Connect(o, &err);
   if (!redis) {

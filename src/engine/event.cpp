@@ -1,5 +1,7 @@
 #include "journeyd/engine/event.h"
 
+#include "journeyd/common/utf8.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -8,6 +10,9 @@ namespace journeyd::engine {
 namespace {
 
 constexpr int kMaxJsonDepth = 32;
+static_assert(kMaxFieldBytes == 65536 && kMaxJsonDepth == 32, "messages below name them");
+// 9999-12-31T23:59:59.999Z: later times cannot be written as RFC 3339.
+constexpr int64_t kMaxMillis = 253402300799999;
 
 std::string_view JsonTypeName(const nlohmann::json& j) {
   switch (j.type()) {
@@ -134,6 +139,7 @@ bool CheckProfile(const nlohmann::json& profile, EventError* error) {
     if (v.is_string()) {
       const auto& s = v.get_ref<const std::string&>();
       if (s.size() > 4096) return Fail(error, field, "is longer than 4096 bytes");
+      if (!ValidUtf8(s)) return Fail(error, field, "is not valid UTF-8");
     }
   }
   return true;
@@ -153,6 +159,41 @@ bool ParseObject(std::string_view field, std::string_view text, nlohmann::json* 
   }
   *out = std::move(j);
   return true;
+}
+
+// `ts` must lie between 1970 and, when `now` is given, a day from now.
+bool CheckTs(TimePoint ts, std::string_view text, std::optional<TimePoint> now, EventError* error) {
+  if (ToUnixMillis(ts) < 0) return Fail(error, "ts", fmt::format("{} is before 1970", text));
+  if (ToUnixMillis(ts) > kMaxMillis || (now && ts > *now + kDay)) {
+    return Fail(error, "ts", fmt::format("{} is in the future", text));
+  }
+  return true;
+}
+
+// For JSON built in memory (EventFromJson): nesting, UTF-8 and size, the checks a parse of
+// the text would have made. Recursion stops at kMaxJsonDepth + 1. Returns the problem, or "".
+std::string_view CheckJsonValue(const nlohmann::json& j, int depth, size_t* bytes) {
+  if (j.is_string()) {
+    const auto& s = j.get_ref<const std::string&>();
+    *bytes += s.size() + 2;
+    return ValidUtf8(s) ? "" : "is not valid UTF-8";
+  }
+  if (!j.is_structured()) {
+    *bytes += 8;
+    return "";
+  }
+  if (depth > kMaxJsonDepth) return "is nested more than 32 levels deep";
+  *bytes += 2;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (j.is_object()) {
+      *bytes += it.key().size() + 3;
+      if (!ValidUtf8(it.key())) return "is not valid UTF-8";
+    }
+    std::string_view why = CheckJsonValue(it.value(), depth + 1, bytes);
+    if (!why.empty()) return why;
+    if (*bytes > kMaxFieldBytes) return "is over 65536 bytes";
+  }
+  return "";
 }
 
 bool CheckCommon(const Event& e, EventError* error) {
@@ -175,23 +216,7 @@ bool CheckCommon(const Event& e, EventError* error) {
 
 }  // namespace
 
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80                   ? 1
-               : (c >= 0xC2 && c < 0xE0)  ? 2
-               : (c >= 0xE0 && c < 0xF0)  ? 3
-               : (c >= 0xF0 && c <= 0xF4) ? 4
-                                          : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
-}
+bool ValidUtf8(std::string_view s) { return journeyd::ValidUtf8(s); }
 
 bool ValidEventType(std::string_view type) {
   if (type.empty() || type.size() > 64) return false;
@@ -217,7 +242,7 @@ std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, st
   std::vector<std::string_view> seen;
   for (const auto& [name, value] : fields) {
     if (value.size() > kMaxFieldBytes) {
-      Fail(error, name.size() <= 64 && !HasControl(name) ? name : "?",
+      Fail(error, name.size() <= 64 && !HasControl(name) && ValidUtf8(name) ? name : "?",
            fmt::format("is {} bytes; the limit is {} bytes", value.size(), kMaxFieldBytes));
       return std::nullopt;
     }
@@ -226,7 +251,7 @@ std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, st
     if (!known) continue;
     for (auto s : seen) {
       if (s == name) {
-        Fail(error, name, "is given twice");
+        Fail(error, name, fmt::format("field '{}' given twice", name));
         return std::nullopt;
       }
     }
@@ -249,6 +274,7 @@ std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, st
         Fail(error, "ts", "must be an RFC 3339 time or Unix milliseconds");
         return std::nullopt;
       }
+      if (!CheckTs(*t, value, now, error)) return std::nullopt;
       e.ts = *t;
     } else if (name == "data") {
       if (!ParseObject("data", value, &e.data, error)) return std::nullopt;
@@ -265,13 +291,11 @@ std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, st
     return std::nullopt;
   }
   if (!CheckCommon(e, error)) return std::nullopt;
-  if (e.ts > now + kDay) {
-    Fail(error, "ts", fmt::format("{} is in the future", FormatRfc3339(e.ts)));
-    return std::nullopt;
-  }
-  if (ToUnixMillis(e.ts) < 0) {
-    Fail(error, "ts", "is before 1970");
-    return std::nullopt;
+  // The entry id's time (no ts field) must be printable too.
+  if (ToUnixMillis(e.ts) < 0 || ToUnixMillis(e.ts) > kMaxMillis) {
+    if (!CheckTs(e.ts, fmt::format("{} ms", ToUnixMillis(e.ts)), std::nullopt, error)) {
+      return std::nullopt;
+    }
   }
   if (!CheckProfile(e.profile, error)) return std::nullopt;
   return e;
@@ -307,21 +331,38 @@ std::optional<Event> EventFromJson(const nlohmann::json& o, EventError* error) {
     return std::nullopt;
   }
   std::optional<TimePoint> t;
+  std::string text;
   if (ts->is_string()) {
-    t = ParseTimestamp(ts->get_ref<const std::string&>());
-  } else if (ts->is_number_integer() || ts->is_number_unsigned()) {
+    text = ts->get<std::string>();
+    t = ParseTimestamp(text);
+  } else if (ts->is_number_unsigned()) {
+    text = ts->dump();
+    if (ts->get<uint64_t>() <= static_cast<uint64_t>(kMaxMillis)) {
+      t = FromUnixMillis(static_cast<int64_t>(ts->get<uint64_t>()));
+    } else {
+      t = FromUnixMillis(kMaxMillis + 1);  // refused below as in the future
+    }
+  } else if (ts->is_number_integer()) {
+    text = ts->dump();
     t = FromUnixMillis(ts->get<int64_t>());
   }
   if (!t) {
     Fail(error, "ts", "must be an RFC 3339 time or Unix milliseconds");
     return std::nullopt;
   }
+  if (!CheckTs(*t, text, std::nullopt, error)) return std::nullopt;
   e.ts = *t;
   for (const char* key : {"data", "profile"}) {
     auto it = o.find(key);
     if (it == o.end() || it->is_null()) continue;
     if (!it->is_object()) {
       Fail(error, key, fmt::format("is not a JSON object (got {})", JsonTypeName(*it)));
+      return std::nullopt;
+    }
+    size_t bytes = 0;
+    std::string_view why = CheckJsonValue(*it, 1, &bytes);
+    if (!why.empty()) {
+      Fail(error, key, std::string(why));
       return std::nullopt;
     }
     (std::string_view(key) == "data" ? e.data : e.profile) = *it;

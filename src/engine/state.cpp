@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "journeyd/common/utf8.h"
+
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace journeyd::engine {
@@ -61,23 +64,178 @@ bool CustomerState::empty() const {
 }
 
 // ---- codec -----------------------------------------------------------------------------
+//
+// Layout (version 1). Integers are LEB128 varints, signed ones zigzagged. Strings are a
+// varint length and the bytes. Times are deltas from the previous time written (the first
+// from the epoch): zigzag(seconds) << 1 when whole seconds, zigzag(ms) << 1 | 1 otherwise,
+// so a wake three days after entry costs 3 bytes. Optional fields are bits of a flags byte.
+//
+//   version  id  flags  orders  [revenue f64] [first] [last] [wake]
+//   profile:  count, then (name ref, attr)*      name ref: 0 + string, or 1 + well-known index
+//   memos:    count, then (flow, runs, mflags, [last_entry] [last_send] [last_send_step]
+//                          [converted_run] [date_next] [date_fired_key])*
+//   journeys: count, then (flow ref, run, step, jflags, [wake] entered_at [trigger_type]
+//                          [trigger_event_id] [trigger_ts] [trigger_data msgpack])*
+//   event ids, marketing sends, history (at, kind, flow ref, step, detail)
+//
+// A flow ref is 0 + string, or 1 + the index of the memo naming that flow: every flow a
+// customer entered has a memo, so journeys and history name their flow in one byte.
 
 namespace {
 
 constexpr size_t kMaxString = 1 << 20;
 constexpr uint64_t kMaxItems = 100000;
+constexpr size_t kMaxMsgpackDepth = 64;
+// Times are kept within 0001-01-01 .. 9999-12-31 so that every decoded time can be printed.
+constexpr int64_t kMinMillis = -62135596800000;
+constexpr int64_t kMaxMillis = 253402300799999;
 
 constexpr std::string_view kHistoryKinds[] = {"event",    "enter", "send",
                                               "suppress", "exit",  "convert"};
+constexpr std::string_view kKnownAttrs[] = {
+    "birthday", "email",  "email_opt_in",     "first_name", "last_name",
+    "locale",   "points", "points_expire_at", "timezone",
+};
 
-enum Flags : uint8_t {
+enum StateFlags : uint8_t {
   kUnsubscribed = 1,
   kBouncing = 2,
   kFirstPurchase = 4,
   kLastPurchase = 8,
   kWake = 16,
   kRevenue = 32,
+  kStateFlagsAll = 63,
 };
+
+enum MemoFlags : uint8_t {
+  kMemoLastEntry = 1,
+  kMemoLastSend = 2,
+  kMemoLastSendStep = 4,
+  kMemoConverted = 8,
+  kMemoDateNext = 16,
+  kMemoDateFired = 32,
+  kMemoFlagsAll = 63,
+};
+
+enum JourneyFlags : uint8_t {
+  kJourneyWaitMask = 3,  // Journey::Wait
+  kJourneyWake = 4,
+  kJourneyTriggerType = 8,
+  kJourneyTriggerId = 16,
+  kJourneyTriggerTs = 32,
+  kJourneyTriggerData = 64,
+  kJourneyFlagsAll = 127,
+};
+
+enum AttrTag : uint8_t { kTagNull, kTagFalse, kTagTrue, kTagInteger, kTagDouble, kTagString };
+
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1)); }
+
+// Invalid UTF-8 never comes from a checked event; should some slip in anyway, it is written
+// as U+FFFD rather than making the customer's state unreadable.
+std::string SanitizeUtf8(std::string_view s) {
+  std::string out;
+  size_t bad = 0;
+  while (!journeyd::ValidUtf8(s, &bad)) {
+    out.append(s.substr(0, bad));
+    out.append("\xEF\xBF\xBD");
+    s.remove_prefix(bad + 1);
+  }
+  out.append(s);
+  return out;
+}
+
+// True when `in` is exactly one MessagePack value made of JSON types (no bin/ext), nested at
+// most kMaxMsgpackDepth deep, with valid UTF-8 strings. Iterative: it runs before
+// nlohmann::json::from_msgpack, whose recursion a deeply nested input would overflow.
+bool CheckMsgpack(std::string_view in) {
+  size_t pos = 0;
+  auto left = [&] { return in.size() - pos; };
+  auto big_endian = [&](size_t n, uint64_t* v) {
+    if (left() < n) return false;
+    *v = 0;
+    for (size_t i = 0; i < n; ++i) *v = (*v << 8) | static_cast<uint8_t>(in[pos++]);
+    return true;
+  };
+  std::vector<uint64_t> open{1};  // values still to read at each open level
+  while (!open.empty()) {
+    if (open.back() == 0) {
+      open.pop_back();
+      continue;
+    }
+    --open.back();
+    if (left() == 0) return false;
+    const auto t = static_cast<uint8_t>(in[pos++]);
+    uint64_t skip = 0, str = 0, items = 0;
+    bool is_str = false;
+    if (t <= 0x7f || t >= 0xe0) {
+      // fixint
+    } else if (t <= 0x8f) {
+      items = 2 * uint64_t{t & 0x0fu};
+    } else if (t <= 0x9f) {
+      items = t & 0x0fu;
+    } else if (t <= 0xbf) {
+      is_str = true;
+      str = t & 0x1fu;
+    } else {
+      switch (t) {
+        case 0xc0:  // nil
+        case 0xc2:  // false
+        case 0xc3:  // true
+          break;
+        case 0xcc:
+        case 0xd0:
+          skip = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          skip = 2;
+          break;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+          skip = 4;
+          break;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+          skip = 8;
+          break;
+        case 0xd9:
+        case 0xda:
+        case 0xdb:
+          is_str = true;
+          if (!big_endian(size_t{1} << (t - 0xd9), &str)) return false;
+          break;
+        case 0xdc:
+        case 0xdd:
+          if (!big_endian(t == 0xdc ? 2 : 4, &items)) return false;
+          break;
+        case 0xde:
+        case 0xdf:
+          if (!big_endian(t == 0xde ? 2 : 4, &items)) return false;
+          items *= 2;
+          break;
+        default:  // 0xc1 (never used), bin, ext
+          return false;
+      }
+    }
+    if (is_str) {
+      if (str > left() || !journeyd::ValidUtf8(in.substr(pos, str))) return false;
+      pos += str;
+    } else if (skip > 0) {
+      if (skip > left()) return false;
+      pos += skip;
+    } else if (items > 0) {
+      if (items > left() || open.size() > kMaxMsgpackDepth) return false;
+      open.push_back(items);
+    }
+  }
+  return pos == in.size();
+}
 
 class Writer {
  public:
@@ -89,23 +247,38 @@ class Writer {
     }
     Byte(static_cast<uint8_t>(v));
   }
-  void Signed(int64_t v) {
-    Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+  void Signed(int64_t v) { Varint(ZigZag(v)); }
+  void Time(TimePoint t) {
+    const int64_t ms = std::clamp(ToUnixMillis(t), kMinMillis, kMaxMillis);
+    const int64_t d = ms - last_ms_;
+    last_ms_ = ms;
+    if (d % 1000 == 0) {
+      Varint(ZigZag(d / 1000) << 1);
+    } else {
+      Varint(ZigZag(d) << 1 | 1);
+    }
   }
-  void Time(TimePoint t) { Signed(ToUnixMillis(t)); }
   void Double(double d) {
     uint64_t bits;
     std::memcpy(&bits, &d, 8);
     for (int i = 0; i < 8; ++i) Byte(static_cast<uint8_t>(bits >> (8 * i)));
   }
-  void Str(std::string_view s) {
+  void Bytes(std::string_view s) {
     Varint(s.size());
     out_.append(s);
+  }
+  void Str(std::string_view s) {
+    if (journeyd::ValidUtf8(s)) {
+      Bytes(s);
+    } else {
+      Bytes(SanitizeUtf8(s));
+    }
   }
   std::string Take() { return std::move(out_); }
 
  private:
   std::string out_;
+  int64_t last_ms_ = 0;
 };
 
 class Reader {
@@ -115,12 +288,14 @@ class Reader {
   bool done() const { return pos_ == in_.size(); }
   const std::string& error() const { return error_; }
 
-  void Fail(std::string why) {
-    if (ok_) error_ = fmt::format("customer state is corrupt at byte {}: {}", pos_, why);
+  void Fail(std::string_view why) {
+    // +1: offsets count the version byte, which the caller has already read.
+    if (ok_) error_ = fmt::format("customer state is corrupt at byte {}: {}", pos_ + 1, why);
     ok_ = false;
   }
   uint8_t Byte() {
-    if (!ok_ || pos_ >= in_.size()) {
+    if (!ok_) return 0;
+    if (pos_ >= in_.size()) {
       Fail("truncated");
       return 0;
     }
@@ -129,19 +304,43 @@ class Reader {
   uint64_t Varint() {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
-      uint8_t b = Byte();
+      const uint8_t b = Byte();
       if (!ok_) return 0;
+      if (shift == 63 && b > 1) break;
       v |= static_cast<uint64_t>(b & 0x7f) << shift;
       if (!(b & 0x80)) return v;
     }
     Fail("varint too long");
     return 0;
   }
-  int64_t Signed() {
-    uint64_t v = Varint();
-    return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
+  uint32_t Varint32(std::string_view what) {
+    const uint64_t v = Varint();
+    if (v > UINT32_MAX) {
+      Fail(fmt::format("{} out of range", what));
+      return 0;
+    }
+    return static_cast<uint32_t>(v);
   }
-  TimePoint Time() { return FromUnixMillis(Signed()); }
+  int64_t Signed() { return UnZigZag(Varint()); }
+  TimePoint Time() {
+    const uint64_t raw = Varint();
+    if (!ok_) return {};
+    int64_t d = UnZigZag(raw >> 1);
+    constexpr int64_t kSpan = kMaxMillis - kMinMillis;
+    if ((raw & 1) == 0) {
+      if (d > kSpan / 1000 || d < -kSpan / 1000) {
+        Fail("time out of range");
+        return {};
+      }
+      d *= 1000;
+    }
+    if (d > kSpan || d < -kSpan || last_ms_ + d < kMinMillis || last_ms_ + d > kMaxMillis) {
+      Fail("time out of range");
+      return {};
+    }
+    last_ms_ += d;
+    return FromUnixMillis(last_ms_);
+  }
   double Double() {
     uint64_t bits = 0;
     for (int i = 0; i < 8; ++i) bits |= static_cast<uint64_t>(Byte()) << (8 * i);
@@ -149,24 +348,38 @@ class Reader {
     std::memcpy(&d, &bits, 8);
     return d;
   }
-  std::string Str() {
-    uint64_t n = Varint();
+  std::string_view Bytes() {
+    const uint64_t n = Varint();
     if (!ok_) return {};
     if (n > kMaxString || n > in_.size() - pos_) {
       Fail("string length out of range");
       return {};
     }
-    std::string s(in_.substr(pos_, n));
+    std::string_view s = in_.substr(pos_, n);
     pos_ += n;
     return s;
   }
+  std::string Str() {
+    std::string_view s = Bytes();
+    if (!journeyd::ValidUtf8(s)) {
+      Fail("text is not valid UTF-8");
+      return {};
+    }
+    return std::string(s);
+  }
   uint64_t Count() {
-    uint64_t n = Varint();
+    const uint64_t n = Varint();
+    // Every item takes at least one byte: a count beyond what is left is corrupt.
     if (n > kMaxItems || n > in_.size() - pos_) {
       Fail("item count out of range");
       return 0;
     }
     return n;
+  }
+  uint8_t Flags(uint8_t allowed, std::string_view what) {
+    const uint8_t f = Byte();
+    if (f & ~allowed) Fail(fmt::format("unknown {} flags", what));
+    return f;
   }
 
  private:
@@ -174,63 +387,109 @@ class Reader {
   size_t pos_ = 0;
   bool ok_ = true;
   std::string error_;
+  int64_t last_ms_ = 0;
 };
 
 void WriteAttr(Writer& w, const Attr& a) {
-  w.Byte(static_cast<uint8_t>(a.kind));
   switch (a.kind) {
     case Attr::Kind::kNull:
+      w.Byte(kTagNull);
       break;
     case Attr::Kind::kBool:
-      w.Byte(a.b ? 1 : 0);
+      w.Byte(a.b ? kTagTrue : kTagFalse);
       break;
     case Attr::Kind::kNumber: {
-      // Whole numbers (points, totals in cents) as varints; others as 8 bytes.
-      double d = a.number;
-      if (d == static_cast<double>(static_cast<int64_t>(d)) && d > -1e15 && d < 1e15) {
-        w.Byte(0);
+      // Whole numbers (points, counts) as varints; others as 8 bytes.
+      const double d = a.number;
+      if (d > -1e15 && d < 1e15 && d == static_cast<double>(static_cast<int64_t>(d)) &&
+          !(d == 0 && std::signbit(d))) {
+        w.Byte(kTagInteger);
         w.Signed(static_cast<int64_t>(d));
       } else {
-        w.Byte(1);
+        w.Byte(kTagDouble);
         w.Double(d);
       }
       break;
     }
     case Attr::Kind::kString:
+      w.Byte(kTagString);
       w.Str(a.str);
       break;
   }
 }
 
-bool ReadAttr(Reader& r, Attr* a) {
-  uint8_t kind = r.Byte();
-  if (kind > static_cast<uint8_t>(Attr::Kind::kString)) {
-    r.Fail("unknown attribute kind");
-    return false;
+Attr ReadAttr(Reader& r) {
+  Attr a;
+  switch (r.Byte()) {
+    case kTagNull:
+      break;
+    case kTagFalse:
+      a.kind = Attr::Kind::kBool;
+      break;
+    case kTagTrue:
+      a.kind = Attr::Kind::kBool;
+      a.b = true;
+      break;
+    case kTagInteger:
+      a.kind = Attr::Kind::kNumber;
+      a.number = static_cast<double>(r.Signed());
+      break;
+    case kTagDouble:
+      a.kind = Attr::Kind::kNumber;
+      a.number = r.Double();
+      break;
+    case kTagString:
+      a.kind = Attr::Kind::kString;
+      a.str = r.Str();
+      break;
+    default:
+      r.Fail("unknown attribute kind");
+      break;
   }
-  a->kind = static_cast<Attr::Kind>(kind);
-  switch (a->kind) {
-    case Attr::Kind::kNull:
-      break;
-    case Attr::Kind::kBool:
-      a->b = r.Byte() != 0;
-      break;
-    case Attr::Kind::kNumber: {
-      uint8_t form = r.Byte();
-      if (form == 0) {
-        a->number = static_cast<double>(r.Signed());
-      } else if (form == 1) {
-        a->number = r.Double();
-      } else {
-        r.Fail("unknown number form");
-      }
-      break;
+  return a;
+}
+
+// Flow names: 0 + the name, or 1 + the index of the memo naming it.
+void WriteFlowRef(Writer& w, const CustomerState& s, std::string_view flow) {
+  for (size_t i = 0; i < s.memos.size(); ++i) {
+    if (s.memos[i].flow == flow) {
+      w.Varint(i + 1);
+      return;
     }
-    case Attr::Kind::kString:
-      a->str = r.Str();
-      break;
   }
-  return r.ok();
+  w.Varint(0);
+  w.Str(flow);
+}
+
+std::string ReadFlowRef(Reader& r, const CustomerState& s) {
+  const uint64_t ref = r.Varint();
+  if (ref == 0) return r.Str();
+  if (ref > s.memos.size()) {
+    r.Fail("flow reference out of range");
+    return {};
+  }
+  return s.memos[ref - 1].flow;
+}
+
+void WriteName(Writer& w, std::string_view name) {
+  for (size_t i = 0; i < std::size(kKnownAttrs); ++i) {
+    if (kKnownAttrs[i] == name) {
+      w.Varint(i + 1);
+      return;
+    }
+  }
+  w.Varint(0);
+  w.Str(name);
+}
+
+std::string ReadName(Reader& r) {
+  const uint64_t ref = r.Varint();
+  if (ref == 0) return r.Str();
+  if (ref > std::size(kKnownAttrs)) {
+    r.Fail("attribute reference out of range");
+    return {};
+  }
+  return std::string(kKnownAttrs[ref - 1]);
 }
 
 }  // namespace
@@ -239,53 +498,74 @@ std::string EncodeState(const CustomerState& s) {
   Writer w;
   w.Byte(CustomerState::kCodecVersion);
   w.Str(s.id);
-  uint8_t flags = (s.unsubscribed ? kUnsubscribed : 0) | (s.bouncing ? kBouncing : 0) |
-                  (s.first_purchase_at ? kFirstPurchase : 0) |
-                  (s.last_purchase_at ? kLastPurchase : 0) | (s.wake ? kWake : 0) |
-                  (s.revenue != 0 ? kRevenue : 0);
+  const uint8_t flags = (s.unsubscribed ? kUnsubscribed : 0) | (s.bouncing ? kBouncing : 0) |
+                        (s.first_purchase_at ? kFirstPurchase : 0) |
+                        (s.last_purchase_at ? kLastPurchase : 0) | (s.wake ? kWake : 0) |
+                        (s.revenue != 0 || std::signbit(s.revenue) ? kRevenue : 0);
   w.Byte(flags);
   w.Signed(s.orders);
   if (flags & kRevenue) w.Double(s.revenue);
   if (s.first_purchase_at) w.Time(*s.first_purchase_at);
   if (s.last_purchase_at) w.Time(*s.last_purchase_at);
   if (s.wake) w.Time(*s.wake);
+
   w.Varint(s.profile.size());
-  for (const auto& [k, v] : s.profile) {
-    w.Str(k);
-    WriteAttr(w, v);
+  for (const auto& [name, value] : s.profile) {
+    WriteName(w, name);
+    WriteAttr(w, value);
   }
-  w.Varint(s.journeys.size());
-  for (const Journey& j : s.journeys) {
-    w.Str(j.flow);
-    w.Varint(j.run);
-    w.Str(j.step);
-    w.Byte(static_cast<uint8_t>(j.wait));
-    if (j.wait != Journey::Wait::kNone) w.Time(j.wake);
-    w.Time(j.entered_at);
-    w.Str(j.trigger_type);
-    if (!j.trigger_type.empty()) {
-      w.Str(j.trigger_event_id);
-      w.Time(j.trigger_ts);
-      if (j.trigger_data.is_object() && !j.trigger_data.empty()) {
-        std::vector<uint8_t> packed = nlohmann::json::to_msgpack(j.trigger_data);
-        w.Str(std::string_view(reinterpret_cast<const char*>(packed.data()), packed.size()));
-      } else {
-        w.Str("");
-      }
-    }
-  }
+
   w.Varint(s.memos.size());
   for (const FlowMemo& m : s.memos) {
     w.Str(m.flow);
     w.Varint(m.runs);
-    w.Time(m.last_entry);
-    w.Str(m.last_send_step);
-    if (!m.last_send_step.empty()) w.Time(m.last_send);
-    w.Varint(m.converted_run);
-    w.Byte(m.date_next ? 1 : 0);
-    if (m.date_next) w.Time(*m.date_next);
-    w.Signed(m.date_fired_key);
+    const uint8_t mf = (m.last_entry != TimePoint{} ? kMemoLastEntry : 0) |
+                       (m.last_send != TimePoint{} ? kMemoLastSend : 0) |
+                       (!m.last_send_step.empty() ? kMemoLastSendStep : 0) |
+                       (m.converted_run != 0 ? kMemoConverted : 0) |
+                       (m.date_next ? kMemoDateNext : 0) |
+                       (m.date_fired_key != 0 ? kMemoDateFired : 0);
+    w.Byte(mf);
+    if (mf & kMemoLastEntry) w.Time(m.last_entry);
+    if (mf & kMemoLastSend) w.Time(m.last_send);
+    if (mf & kMemoLastSendStep) w.Str(m.last_send_step);
+    if (mf & kMemoConverted) w.Varint(m.converted_run);
+    if (mf & kMemoDateNext) w.Time(*m.date_next);
+    if (mf & kMemoDateFired) w.Signed(m.date_fired_key);
   }
+
+  w.Varint(s.journeys.size());
+  for (const Journey& j : s.journeys) {
+    WriteFlowRef(w, s, j.flow);
+    w.Varint(j.run);
+    w.Str(j.step);
+    // Trigger data is an object or null; a payload that would not read back is dropped
+    // rather than making the whole customer unreadable.
+    std::vector<uint8_t> packed;
+    if (j.trigger_data.is_object()) {
+      packed = nlohmann::json::to_msgpack(j.trigger_data);
+      if (!CheckMsgpack(
+              std::string_view(reinterpret_cast<const char*>(packed.data()), packed.size()))) {
+        packed.clear();
+      }
+    }
+    const uint8_t jf = static_cast<uint8_t>(static_cast<uint8_t>(j.wait) & kJourneyWaitMask) |
+                       (j.wake != TimePoint{} ? kJourneyWake : 0) |
+                       (!j.trigger_type.empty() ? kJourneyTriggerType : 0) |
+                       (!j.trigger_event_id.empty() ? kJourneyTriggerId : 0) |
+                       (j.trigger_ts != TimePoint{} ? kJourneyTriggerTs : 0) |
+                       (!packed.empty() ? kJourneyTriggerData : 0);
+    w.Byte(jf);
+    w.Time(j.entered_at);
+    if (jf & kJourneyWake) w.Time(j.wake);
+    if (jf & kJourneyTriggerType) w.Str(j.trigger_type);
+    if (jf & kJourneyTriggerId) w.Str(j.trigger_event_id);
+    if (jf & kJourneyTriggerTs) w.Time(j.trigger_ts);
+    if (jf & kJourneyTriggerData) {
+      w.Bytes(std::string_view(reinterpret_cast<const char*>(packed.data()), packed.size()));
+    }
+  }
+
   w.Varint(s.recent_event_ids.size());
   for (const auto& id : s.recent_event_ids) w.Str(id);
   w.Varint(s.recent_marketing_sends.size());
@@ -299,7 +579,7 @@ std::string EncodeState(const CustomerState& s) {
     }
     w.Byte(kind);
     if (kind == 0xff) w.Str(h.kind);
-    w.Str(h.flow);
+    WriteFlowRef(w, s, h.flow);
     w.Str(h.step);
     w.Str(h.detail);
   }
@@ -307,12 +587,18 @@ std::string EncodeState(const CustomerState& s) {
 }
 
 bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error) {
+  std::string ignored;
+  if (!error) error = &ignored;
   if (bytes.empty()) {
     *error = "customer state is empty";
     return false;
   }
-  uint8_t version = static_cast<uint8_t>(bytes[0]);
-  if (version == 0 || version > CustomerState::kCodecVersion) {
+  const auto version = static_cast<uint8_t>(bytes[0]);
+  if (version == 0) {
+    *error = "customer state version 0 does not exist: the data is not a journeyd state";
+    return false;
+  }
+  if (version > CustomerState::kCodecVersion) {
     *error = fmt::format("customer state version {} is newer than this journeyd ({})", version,
                          CustomerState::kCodecVersion);
     return false;
@@ -320,7 +606,7 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
   Reader r(bytes.substr(1));
   CustomerState s;
   s.id = r.Str();
-  uint8_t flags = r.Byte();
+  const uint8_t flags = r.Flags(kStateFlagsAll, "state");
   s.unsubscribed = flags & kUnsubscribed;
   s.bouncing = flags & kBouncing;
   s.orders = r.Signed();
@@ -328,70 +614,79 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
   if (flags & kFirstPurchase) s.first_purchase_at = r.Time();
   if (flags & kLastPurchase) s.last_purchase_at = r.Time();
   if (flags & kWake) s.wake = r.Time();
+
   uint64_t n = r.Count();
+  s.profile.reserve(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
-    std::string k = r.Str();
-    Attr a;
-    if (!ReadAttr(r, &a)) break;
-    if (!s.profile.empty() && s.profile.back().first >= k) {
+    std::string name = ReadName(r);
+    Attr a = ReadAttr(r);
+    if (r.ok() && !s.profile.empty() && s.profile.back().first >= name) {
       r.Fail("profile attributes out of order");
-      break;
     }
-    s.profile.emplace_back(std::move(k), std::move(a));
+    s.profile.emplace_back(std::move(name), std::move(a));
   }
+
   n = r.Count();
+  s.memos.reserve(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    FlowMemo m;
+    m.flow = r.Str();
+    m.runs = r.Varint32("run count");
+    const uint8_t mf = r.Flags(kMemoFlagsAll, "flow memo");
+    if (mf & kMemoLastEntry) m.last_entry = r.Time();
+    if (mf & kMemoLastSend) m.last_send = r.Time();
+    if (mf & kMemoLastSendStep) m.last_send_step = r.Str();
+    if (mf & kMemoConverted) m.converted_run = r.Varint32("run number");
+    if (mf & kMemoDateNext) m.date_next = r.Time();
+    if (mf & kMemoDateFired) m.date_fired_key = r.Signed();
+    s.memos.push_back(std::move(m));
+  }
+
+  n = r.Count();
+  s.journeys.reserve(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     Journey j;
-    j.flow = r.Str();
-    uint64_t run = r.Varint();
-    if (run > UINT32_MAX) r.Fail("run number out of range");
-    j.run = static_cast<uint32_t>(run);
+    j.flow = ReadFlowRef(r, s);
+    j.run = r.Varint32("run number");
     j.step = r.Str();
-    uint8_t wait = r.Byte();
+    const uint8_t jf = r.Flags(kJourneyFlagsAll, "journey");
+    const uint8_t wait = jf & kJourneyWaitMask;
     if (wait > static_cast<uint8_t>(Journey::Wait::kEvent)) r.Fail("unknown wait kind");
     j.wait = static_cast<Journey::Wait>(wait);
-    if (j.wait != Journey::Wait::kNone) j.wake = r.Time();
     j.entered_at = r.Time();
-    j.trigger_type = r.Str();
-    if (!j.trigger_type.empty()) {
-      j.trigger_event_id = r.Str();
-      j.trigger_ts = r.Time();
-      std::string packed = r.Str();
-      if (!packed.empty()) {
-        j.trigger_data = nlohmann::json::from_msgpack(packed, true, false);
-        if (j.trigger_data.is_discarded() || !j.trigger_data.is_object()) {
-          r.Fail("trigger data is not an object");
+    if (jf & kJourneyWake) j.wake = r.Time();
+    if (jf & kJourneyTriggerType) j.trigger_type = r.Str();
+    if (jf & kJourneyTriggerId) j.trigger_event_id = r.Str();
+    if (jf & kJourneyTriggerTs) j.trigger_ts = r.Time();
+    if (jf & kJourneyTriggerData) {
+      std::string_view packed = r.Bytes();
+      if (r.ok()) {
+        if (!CheckMsgpack(packed)) {
+          r.Fail("trigger data is not valid MessagePack");
+        } else {
+          j.trigger_data = nlohmann::json::from_msgpack(packed, true, false);
+          if (!j.trigger_data.is_object()) {
+            j.trigger_data = nullptr;
+            r.Fail("trigger data is not an object");
+          }
         }
       }
     }
     s.journeys.push_back(std::move(j));
   }
+
   n = r.Count();
-  for (uint64_t i = 0; i < n && r.ok(); ++i) {
-    FlowMemo m;
-    m.flow = r.Str();
-    uint64_t runs = r.Varint();
-    if (runs > UINT32_MAX) r.Fail("run count out of range");
-    m.runs = static_cast<uint32_t>(runs);
-    m.last_entry = r.Time();
-    m.last_send_step = r.Str();
-    if (!m.last_send_step.empty()) m.last_send = r.Time();
-    uint64_t conv = r.Varint();
-    if (conv > UINT32_MAX) r.Fail("run number out of range");
-    m.converted_run = static_cast<uint32_t>(conv);
-    if (r.Byte()) m.date_next = r.Time();
-    m.date_fired_key = r.Signed();
-    s.memos.push_back(std::move(m));
-  }
-  n = r.Count();
+  s.recent_event_ids.reserve(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_event_ids.push_back(r.Str());
   n = r.Count();
+  s.recent_marketing_sends.reserve(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_marketing_sends.push_back(r.Time());
   n = r.Count();
+  s.history.reserve(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     HistoryEntry h;
     h.at = r.Time();
-    uint8_t kind = r.Byte();
+    const uint8_t kind = r.Byte();
     if (kind < std::size(kHistoryKinds)) {
       h.kind = std::string(kHistoryKinds[kind]);
     } else if (kind == 0xff) {
@@ -399,7 +694,7 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
     } else {
       r.Fail("unknown history kind");
     }
-    h.flow = r.Str();
+    h.flow = ReadFlowRef(r, s);
     h.step = r.Str();
     h.detail = r.Str();
     s.history.push_back(std::move(h));
@@ -425,7 +720,12 @@ nlohmann::json StateToJson(const CustomerState& s) {
         profile[k] = v.b;
         break;
       case Attr::Kind::kNumber:
-        profile[k] = v.number;
+        // Whole numbers (points) print as 120, not 120.0.
+        if (std::abs(v.number) < 9e15 && v.number == std::trunc(v.number)) {
+          profile[k] = static_cast<int64_t>(v.number);
+        } else {
+          profile[k] = v.number;
+        }
         break;
       case Attr::Kind::kString:
         profile[k] = v.str;

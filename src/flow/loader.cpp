@@ -2,6 +2,8 @@
 // file:line:column, so a marketer sees all of them at once.
 #include "journeyd/flow/loader.h"
 
+#include "journeyd/common/utf8.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <fmt/format.h>
@@ -68,28 +70,6 @@ bool ReadFile(const std::string& path, std::string* out, std::string* error) {
   std::ostringstream ss;
   ss << in.rdbuf();
   *out = ss.str();
-  return true;
-}
-
-bool ValidUtf8(std::string_view s, size_t* bad_offset) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    int n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
-    if (n < 0 || i + n >= s.size() + (n == 0 ? 1 : 0)) {
-      if (n != 0) {
-        *bad_offset = i;
-        return false;
-      }
-    }
-    for (int k = 1; k <= n; ++k) {
-      if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) >> 6) != 2) {
-        *bad_offset = i;
-        return false;
-      }
-    }
-    i += n + 1;
-  }
   return true;
 }
 

@@ -31,9 +31,7 @@ constexpr std::string_view kRootNames[] = {"customer", "trigger", "event", "now"
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
 bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsWordChar(char c) {
-  return IsLower(c) || (c >= 'A' && c <= 'Z') || IsDigit(c) || c == '_';
-}
+bool IsWordChar(char c) { return IsLower(c) || (c >= 'A' && c <= 'Z') || IsDigit(c) || c == '_'; }
 bool IsQuote(char c) { return c == '"' || c == '\''; }
 
 // A step variable or built-in: [a-z_][a-z0-9_]*.
@@ -221,7 +219,8 @@ class Parser {
   bool Run(std::vector<Placeholder>& placeholders,
            std::vector<std::pair<std::string, int>>& pieces) {
     if (src_.size() > kMaxSource) {
-      return Fail(kMaxSource, fmt::format("template text is longer than {} KiB", kMaxSource / 1024));
+      return Fail(kMaxSource,
+                  fmt::format("template text is longer than {} KiB", kMaxSource / 1024));
     }
     if (size_t bad = FirstBadUtf8(src_); bad != std::string_view::npos) {
       return Fail(bad, "template text is not valid UTF-8");
@@ -247,7 +246,9 @@ class Parser {
       size_t to = close;
       while (from < to && IsSpace(src_[from])) ++from;
       while (to > from && IsSpace(src_[to - 1])) --to;
-      if (from == to) return Fail(open, raw ? "empty placeholder '{{{}}}'" : "empty placeholder '{{}}'");
+      if (from == to) {
+        return Fail(open, raw ? "empty placeholder '{{{}}}'" : "empty placeholder '{{}}'");
+      }
 
       // {{ "{{" }}: literal text.
       if (IsQuote(src_[from]) && SkipString(src_, from) == to) {
@@ -305,13 +306,17 @@ class Parser {
                            ? "'{{' inside a placeholder: close the first one with '}}'"
                            : "unexpected '{' inside a placeholder");
       }
-      if (c == '}') return Fail(k, "unexpected '}' inside a placeholder");
+      if (c == '}') {
+        // Only a raw placeholder gets here with "}}": it needs "}}}".
+        if (src_.compare(k, 2, "}}") == 0) return Fail(open, "'{{{' without a closing '}}}'");
+        return Fail(k, "unexpected '}' inside a placeholder");
+      }
       if (c == '|') bars_.push_back(k);
       if (!IsSpace(c)) string_may_start = c == ':';
       ++k;
     }
-    return Fail(open, closer.size() == 3 ? "'{{{' without a closing '}}}'"
-                                         : "'{{' without a closing '}}'");
+    return Fail(
+        open, closer.size() == 3 ? "'{{{' without a closing '}}}'" : "'{{' without a closing '}}'");
   }
 
   // [from, to) trimmed to [*a, *b).
@@ -351,7 +356,7 @@ class Parser {
         return Fail(at, fmt::format("'{}' needs a field, e.g. {}.{}", head, head,
                                     head == "customer" ? "first_name" : "data.total"));
       }
-      path->root = head == "customer" ? Root::kCustomer
+      path->root = head == "customer"  ? Root::kCustomer
                    : head == "trigger" ? Root::kTrigger
                                        : Root::kEvent;
       std::string_view rest = name.substr(dot + 1);
@@ -409,16 +414,18 @@ class Parser {
           return Fail(arg, "the default's text has no closing quote");
         }
         if (end != to) {
-          return Fail(end, fmt::format("unexpected '{}' after the default value",
-                                       Shorten(src_.substr(end, to - end))));
+          size_t extra = end;
+          while (extra < to && IsSpace(src_[extra])) ++extra;
+          return Fail(extra, fmt::format("unexpected '{}' after the default value",
+                                         Shorten(src_.substr(extra, to - extra))));
         }
         p->default_value = Unquote(src_.substr(arg, end - arg));
         return true;
       }
       const std::string_view bare = src_.substr(arg, to - arg);
       if (!IsPlainNumber(bare)) {
-        return Fail(arg, fmt::format("default needs quotes around text: default: \"{}\"",
-                                     Shorten(bare)));
+        return Fail(
+            arg, fmt::format("default needs quotes around text: default: \"{}\"", Shorten(bare)));
       }
       p->default_value = std::string(bare);
       return true;

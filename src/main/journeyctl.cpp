@@ -241,10 +241,7 @@ std::optional<app::Config> ToolConfig(const std::string& path, bool explicit_pat
 }
 
 std::unique_ptr<store::SyncRedis> ToolRedis(const app::Config& cfg) {
-  store::RedisOptions o;
-  o.host = cfg.redis.host;
-  o.port = cfg.redis.port;
-  o.password = cfg.redis.password;
+  store::RedisOptions o = app::RedisOptionsOf(cfg);
   std::string err;
   auto r = store::SyncRedis::Connect(o, &err);
   if (!r) std::cerr << "journeyctl: " << err << "\n";

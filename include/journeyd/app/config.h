@@ -8,6 +8,7 @@
 
 #include "journeyd/common/diagnostics.h"
 #include "journeyd/common/time.h"
+#include "journeyd/store/redis.h"
 
 namespace journeyd::app {
 
@@ -60,6 +61,9 @@ struct Config {
   double clock_scale = 1;
   std::string log_level = "info";
 };
+
+// The Redis connection settings of a config.
+store::RedisOptions RedisOptionsOf(const Config& config);
 
 // Loads and checks a config file. Every problem goes to `diags`; returns nullopt when any
 // is an error. Secrets are read from their files here and never printed.

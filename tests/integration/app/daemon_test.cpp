@@ -51,7 +51,7 @@ class Daemon : public ::testing::Test {
     Stop(SIGKILL);
     std::swap(pid_, second_pid_);
     Stop(SIGKILL);
-    fs::remove_all(dir_);
+    if (!HasFailure()) fs::remove_all(dir_);  // kept for a look at journeyd.log
   }
 
   void WriteConfig(double scale, const std::string& name = "journeyd.yaml", int admin_port = 0) {
