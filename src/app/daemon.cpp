@@ -17,7 +17,7 @@
 #include <map>
 #include <random>
 
-#include "journeyd/app/admin.h"
+#include "journeyd/admin/server.h"
 #include "journeyd/engine/engine.h"
 #include "journeyd/mail/message.h"
 #include "journeyd/store/await.h"
@@ -727,8 +727,8 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     });
   }
 
-  AdminServer admin(io, config, [&shared, &config] {
-    AdminStatus st;
+  admin::AdminServer admin(io, config.admin.listen, [&shared, &config] {
+    admin::AdminStatus st;
     st.redis_ok = shared.stats.redis_ok;
     st.partitions_owned = shared.stats.partitions_owned;
     st.partitions = config.redis.partitions;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <deque>
 
 namespace journeyd::engine {
 
@@ -65,33 +66,43 @@ bool CustomerState::empty() const {
 
 // ---- codec -----------------------------------------------------------------------------
 //
-// Layout (version 1). Integers are LEB128 varints, signed ones zigzagged. Strings are a
-// varint length and the bytes. Times are deltas from the previous time written (the first
-// from the epoch): zigzag(seconds) << 1 when whole seconds, zigzag(ms) << 1 | 1 otherwise,
-// so a wake three days after entry costs 3 bytes. Optional fields are bits of a flags byte.
+// Layout (version 1):
 //
-//   version  id  flags  orders  [revenue f64] [first] [last] [wake]
-//   profile:  count, then (name ref, attr)*      name ref: 0 + string, or 1 + well-known index
-//   memos:    count, then (flow, runs, mflags, [last_entry] [last_send] [last_send_step]
-//                          [converted_run] [date_next] [date_fired_key])*
-//   journeys: count, then (flow ref, run, step, jflags, [wake] entered_at [trigger_type]
-//                          [trigger_event_id] [trigger_ts] [trigger_data msgpack])*
-//   event ids, marketing sends, history (at, kind, flow ref, step, detail)
+//   version  id  flags  orders  [revenue] [first_purchase_at] [last_purchase_at] [wake]
+//   profile:  count, (name, attr)*
+//   memos:    count, (flow, runs, mflags, [last_entry] [last_send] [last_send_step]
+//                     [converted_run] [date_next] [date_fired_key])*
+//   journeys: count, (flow, run, step, jflags, entered_at, [wake] [trigger_type]
+//                     [trigger_event_id] [trigger_ts] [trigger_data])*
+//   history:  count, (at, kind, [kind text], flow, step, detail)*
+//   recent event ids: count, text*      recent marketing sends: count, time*
 //
-// A flow ref is 0 + string, or 1 + the index of the memo naming that flow: every flow a
-// customer entered has a memo, so journeys and history name their flow in one byte.
+// - Integers are LEB128 varints, signed ones zigzagged; doubles 8 bytes little-endian.
+// - Optional fields are bits of the flags byte before them; unknown bits are an error.
+// - Times: a delta, zigzag(seconds) << 1 when whole seconds, zigzag(ms) << 1 | 1 otherwise.
+//   The delta is from the previous time written (the first from 2024-01-01), except that a
+//   journey's wake and trigger_ts count from its entered_at: "three days later" is 3 bytes.
+// - Text: a varint v; odd v: v >> 1 bytes of UTF-8 follow, even v: the (v >> 1)-th non-empty
+//   text written before, of the first kMaxSeen (flow, step and template names repeat; a
+//   recent event id repeats a trigger's). Decoding checks every reference and all UTF-8.
+// - Profile names: 0 and a string, or 1 + the index of a well-known attribute; values a tag
+//   (null, false, true, integer varint, double, string) and the value.
+// - trigger_data: MessagePack of the object (null when the flag is clear).
 
 namespace {
 
 constexpr size_t kMaxString = 1 << 20;
 constexpr uint64_t kMaxItems = 100000;
 constexpr size_t kMaxMsgpackDepth = 64;
+constexpr size_t kMaxSeen = 64;                 // texts a later one may refer to
+constexpr int64_t kBaseMillis = 1704067200000;  // 2024-01-01: the first time's reference
 // Times are kept within 0001-01-01 .. 9999-12-31 so that every decoded time can be printed.
 constexpr int64_t kMinMillis = -62135596800000;
 constexpr int64_t kMaxMillis = 253402300799999;
 
 constexpr std::string_view kHistoryKinds[] = {"event",    "enter", "send",
                                               "suppress", "exit",  "convert"};
+constexpr uint8_t kHistoryKindOther = 0xff;  // the kind's text follows
 constexpr std::string_view kKnownAttrs[] = {
     "birthday", "email",  "email_opt_in",     "first_name", "last_name",
     "locale",   "points", "points_expire_at", "timezone",
@@ -248,15 +259,21 @@ class Writer {
     Byte(static_cast<uint8_t>(v));
   }
   void Signed(int64_t v) { Varint(ZigZag(v)); }
-  void Time(TimePoint t) {
+  // A time as a delta from the previous one; returns it as written (clamped to the range).
+  int64_t Time(TimePoint t) {
+    last_ms_ = TimeFrom(t, last_ms_);
+    return last_ms_;
+  }
+  // A time as a delta from `base_ms`, leaving the running time alone.
+  int64_t TimeFrom(TimePoint t, int64_t base_ms) {
     const int64_t ms = std::clamp(ToUnixMillis(t), kMinMillis, kMaxMillis);
-    const int64_t d = ms - last_ms_;
-    last_ms_ = ms;
+    const int64_t d = ms - base_ms;
     if (d % 1000 == 0) {
       Varint(ZigZag(d / 1000) << 1);
     } else {
       Varint(ZigZag(d) << 1 | 1);
     }
+    return ms;
   }
   void Double(double d) {
     uint64_t bits;
@@ -274,11 +291,29 @@ class Writer {
       Bytes(SanitizeUtf8(s));
     }
   }
+  // Text that may repeat: a reference to an earlier equal text, or the text itself.
+  // `remember`: later texts may refer to this one.
+  void Text(std::string_view s, bool remember = true) {
+    if (!s.empty()) {
+      for (size_t i = 0; i < seen_.size(); ++i) {
+        if (seen_[i] == s) {
+          Varint(2 * uint64_t{i});
+          return;
+        }
+      }
+    }
+    if (!journeyd::ValidUtf8(s)) s = repaired_.emplace_back(SanitizeUtf8(s));
+    Varint(2 * uint64_t{s.size()} + 1);
+    out_.append(s);
+    if (remember && !s.empty() && seen_.size() < kMaxSeen) seen_.push_back(s);
+  }
   std::string Take() { return std::move(out_); }
 
  private:
   std::string out_;
-  int64_t last_ms_ = 0;
+  int64_t last_ms_ = kBaseMillis;
+  std::vector<std::string_view> seen_;  // into the state being encoded, or repaired_
+  std::deque<std::string> repaired_;    // stable addresses
 };
 
 class Reader {
@@ -323,23 +358,27 @@ class Reader {
   }
   int64_t Signed() { return UnZigZag(Varint()); }
   TimePoint Time() {
+    last_ms_ = TimeFrom(last_ms_);
+    return FromUnixMillis(last_ms_);
+  }
+  // Returns Unix ms; `base_ms` is within range.
+  int64_t TimeFrom(int64_t base_ms) {
     const uint64_t raw = Varint();
-    if (!ok_) return {};
+    if (!ok_) return base_ms;
     int64_t d = UnZigZag(raw >> 1);
     constexpr int64_t kSpan = kMaxMillis - kMinMillis;
     if ((raw & 1) == 0) {
       if (d > kSpan / 1000 || d < -kSpan / 1000) {
         Fail("time out of range");
-        return {};
+        return base_ms;
       }
       d *= 1000;
     }
-    if (d > kSpan || d < -kSpan || last_ms_ + d < kMinMillis || last_ms_ + d > kMaxMillis) {
+    if (d > kSpan || d < -kSpan || base_ms + d < kMinMillis || base_ms + d > kMaxMillis) {
       Fail("time out of range");
-      return {};
+      return base_ms;
     }
-    last_ms_ += d;
-    return FromUnixMillis(last_ms_);
+    return base_ms + d;
   }
   double Double() {
     uint64_t bits = 0;
@@ -348,23 +387,20 @@ class Reader {
     std::memcpy(&d, &bits, 8);
     return d;
   }
-  std::string_view Bytes() {
-    const uint64_t n = Varint();
+  std::string_view Bytes() { return Take(Varint()); }
+  std::string Str() { return std::string(Utf8(Bytes())); }
+  std::string Text(bool remember = true) {
+    const uint64_t v = Varint();
     if (!ok_) return {};
-    if (n > kMaxString || n > in_.size() - pos_) {
-      Fail("string length out of range");
-      return {};
+    if ((v & 1) == 0) {
+      if ((v >> 1) >= seen_.size()) {
+        Fail("text reference out of range");
+        return {};
+      }
+      return std::string(seen_[v >> 1]);
     }
-    std::string_view s = in_.substr(pos_, n);
-    pos_ += n;
-    return s;
-  }
-  std::string Str() {
-    std::string_view s = Bytes();
-    if (!journeyd::ValidUtf8(s)) {
-      Fail("text is not valid UTF-8");
-      return {};
-    }
+    std::string_view s = Utf8(Take(v >> 1));
+    if (ok_ && remember && !s.empty() && seen_.size() < kMaxSeen) seen_.push_back(s);
     return std::string(s);
   }
   uint64_t Count() {
@@ -383,11 +419,30 @@ class Reader {
   }
 
  private:
+  std::string_view Take(uint64_t n) {
+    if (!ok_) return {};
+    if (n > kMaxString || n > in_.size() - pos_) {
+      Fail("string length out of range");
+      return {};
+    }
+    std::string_view s = in_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
+  std::string_view Utf8(std::string_view s) {
+    if (!journeyd::ValidUtf8(s)) {
+      Fail("text is not valid UTF-8");
+      return {};
+    }
+    return s;
+  }
+
   std::string_view in_;
   size_t pos_ = 0;
   bool ok_ = true;
   std::string error_;
-  int64_t last_ms_ = 0;
+  int64_t last_ms_ = kBaseMillis;
+  std::vector<std::string_view> seen_;  // into in_
 };
 
 void WriteAttr(Writer& w, const Attr& a) {
@@ -449,28 +504,6 @@ Attr ReadAttr(Reader& r) {
   return a;
 }
 
-// Flow names: 0 + the name, or 1 + the index of the memo naming it.
-void WriteFlowRef(Writer& w, const CustomerState& s, std::string_view flow) {
-  for (size_t i = 0; i < s.memos.size(); ++i) {
-    if (s.memos[i].flow == flow) {
-      w.Varint(i + 1);
-      return;
-    }
-  }
-  w.Varint(0);
-  w.Str(flow);
-}
-
-std::string ReadFlowRef(Reader& r, const CustomerState& s) {
-  const uint64_t ref = r.Varint();
-  if (ref == 0) return r.Str();
-  if (ref > s.memos.size()) {
-    r.Fail("flow reference out of range");
-    return {};
-  }
-  return s.memos[ref - 1].flow;
-}
-
 void WriteName(Writer& w, std::string_view name) {
   for (size_t i = 0; i < std::size(kKnownAttrs); ++i) {
     if (kKnownAttrs[i] == name) {
@@ -517,7 +550,7 @@ std::string EncodeState(const CustomerState& s) {
 
   w.Varint(s.memos.size());
   for (const FlowMemo& m : s.memos) {
-    w.Str(m.flow);
+    w.Text(m.flow);
     w.Varint(m.runs);
     const uint8_t mf = (m.last_entry != TimePoint{} ? kMemoLastEntry : 0) |
                        (m.last_send != TimePoint{} ? kMemoLastSend : 0) |
@@ -528,7 +561,7 @@ std::string EncodeState(const CustomerState& s) {
     w.Byte(mf);
     if (mf & kMemoLastEntry) w.Time(m.last_entry);
     if (mf & kMemoLastSend) w.Time(m.last_send);
-    if (mf & kMemoLastSendStep) w.Str(m.last_send_step);
+    if (mf & kMemoLastSendStep) w.Text(m.last_send_step);
     if (mf & kMemoConverted) w.Varint(m.converted_run);
     if (mf & kMemoDateNext) w.Time(*m.date_next);
     if (mf & kMemoDateFired) w.Signed(m.date_fired_key);
@@ -536,9 +569,9 @@ std::string EncodeState(const CustomerState& s) {
 
   w.Varint(s.journeys.size());
   for (const Journey& j : s.journeys) {
-    WriteFlowRef(w, s, j.flow);
+    w.Text(j.flow);
     w.Varint(j.run);
-    w.Str(j.step);
+    w.Text(j.step);
     // Trigger data is an object or null; a payload that would not read back is dropped
     // rather than making the whole customer unreadable.
     std::vector<uint8_t> packed;
@@ -556,33 +589,35 @@ std::string EncodeState(const CustomerState& s) {
                        (j.trigger_ts != TimePoint{} ? kJourneyTriggerTs : 0) |
                        (!packed.empty() ? kJourneyTriggerData : 0);
     w.Byte(jf);
-    w.Time(j.entered_at);
-    if (jf & kJourneyWake) w.Time(j.wake);
-    if (jf & kJourneyTriggerType) w.Str(j.trigger_type);
-    if (jf & kJourneyTriggerId) w.Str(j.trigger_event_id);
-    if (jf & kJourneyTriggerTs) w.Time(j.trigger_ts);
+    const int64_t entered = w.Time(j.entered_at);
+    if (jf & kJourneyWake) w.TimeFrom(j.wake, entered);
+    if (jf & kJourneyTriggerType) w.Text(j.trigger_type);
+    if (jf & kJourneyTriggerId) w.Text(j.trigger_event_id);
+    if (jf & kJourneyTriggerTs) w.TimeFrom(j.trigger_ts, entered);
     if (jf & kJourneyTriggerData) {
       w.Bytes(std::string_view(reinterpret_cast<const char*>(packed.data()), packed.size()));
     }
   }
 
-  w.Varint(s.recent_event_ids.size());
-  for (const auto& id : s.recent_event_ids) w.Str(id);
-  w.Varint(s.recent_marketing_sends.size());
-  for (TimePoint t : s.recent_marketing_sends) w.Time(t);
   w.Varint(s.history.size());
   for (const HistoryEntry& h : s.history) {
     w.Time(h.at);
-    uint8_t kind = 0xff;
+    uint8_t kind = kHistoryKindOther;
     for (size_t i = 0; i < std::size(kHistoryKinds); ++i) {
       if (kHistoryKinds[i] == h.kind) kind = static_cast<uint8_t>(i);
     }
     w.Byte(kind);
-    if (kind == 0xff) w.Str(h.kind);
-    WriteFlowRef(w, s, h.flow);
-    w.Str(h.step);
-    w.Str(h.detail);
+    if (kind == kHistoryKindOther) w.Text(h.kind);
+    w.Text(h.flow);
+    w.Text(h.step);
+    w.Text(h.detail);
   }
+
+  // Ids are unique: they may refer to a trigger_event_id but are not referred to.
+  w.Varint(s.recent_event_ids.size());
+  for (const auto& id : s.recent_event_ids) w.Text(id, /*remember=*/false);
+  w.Varint(s.recent_marketing_sends.size());
+  for (TimePoint t : s.recent_marketing_sends) w.Time(t);
   return w.Take();
 }
 
@@ -630,12 +665,12 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
   s.memos.reserve(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     FlowMemo m;
-    m.flow = r.Str();
+    m.flow = r.Text();
     m.runs = r.Varint32("run count");
     const uint8_t mf = r.Flags(kMemoFlagsAll, "flow memo");
     if (mf & kMemoLastEntry) m.last_entry = r.Time();
     if (mf & kMemoLastSend) m.last_send = r.Time();
-    if (mf & kMemoLastSendStep) m.last_send_step = r.Str();
+    if (mf & kMemoLastSendStep) m.last_send_step = r.Text();
     if (mf & kMemoConverted) m.converted_run = r.Varint32("run number");
     if (mf & kMemoDateNext) m.date_next = r.Time();
     if (mf & kMemoDateFired) m.date_fired_key = r.Signed();
@@ -646,18 +681,19 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
   s.journeys.reserve(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     Journey j;
-    j.flow = ReadFlowRef(r, s);
+    j.flow = r.Text();
     j.run = r.Varint32("run number");
-    j.step = r.Str();
+    j.step = r.Text();
     const uint8_t jf = r.Flags(kJourneyFlagsAll, "journey");
     const uint8_t wait = jf & kJourneyWaitMask;
     if (wait > static_cast<uint8_t>(Journey::Wait::kEvent)) r.Fail("unknown wait kind");
     j.wait = static_cast<Journey::Wait>(wait);
     j.entered_at = r.Time();
-    if (jf & kJourneyWake) j.wake = r.Time();
-    if (jf & kJourneyTriggerType) j.trigger_type = r.Str();
-    if (jf & kJourneyTriggerId) j.trigger_event_id = r.Str();
-    if (jf & kJourneyTriggerTs) j.trigger_ts = r.Time();
+    const int64_t entered = ToUnixMillis(j.entered_at);
+    if (jf & kJourneyWake) j.wake = FromUnixMillis(r.TimeFrom(entered));
+    if (jf & kJourneyTriggerType) j.trigger_type = r.Text();
+    if (jf & kJourneyTriggerId) j.trigger_event_id = r.Text();
+    if (jf & kJourneyTriggerTs) j.trigger_ts = FromUnixMillis(r.TimeFrom(entered));
     if (jf & kJourneyTriggerData) {
       std::string_view packed = r.Bytes();
       if (r.ok()) {
@@ -676,12 +712,6 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
   }
 
   n = r.Count();
-  s.recent_event_ids.reserve(n);
-  for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_event_ids.push_back(r.Str());
-  n = r.Count();
-  s.recent_marketing_sends.reserve(n);
-  for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_marketing_sends.push_back(r.Time());
-  n = r.Count();
   s.history.reserve(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     HistoryEntry h;
@@ -689,16 +719,24 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
     const uint8_t kind = r.Byte();
     if (kind < std::size(kHistoryKinds)) {
       h.kind = std::string(kHistoryKinds[kind]);
-    } else if (kind == 0xff) {
-      h.kind = r.Str();
+    } else if (kind == kHistoryKindOther) {
+      h.kind = r.Text();
     } else {
       r.Fail("unknown history kind");
     }
-    h.flow = ReadFlowRef(r, s);
-    h.step = r.Str();
-    h.detail = r.Str();
+    h.flow = r.Text();
+    h.step = r.Text();
+    h.detail = r.Text();
     s.history.push_back(std::move(h));
   }
+
+  n = r.Count();
+  s.recent_event_ids.reserve(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_event_ids.push_back(r.Text(false));
+  n = r.Count();
+  s.recent_marketing_sends.reserve(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_marketing_sends.push_back(r.Time());
+
   if (r.ok() && !r.done()) r.Fail("trailing bytes");
   if (!r.ok()) {
     *error = r.error();

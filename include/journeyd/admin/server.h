@@ -8,9 +8,7 @@
 #include <functional>
 #include <string>
 
-#include "journeyd/app/config.h"
-
-namespace journeyd::app {
+namespace journeyd::admin {
 
 struct AdminStatus {
   bool redis_ok = false;
@@ -30,8 +28,8 @@ AdminResponse HandleAdminRequest(std::string_view method, std::string_view targe
 
 class AdminServer {
  public:
-  AdminServer(boost::asio::io_context& io, const Config& config,
-              std::function<AdminStatus()> status);
+  // `listen` is admin.listen: "127.0.0.1:8725", "[::1]:8725".
+  AdminServer(boost::asio::io_context& io, std::string listen, std::function<AdminStatus()> status);
   // Binds and starts accepting; returns "" or why it could not.
   std::string Start();
   void Stop();
@@ -41,10 +39,10 @@ class AdminServer {
   void Accept();
 
   boost::asio::io_context& io_;
-  const Config& config_;
+  std::string listen_;
   std::function<AdminStatus()> status_;
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
 };
 
-}  // namespace journeyd::app
+}  // namespace journeyd::admin

@@ -1,4 +1,4 @@
-#include "journeyd/app/admin.h"
+#include "journeyd/admin/server.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -8,7 +8,7 @@
 
 #include <memory>
 
-namespace journeyd::app {
+namespace journeyd::admin {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -110,12 +110,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-AdminServer::AdminServer(asio::io_context& io, const Config& config,
+AdminServer::AdminServer(asio::io_context& io, std::string listen,
                          std::function<AdminStatus()> status)
-    : io_(io), config_(config), status_(std::move(status)), acceptor_(io) {}
+    : io_(io), listen_(std::move(listen)), status_(std::move(status)), acceptor_(io) {}
 
 std::string AdminServer::Start() {
-  const std::string& listen = config_.admin.listen;
+  const std::string& listen = listen_;
   auto colon = listen.rfind(':');
   std::string host = listen.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
@@ -149,4 +149,4 @@ void AdminServer::Accept() {
   });
 }
 
-}  // namespace journeyd::app
+}  // namespace journeyd::admin
