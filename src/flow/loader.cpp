@@ -155,11 +155,7 @@ class FlowCompiler {
         text_(std::move(text)),
         templates_(templates),
         templates_dir_(std::move(templates_dir)),
-        diags_(diags) {
-    std::istringstream in(text_);
-    std::string line;
-    while (std::getline(in, line)) lines_.push_back(line);
-  }
+        diags_(diags) {}
 
   std::optional<Flow> Compile() {
     size_t bad = 0;
@@ -1207,7 +1203,6 @@ class FlowCompiler {
 
   std::string file_;
   std::string text_;
-  std::vector<std::string> lines_;
   const TemplateSet* templates_;
   std::string templates_dir_;
   Diagnostics& diags_;

@@ -21,8 +21,6 @@ class Keys {
   std::string lease() const { return p_ + "lease"; }
   std::string fence() const { return p_ + "fence"; }
   std::string customer(std::string_view id) const { return p_ + "c:" + std::string(id); }
-  std::string retries() const { return p_ + "retries"; }
-  std::string stats() const { return p_ + "stats"; }
 
  private:
   std::string p_;

@@ -31,6 +31,7 @@ class Daemon : public ::testing::Test {
   int admin_port_ = 0;
   pid_t pid_ = -1;
   pid_t second_pid_ = -1;
+  int64_t anchor_ = 0;  // the daemon's clock anchor, read once
   std::unique_ptr<store::SyncRedis> client_;
 
   void SetUp() override {
@@ -98,6 +99,23 @@ class Daemon : public ::testing::Test {
     auto r = client_->Command(cmd, &err);
     EXPECT_TRUE(r && !r->is_error()) << err;
     return r ? r->str : "";
+  }
+
+  // The daemon's virtual time (clock.scale from the anchor it keeps in Redis).
+  int64_t VirtualNow(double scale) {
+    if (anchor_ == 0) anchor_ = std::stoll(Cmd({"GET", "journeyd:clock_anchor"}).str);
+    const int64_t anchor = anchor_;
+    int64_t real = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+    return anchor + static_cast<int64_t>(static_cast<double>(real - anchor) * scale);
+  }
+
+  static std::map<std::string, std::string> Fields(const Reply& entry) {
+    std::map<std::string, std::string> f;
+    const auto& kv = entry.elements[1].elements;
+    for (size_t i = 0; i + 1 < kv.size(); i += 2) f[kv[i].str] = kv[i + 1].str;
+    return f;
   }
 
   // Every job in the outbox appears once, and there is one per customer.
@@ -227,10 +245,7 @@ TEST_F(Daemon, BadInputGoesToTheDeadStreamAndTheRestIsProcessed) {
   Reply dead = Cmd({"XRANGE", "journeyd:{0}:dead", "-", "+"});
   ASSERT_EQ(dead.elements.size(), 9u);
   for (const Reply& e : dead.elements) {
-    std::map<std::string, std::string> f;
-    for (size_t i = 0; i + 1 < e.elements[1].elements.size(); i += 2) {
-      f[e.elements[1].elements[i].str] = e.elements[1].elements[i + 1].str;
-    }
+    auto f = Fields(e);
     ASSERT_TRUE(expect.count(f["source_id"])) << f["source_id"];
     EXPECT_NE(f["error"].find(expect[f["source_id"]]), std::string::npos)
         << f["error"] << " vs " << expect[f["source_id"]];
@@ -289,13 +304,7 @@ TEST_F(Daemon, FirstPurchaseGetsTheFiveWinbackMailsOnTheirDays) {
   WriteConfig(kScale);
   Start();
   ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
-  int64_t anchor = std::stoll(Cmd({"GET", "journeyd:clock_anchor"}).str);
-  auto virtual_now = [&] {
-    int64_t real = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-    return anchor + static_cast<int64_t>(static_cast<double>(real - anchor) * kScale);
-  };
+  auto virtual_now = [&] { return VirtualNow(kScale); };
   int64_t t0 = virtual_now();
   Publish({"type", "purchase", "customer_id", "w1", "event_id", "o1", "data", R"({"total":42.5})",
            "profile", kAnna});
@@ -313,10 +322,7 @@ TEST_F(Daemon, FirstPurchaseGetsTheFiveWinbackMailsOnTheirDays) {
   Reply out = Cmd({"XRANGE", "journeyd:{0}:outbox", "-", "+"});
   std::set<std::string> steps;
   for (const Reply& e : out.elements) {
-    std::map<std::string, std::string> f;
-    for (size_t i = 0; i + 1 < e.elements[1].elements.size(); i += 2) {
-      f[e.elements[1].elements[i].str] = e.elements[1].elements[i + 1].str;
-    }
+    auto f = Fields(e);
     if (f["flow"] != "winback") continue;
     steps.insert(f["step"]);
     auto at = ParseTimestamp(f["at"]);
@@ -434,13 +440,7 @@ TEST_F(Daemon, PurchaseOnDay100StopsWinbackBeforeMailOneAndOnDay195AfterIt) {
   Start();
   ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
   // Virtual time as the daemon sees it (its anchor is in Redis).
-  int64_t anchor = std::stoll(Cmd({"GET", "journeyd:clock_anchor"}).str);
-  auto virtual_now = [&] {
-    int64_t real = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-    return anchor + static_cast<int64_t>(static_cast<double>(real - anchor) * kScale);
-  };
+  auto virtual_now = [&] { return VirtualNow(kScale); };
   auto sleep_until_virtual = [&](int64_t t) {
     while (virtual_now() < t) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   };
@@ -456,10 +456,7 @@ TEST_F(Daemon, PurchaseOnDay100StopsWinbackBeforeMailOneAndOnDay195AfterIt) {
   std::map<std::string, std::set<std::string>> winback;
   Reply out = Cmd({"XRANGE", "journeyd:{0}:outbox", "-", "+"});
   for (const Reply& e : out.elements) {
-    std::map<std::string, std::string> f;
-    for (size_t i = 0; i + 1 < e.elements[1].elements.size(); i += 2) {
-      f[e.elements[1].elements[i].str] = e.elements[1].elements[i + 1].str;
-    }
+    auto f = Fields(e);
     if (f["flow"] == "winback") winback[f["customer_id"]].insert(f["step"]);
   }
   EXPECT_TRUE(winback["early"].empty());
