@@ -1,0 +1,459 @@
+#include "partition.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <chrono>
+#include <optional>
+
+#include "journeyd/engine/state.h"
+#include "journeyd/store/keys.h"
+#include "sender.h"
+
+namespace journeyd::app::internal {
+
+using asio::awaitable;
+using store::Call;
+using store::Keys;
+using store::Reply;
+using store::Result;
+
+namespace {
+
+constexpr int kBatch = 500;
+
+class Worker final : public PartitionWorker {
+ public:
+  Worker(asio::io_context& io, Shared& shared, int partition)
+      : io_(io), s_(shared), partition_(partition), keys_(shared.config.redis.prefix, partition) {}
+
+  awaitable<void> Run() override {
+    store::RedisOptions o = RedisOptionsOf(s_.config);
+    conn_ = store::RedisConnection::Create(io_, o);
+    blocking_ = store::RedisConnection::Create(io_, o);
+    Duration backoff{100};
+    while (!s_.stopping) {
+      std::string err = co_await Connect(*conn_);
+      if (err.empty()) err = co_await Connect(*blocking_);
+      if (!err.empty()) {
+        s_.stats.redis_ok = false;
+        spdlog::warn("partition {}: {}; retrying in {} ms", partition_, err, backoff.count());
+        co_await Sleep(backoff);
+        backoff = std::min(backoff * 2, Duration{5000});
+        continue;
+      }
+      backoff = Duration{100};
+      s_.stats.redis_ok = true;
+      std::string why = co_await Own();
+      if (owned_) {
+        owned_ = false;
+        --s_.stats.partitions_owned;
+      }
+      if (s_.stopping) break;
+      spdlog::warn("partition {}: {}", partition_, why);
+      co_await Sleep(Duration{200});
+    }
+    // Give the partition up at once so another instance takes over without waiting.
+    if (conn_->connected() && !token_.empty()) {
+      co_await Call(*conn_, Cmd("EVAL",
+                                "if redis.call('GET', KEYS[1]) == ARGV[1] then return "
+                                "redis.call('DEL', KEYS[1]) end return 0",
+                                "1", keys_.lease(), token_));
+    }
+    conn_->Close();
+    blocking_->Close();
+  }
+
+ private:
+  // Takes the lease and works the partition until the lease or the connection is lost.
+  awaitable<std::string> Own() {
+    const int lease_ms = s_.config.redis.lease_ms;
+    // Take the lease: a new fencing token, then SET NX.
+    while (!s_.stopping) {
+      Result fence = co_await Call(*conn_, Cmd("INCR", keys_.fence()));
+      if (!fence.ok()) co_return "cannot get a fencing token: " + fence.what();
+      std::string token = std::to_string(fence.reply.integer);
+      Result set = co_await Call(
+          *conn_, Cmd("SET", keys_.lease(), token, "NX", "PX", std::to_string(lease_ms)));
+      if (!set.error.empty()) co_return set.error;
+      if (set.reply.type == Reply::Type::kStatus) {
+        token_ = token;
+        break;
+      }
+      co_await Sleep(Duration{lease_ms / 3});
+    }
+    if (s_.stopping) co_return "stopping";
+    owned_ = true;
+    ++s_.stats.partitions_owned;
+    lease_renewed_ = std::chrono::steady_clock::now();
+    spdlog::info("partition {}: owned (fencing token {})", partition_, token_);
+    std::vector<std::pair<std::string, std::string_view>> groups;
+    groups.emplace_back(keys_.events(), store::kEventsGroup);
+    groups.emplace_back(keys_.outbox(), store::kOutboxGroup);
+    for (const auto& [stream, group] : groups) {
+      Result r = co_await Call(
+          *conn_, Cmd("XGROUP", "CREATE", stream, std::string(group), "0", "MKSTREAM"));
+      if (!r.error.empty()) co_return r.error;
+      if (r.reply.is_error() && r.reply.str.rfind("BUSYGROUP", 0) != 0) {
+        co_return "cannot create consumer group: " + r.reply.str;
+      }
+    }
+    Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", std::string(store::kCommitScript)));
+    if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
+    commit_sha_ = sha.reply.str;
+
+    // Our own pending entries first (a crash between read and commit), then a dead owner's.
+    std::string err = co_await DrainPending();
+    if (!err.empty()) co_return err;
+    err = co_await ClaimAbandoned();
+    if (!err.empty()) co_return err;
+
+    asio::co_spawn(io_, RunOutboxSender(io_, s_, partition_, owned_), asio::detached);
+    auto last_claim = std::chrono::steady_clock::now();
+    while (!s_.stopping) {
+      err = co_await RenewIfDue();
+      if (!err.empty()) co_return err;
+      err = co_await FireTimers();
+      if (!err.empty()) co_return err;
+      if (std::chrono::steady_clock::now() - last_claim > std::chrono::milliseconds(lease_ms)) {
+        err = co_await ClaimAbandoned();
+        if (!err.empty()) co_return err;
+        last_claim = std::chrono::steady_clock::now();
+        // Keep the streams from growing forever: drop what every reader has acknowledged.
+        err = co_await Trim(keys_.events(), store::kEventsGroup);
+        if (!err.empty()) co_return err;
+        // Sent mails stay in the outbox as a recent audit trail until it holds 100k entries.
+        Result len = co_await Call(*conn_, Cmd("XLEN", keys_.outbox()));
+        if (len.ok() && len.reply.integer > 100000) {
+          err = co_await Trim(keys_.outbox(), store::kOutboxGroup);
+        }
+        if (!err.empty()) co_return err;
+      }
+      // Wait for events, but not past the next timer. Redis ends a BLOCK only at its own
+      // event-loop tick (up to 100 ms late), so a timer due sooner is waited for here, on a
+      // local timer, followed by a read that does not block.
+      int64_t block = 200;
+      if (next_wake_) {
+        block =
+            std::clamp<int64_t>(s_.clock.RealDelay(*next_wake_ - s_.clock.Now()).count(), 0, 200);
+      }
+      std::vector<std::string> read = Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup),
+                                          s_.consumer, "COUNT", std::to_string(kBatch));
+      if (block >= 150) {
+        read.push_back("BLOCK");
+        read.push_back(std::to_string(block));
+      } else if (block > 0) {
+        co_await Sleep(Duration{block});
+      }
+      read.push_back("STREAMS");
+      read.push_back(keys_.events());
+      read.push_back(">");
+      Result r = co_await Call(*blocking_, std::move(read), Duration{block + 5000});
+      if (!r.error.empty()) co_return r.error;
+      if (r.reply.is_error()) co_return "XREADGROUP: " + r.reply.str;
+      if (s_.stopping && r.reply.is_nil()) break;
+      err = co_await ProcessStreamReply(r.reply);
+      if (!err.empty()) co_return err;
+    }
+    co_return "stopping";
+  }
+
+  // Removes the entries below both the oldest pending entry and the last one delivered.
+  awaitable<std::string> Trim(std::string stream, std::string_view group) {
+    Result pending = co_await Call(*conn_, Cmd("XPENDING", stream, std::string(group)));
+    if (!pending.ok()) co_return "XPENDING: " + pending.what();
+    std::string min_id;
+    if (pending.reply.elements.size() >= 2 && pending.reply.elements[0].integer > 0) {
+      min_id = pending.reply.elements[1].str;
+    } else {
+      Result info = co_await Call(*conn_, Cmd("XINFO", "GROUPS", stream));
+      if (!info.ok()) co_return "XINFO: " + info.what();
+      for (const Reply& g : info.reply.elements) {
+        std::string name, last;
+        for (size_t i = 0; i + 1 < g.elements.size(); i += 2) {
+          if (g.elements[i].str == "name") name = g.elements[i + 1].str;
+          if (g.elements[i].str == "last-delivered-id") last = g.elements[i + 1].str;
+        }
+        if (name == group) min_id = last;
+      }
+    }
+    if (min_id.empty() || min_id == "0-0") co_return "";
+    Result t = co_await Call(*conn_, Cmd("XTRIM", stream, "MINID", "~", min_id));
+    if (!t.ok()) co_return "XTRIM: " + t.what();
+    co_return "";
+  }
+
+  awaitable<std::string> RenewIfDue() {
+    auto now = std::chrono::steady_clock::now();
+    const int lease_ms = s_.config.redis.lease_ms;
+    if (now - lease_renewed_ < std::chrono::milliseconds(lease_ms / 3)) co_return "";
+    Result r = co_await Call(*conn_, Cmd("EVAL", std::string(store::kRenewScript), "1",
+                                         keys_.lease(), token_, std::to_string(lease_ms)));
+    if (!r.ok()) co_return "cannot renew the lease: " + r.what();
+    if (r.reply.integer != 1) co_return "lost the lease to another instance";
+    lease_renewed_ = now;
+    co_return "";
+  }
+
+  awaitable<std::string> DrainPending() {
+    while (!s_.stopping) {
+      Result r = co_await Call(
+          *conn_, Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup), s_.consumer, "COUNT",
+                      std::to_string(kBatch), "STREAMS", keys_.events(), "0"));
+      if (!r.ok()) co_return "reading pending entries: " + r.what();
+      size_t n = EntryCount(r.reply);
+      if (n == 0) co_return "";
+      std::string err = co_await ProcessStreamReply(r.reply);
+      if (!err.empty()) co_return err;
+    }
+    co_return "";
+  }
+
+  awaitable<std::string> ClaimAbandoned() {
+    std::string cursor = "0-0";
+    for (int round = 0; round < 1000 && !s_.stopping; ++round) {
+      Result r =
+          co_await Call(*conn_, Cmd("XAUTOCLAIM", keys_.events(), std::string(store::kEventsGroup),
+                                    s_.consumer, std::to_string(s_.config.redis.lease_ms), cursor,
+                                    "COUNT", std::to_string(kBatch)));
+      if (!r.ok()) co_return "XAUTOCLAIM: " + r.what();
+      if (r.reply.elements.size() < 2) co_return "";
+      cursor = r.reply.elements[0].str;
+      const Reply& entries = r.reply.elements[1];
+      if (!entries.elements.empty()) {
+        spdlog::info("partition {}: took over {} entries of another instance", partition_,
+                     entries.elements.size());
+        std::string err = co_await ProcessEntries(entries);
+        if (!err.empty()) co_return err;
+      }
+      if (cursor == "0-0") break;
+    }
+    co_return "";
+  }
+
+  awaitable<std::string> ProcessStreamReply(const Reply& r) {
+    if (r.type != Reply::Type::kArray || r.elements.empty()) co_return "";
+    const Reply& stream = r.elements[0];
+    if (stream.elements.size() < 2) co_return "";
+    co_return co_await ProcessEntries(stream.elements[1]);
+  }
+
+  struct Work {
+    std::string customer;
+    std::vector<std::string> sources;
+    std::vector<engine::Input> inputs;
+  };
+
+  awaitable<std::string> ProcessEntries(const Reply& entries) {
+    std::vector<Work> work;
+    std::map<std::string, size_t> index;
+    std::vector<std::pair<std::string, std::vector<std::string>>> dead;  // source, fields
+    const TimePoint now = s_.clock.Now();
+    for (const Reply& e : entries.elements) {
+      if (e.elements.size() < 2) continue;
+      const std::string& id = e.elements[0].str;
+      std::vector<std::pair<std::string, std::string>> fields;
+      const Reply& f = e.elements[1];
+      for (size_t i = 0; i + 1 < f.elements.size(); i += 2) {
+        fields.emplace_back(f.elements[i].str, f.elements[i + 1].str);
+      }
+      TimePoint id_time = FromUnixMillis(std::strtoll(id.c_str(), nullptr, 10));
+      engine::EventError err;
+      auto ev = engine::EventFromFields(fields, id_time, now, &err);
+      if (!ev) {
+        spdlog::warn("partition {}: entry {} goes to the dead stream: {}", partition_, id,
+                     err.ToString());
+        std::vector<std::string> df;
+        for (auto& [k, v] : fields) {
+          if (k == "error" || k == "source_id") continue;
+          df.push_back(k);
+          df.push_back(v);
+        }
+        df.push_back("error");
+        df.push_back(err.ToString());
+        df.push_back("source_id");
+        df.push_back(id);
+        dead.emplace_back(id, std::move(df));
+        ++s_.stats.dead;
+        continue;
+      }
+      auto [it, fresh] = index.emplace(ev->customer_id, work.size());
+      if (fresh) work.push_back({ev->customer_id, {}, {}});
+      work[it->second].sources.push_back(id);
+      work[it->second].inputs.push_back(engine::EventInput{std::move(*ev)});
+      ++s_.stats.events;
+    }
+    co_return co_await Commit(work, dead);
+  }
+
+  awaitable<std::string> FireTimers() {
+    TimePoint now = s_.clock.Now();
+    if (next_wake_ && *next_wake_ > now) co_return "";
+    Result r = co_await Call(
+        *conn_, Cmd("ZRANGEBYSCORE", keys_.timers(), "-inf", std::to_string(ToUnixMillis(now)),
+                    "LIMIT", "0", std::to_string(kBatch)));
+    if (!r.ok()) co_return "ZRANGEBYSCORE: " + r.what();
+    std::vector<Work> work;
+    for (const Reply& m : r.reply.elements) {
+      work.push_back({m.str, {}, {engine::TimerInput{}}});
+    }
+    s_.stats.timers += work.size();
+    if (!work.empty()) {
+      std::string err = co_await Commit(work, {});
+      if (!err.empty()) co_return err;
+    }
+    if (work.size() < static_cast<size_t>(kBatch)) {
+      Result nx = co_await Call(*conn_, Cmd("ZRANGE", keys_.timers(), "0", "0", "WITHSCORES"));
+      if (!nx.ok()) co_return "ZRANGE: " + nx.what();
+      if (nx.reply.elements.size() == 2) {
+        next_wake_ = FromUnixMillis(std::strtoll(nx.reply.elements[1].str.c_str(), nullptr, 10));
+      } else {
+        next_wake_.reset();
+      }
+    }
+    co_return "";
+  }
+
+  awaitable<std::string> Commit(
+      std::vector<Work>& work,
+      const std::vector<std::pair<std::string, std::vector<std::string>>>& dead) {
+    if (work.empty() && dead.empty()) co_return "";
+    std::vector<engine::CustomerState> states(work.size());
+    std::vector<bool> existed(work.size(), false);
+    std::vector<std::optional<TimePoint>> old_wake(work.size());
+    if (!work.empty()) {
+      std::vector<std::string> mget = {"MGET"};
+      for (const auto& w : work) mget.push_back(keys_.customer(w.customer));
+      Result r = co_await Call(*conn_, std::move(mget));
+      if (!r.ok()) co_return "MGET: " + r.what();
+      for (size_t i = 0; i < work.size() && i < r.reply.elements.size(); ++i) {
+        const Reply& v = r.reply.elements[i];
+        if (v.type == Reply::Type::kString) {
+          std::string err;
+          if (!engine::DecodeState(v.str, &states[i], &err)) {
+            // Never lose the customer's events for a state we cannot read: stop and say so.
+            co_return fmt::format("customer {}: {}", work[i].customer, err);
+          }
+          existed[i] = true;
+          old_wake[i] = states[i].wake;
+        }
+        if (states[i].id.empty()) states[i].id = work[i].customer;
+      }
+    }
+    const TimePoint now = s_.clock.Now();
+    std::vector<std::string> args = {"EVALSHA", commit_sha_, ""};
+    std::vector<std::string> argv;
+    args.reserve(8 + work.size() * 8);
+    std::vector<std::string> keys = {keys_.events(), keys_.outbox(), keys_.dead(), keys_.timers(),
+                                     keys_.lease()};
+    argv.push_back(token_);
+    argv.push_back(std::string(store::kEventsGroup));
+    argv.push_back(std::to_string(work.size()));
+    size_t mails = 0;
+    for (size_t i = 0; i < work.size(); ++i) {
+      engine::CustomerState& st = states[i];
+      bool changed = false;
+      std::vector<engine::SendJob> jobs;
+      for (const auto& in : work[i].inputs) {
+        engine::Decisions d = engine::Step(*s_.flows, s_.policy, st, in, now);
+        changed = changed || d.changed;
+        for (const auto& w : d.warnings) spdlog::warn("{}", w);
+        for (const auto& rec : d.records) {
+          spdlog::debug("customer={} flow={} step={} {} {}", rec.customer_id, rec.flow, rec.step,
+                        engine::RecordKindName(rec.kind), rec.reason);
+        }
+        for (auto& j : d.sends) jobs.push_back(std::move(j));
+      }
+      keys.push_back(keys_.customer(work[i].customer));
+      argv.push_back(std::to_string(work[i].sources.size()));
+      for (const auto& src : work[i].sources) argv.push_back(src);
+      argv.push_back(changed || !existed[i] ? engine::EncodeState(st) : "=");
+      if (st.wake == old_wake[i] && existed[i]) {
+        argv.push_back("=");
+      } else {
+        argv.push_back(st.wake ? std::to_string(ToUnixMillis(*st.wake)) : "");
+      }
+      argv.push_back(work[i].customer);
+      argv.push_back(std::to_string(jobs.size()));
+      for (const auto& j : jobs) {
+        std::vector<std::string> f = {"job_id",
+                                      j.job_id,
+                                      "customer_id",
+                                      j.customer_id,
+                                      "flow",
+                                      j.flow,
+                                      "step",
+                                      j.step,
+                                      "run",
+                                      std::to_string(j.run),
+                                      "marketing",
+                                      j.marketing ? "1" : "0",
+                                      "template",
+                                      j.template_name,
+                                      "to",
+                                      j.to,
+                                      "subject",
+                                      j.subject,
+                                      "text",
+                                      j.text,
+                                      "html",
+                                      j.html,
+                                      "unsubscribe_url",
+                                      j.unsubscribe_url,
+                                      "at",
+                                      FormatRfc3339(j.at)};
+        argv.push_back(std::to_string(f.size()));
+        for (auto& x : f) argv.push_back(std::move(x));
+      }
+      mails += jobs.size();
+      if (st.wake && (!next_wake_ || *st.wake < *next_wake_)) next_wake_ = st.wake;
+    }
+    argv.push_back(std::to_string(dead.size()));
+    for (const auto& [src, fields] : dead) {
+      argv.push_back(src);
+      argv.push_back(std::to_string(fields.size()));
+      for (const auto& f : fields) argv.push_back(f);
+    }
+    args[2] = std::to_string(keys.size());
+    for (auto& k : keys) args.push_back(std::move(k));
+    for (auto& a : argv) args.push_back(std::move(a));
+    Result r = co_await Call(*conn_, args);
+    if (r.reply.is_error() && r.reply.str.rfind("NOSCRIPT", 0) == 0) {
+      Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", std::string(store::kCommitScript)));
+      if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
+      commit_sha_ = sha.reply.str;
+      args[1] = commit_sha_;
+      r = co_await Call(*conn_, args);
+    }
+    if (!r.error.empty()) co_return "commit: " + r.error;
+    if (r.reply.is_error()) {
+      if (r.reply.str.rfind("STALE", 0) == 0) ++s_.stats.stale_commits;
+      co_return "commit refused: " + r.reply.str;
+    }
+    ++s_.stats.commits;
+    s_.stats.mails_queued += mails;
+    co_return "";
+  }
+
+  asio::io_context& io_;
+  Shared& s_;
+  int partition_;
+  Keys keys_;
+  std::shared_ptr<store::RedisConnection> conn_, blocking_;
+  std::string token_;
+  std::string commit_sha_;
+  bool owned_ = false;
+  std::chrono::steady_clock::time_point lease_renewed_;
+  std::optional<TimePoint> next_wake_;
+};
+
+}  // namespace
+
+std::unique_ptr<PartitionWorker> PartitionWorker::Create(asio::io_context& io, Shared& shared,
+                                                         int partition) {
+  return std::make_unique<Worker>(io, shared, partition);
+}
+
+}  // namespace journeyd::app::internal

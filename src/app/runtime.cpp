@@ -1,0 +1,45 @@
+#include "runtime.h"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace journeyd::app::internal {
+
+using asio::use_awaitable;
+
+asio::awaitable<void> Sleep(Duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(d);
+  boost::system::error_code ec;
+  co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+}
+
+asio::awaitable<std::string> Connect(store::RedisConnection& c) {
+  if (c.connected()) co_return "";
+  co_return co_await asio::async_initiate<decltype(use_awaitable), void(std::string)>(
+      [&c](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        c.AsyncConnect([h](const std::string& e) { std::move (*h)(e); });
+      },
+      use_awaitable);
+}
+
+std::map<std::string, std::string> FieldMap(const store::Reply& fields) {
+  std::map<std::string, std::string> m;
+  for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+    m.emplace(fields.elements[i].str, fields.elements[i + 1].str);
+  }
+  return m;
+}
+
+size_t EntryCount(const store::Reply& r) {
+  if (r.type != store::Reply::Type::kArray || r.elements.empty()) return 0;
+  const store::Reply& stream = r.elements[0];
+  if (stream.elements.size() < 2) return 0;
+  return stream.elements[1].elements.size();
+}
+
+}  // namespace journeyd::app::internal

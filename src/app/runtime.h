@@ -1,0 +1,51 @@
+// What the daemon's parts share on its one io_context: the config, the live flow set, the
+// policy, the clock and the counters, plus small helpers for coroutines over Redis.
+// Internal to the app module.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "journeyd/app/config.h"
+#include "journeyd/app/daemon.h"
+#include "journeyd/engine/engine.h"
+#include "journeyd/flow/flow.h"
+#include "journeyd/store/await.h"
+#include "journeyd/store/redis.h"
+
+namespace journeyd::app::internal {
+
+namespace asio = boost::asio;
+
+// Builds a command's arguments. (Braced lists of string literals inside coroutines trip GCC 12.)
+template <typename... A>
+std::vector<std::string> Cmd(A&&... a) {
+  return {std::string(std::forward<A>(a))...};
+}
+
+asio::awaitable<void> Sleep(Duration d);
+
+// Connects `c` unless it is connected; "" or the reason it could not.
+asio::awaitable<std::string> Connect(store::RedisConnection& c);
+
+// A stream entry's field/value array as a map.
+std::map<std::string, std::string> FieldMap(const store::Reply& fields);
+
+// The number of entries in an XREADGROUP reply for one stream.
+size_t EntryCount(const store::Reply& r);
+
+struct Shared {
+  const Config& config;
+  std::shared_ptr<const flow::FlowSet> flows;
+  engine::Policy policy;
+  ScaledClock clock;
+  DaemonStats stats;
+  bool stopping = false;
+  std::string consumer;
+};
+
+}  // namespace journeyd::app::internal
