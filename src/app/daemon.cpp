@@ -15,6 +15,7 @@
 #include "journeyd/store/sync.h"
 #include "partition.h"
 #include "runtime.h"
+#include "sender.h"
 
 namespace journeyd::app {
 
@@ -82,7 +83,8 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
   asio::io_context io(1);
   auto anchor = ClockAnchor(config);
   internal::Shared shared{
-      config, std::move(flows), {}, ScaledClock(config.clock_scale, anchor), {}, false, ""};
+      config, std::move(flows), {}, ScaledClock(config.clock_scale, anchor), {}, false,
+      "",     nullptr};
   {
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
@@ -116,6 +118,10 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
                        HexHmac(secret, payload).substr(0, 32));
   };
 
+  if (config.smtp.mode == "smtp") {
+    shared.smtp =
+        std::make_shared<mail::SmtpPool>(io.get_executor(), internal::SmtpOptionsOf(config));
+  }
   std::vector<std::unique_ptr<internal::PartitionWorker>> workers;
   int running = 0;
   for (int n = 0; n < config.redis.partitions; ++n) {
@@ -160,9 +166,11 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
   spdlog::info("journeyd running: {} partition(s), {} flow(s), admin on {}",
                config.redis.partitions, shared.flows->flows().size(), config.admin.listen);
   io.run();
-  spdlog::info("journeyd stopped: {} events, {} timers, {} mails queued, {} written",
-               shared.stats.events.load(), shared.stats.timers.load(),
-               shared.stats.mails_queued.load(), shared.stats.mails_written.load());
+  spdlog::info(
+      "journeyd stopped: {} events, {} timers, {} mails queued, {} written, {} sent, {} failed",
+      shared.stats.events.load(), shared.stats.timers.load(), shared.stats.mails_queued.load(),
+      shared.stats.mails_written.load(), shared.stats.mails_sent.load(),
+      shared.stats.mails_failed.load());
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "journeyd/app/daemon.h"
 #include "journeyd/engine/engine.h"
 #include "journeyd/flow/flow.h"
+#include "journeyd/mail/smtp.h"
 #include "journeyd/store/await.h"
 #include "journeyd/store/redis.h"
 
@@ -46,6 +47,7 @@ struct Shared {
   DaemonStats stats;
   bool stopping = false;
   std::string consumer;
+  std::shared_ptr<mail::SmtpPool> smtp;  // smtp.mode: smtp — one pool for every partition
 };
 
 }  // namespace journeyd::app::internal

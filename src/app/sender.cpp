@@ -2,9 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
 
 #include "journeyd/mail/message.h"
 #include "journeyd/store/keys.h"
@@ -17,18 +24,168 @@ using store::Keys;
 using store::Reply;
 using store::Result;
 
-// Outbox → .eml files (smtp.mode: file). The file is named after the job id and written
-// atomically, so a retry after a crash overwrites instead of duplicating.
-awaitable<void> RunOutboxSender(asio::io_context& io_, Shared& s_, int partition,
-                                const bool& owned_) {
-  Keys keys_(s_.config.redis.prefix, partition);
-  store::RedisOptions o = RedisOptionsOf(s_.config);
-  auto conn = store::RedisConnection::Create(io_, o);
-  std::filesystem::create_directories(s_.config.smtp.dir);
+namespace {
+
+constexpr int kOutboxBatch = 200;
+
+int64_t RealNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One outbox entry on its way out.
+struct Outgoing {
+  std::string id;  // the outbox entry id
+  std::vector<std::pair<std::string, std::string>> fields;
+  engine::SendJob job;
+  std::optional<mail::BuiltMessage> message;
+  std::string build_error;
+  mail::SmtpResult result;
+  bool done = false;
+
+  std::string Field(std::string_view name) const {
+    for (const auto& [k, v] : fields) {
+      if (k == name) return v;
+    }
+    return "";
+  }
+};
+
+Outgoing Parse(const Reply& entry, const mail::MessageOptions& options, TimePoint date) {
+  Outgoing o;
+  o.id = entry.elements[0].str;
+  const Reply& f = entry.elements[1];
+  for (size_t i = 0; i + 1 < f.elements.size(); i += 2) {
+    o.fields.emplace_back(f.elements[i].str, f.elements[i + 1].str);
+  }
+  engine::SendJob& job = o.job;
+  job.job_id = o.Field("job_id");
+  job.customer_id = o.Field("customer_id");
+  job.flow = o.Field("flow");
+  job.step = o.Field("step");
+  job.marketing = o.Field("marketing") == "1";
+  job.to = o.Field("to");
+  job.subject = o.Field("subject");
+  job.text = o.Field("text");
+  job.html = o.Field("html");
+  job.unsubscribe_url = o.Field("unsubscribe_url");
+  const bool id_ok =
+      !job.job_id.empty() && job.job_id.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (!id_ok) {
+    o.build_error = "bad job id";
+  } else {
+    o.message = mail::BuildMessage(job, options, date, &o.build_error);
+  }
+  return o;
+}
+
+// The job's fields with some replaced or added (the order kept, so dead entries read well).
+std::vector<std::string> FieldsWith(const Outgoing& o,
+                                    const std::vector<std::pair<std::string, std::string>>& set) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : o.fields) {
+    bool replaced = false;
+    for (const auto& s : set) replaced = replaced || s.first == k;
+    if (replaced || k == "source_id") continue;
+    out.push_back(k);
+    out.push_back(v);
+  }
+  for (const auto& [k, v] : set) {
+    out.push_back(k);
+    out.push_back(v);
+  }
+  return out;
+}
+
+// Writes the mail as <job id>.eml, atomically: a retry after a crash overwrites instead of
+// making a second file.
+std::string WriteFile(const std::string& dir_name, const Outgoing& o) {
+  auto dir = std::filesystem::path(dir_name);
+  auto tmp = dir / ("." + o.job.job_id + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << o.message->data;
+    out.flush();
+    if (!out) return "cannot write " + tmp.string();
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, dir / (o.job.job_id + ".eml"), ec);
+  if (ec) return "cannot rename " + tmp.string() + ": " + ec.message();
+  return "";
+}
+
+awaitable<void> DeliverOne(mail::SmtpPool& pool, Outgoing* o, int* left, asio::steady_timer* all,
+                           DaemonStats* stats) {
+  auto start = std::chrono::steady_clock::now();
+  o->result =
+      co_await pool.Send(o->message->envelope_from, o->message->envelope_to, o->message->data);
+  stats->smtp_micros += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                  std::chrono::steady_clock::now() - start)
+                                                  .count());
+  ++stats->smtp_transactions;
+  o->done = true;
+  if (--*left == 0) all->cancel();
+}
+
+// Runs a script by its SHA, loading it again when Redis lost it (a restart, SCRIPT FLUSH).
+awaitable<Result> Script(store::RedisConnection& conn, std::string& sha, std::string_view body,
+                         std::vector<std::string> args) {
+  if (!sha.empty()) {
+    args.insert(args.begin(), sha);
+    args.insert(args.begin(), "EVALSHA");
+    Result r = co_await Call(conn, args);
+    if (!(r.reply.is_error() && r.reply.str.rfind("NOSCRIPT", 0) == 0)) co_return r;
+    args.erase(args.begin(), args.begin() + 2);
+  }
+  Result load = co_await Call(conn, Cmd("SCRIPT", "LOAD", std::string(body)));
+  if (!load.ok()) co_return load;
+  sha = load.reply.str;
+  args.insert(args.begin(), sha);
+  args.insert(args.begin(), "EVALSHA");
+  co_return co_await Call(conn, args);
+}
+
+}  // namespace
+
+mail::SmtpOptions SmtpOptionsOf(const Config& config) {
+  mail::SmtpOptions o;
+  const auto& s = config.smtp;
+  o.host = s.host;
+  o.port = s.port;
+  o.tls = s.tls == "tls"    ? mail::SmtpTls::kImplicit
+          : s.tls == "none" ? mail::SmtpTls::kNone
+                            : mail::SmtpTls::kStartTls;
+  o.tls_verify = s.tls_verify;
+  o.tls_ca_file = s.tls_ca_file;
+  o.username = s.username;
+  o.password = s.password;
+  o.helo_name = s.helo_name;
+  if (o.helo_name.empty()) {
+    char host[256] = {0};
+    if (gethostname(host, sizeof host - 1) == 0 && host[0] != 0) o.helo_name = host;
+  }
+  o.connections = s.connections;
+  o.rate_per_sec = s.rate_per_sec;
+  o.command_timeout = s.command_timeout;
+  o.data_timeout = s.data_timeout;
+  return o;
+}
+
+awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, const bool& owned) {
+  const Keys keys(s.config.redis.prefix, partition);
+  const auto& cfg = s.config.smtp;
+  const bool smtp = cfg.mode == "smtp" && s.smtp;
+  auto conn = store::RedisConnection::Create(io, RedisOptionsOf(s.config));
+  if (!smtp) std::filesystem::create_directories(cfg.dir);
   std::string start = "0";  // our pending jobs first
   auto last_claim = std::chrono::steady_clock::now() - std::chrono::hours(1);
-  mail::MessageOptions mo{s_.config.smtp.from, s_.config.smtp.unsubscribe_mailto};
-  while (!s_.stopping && owned_) {
+  mail::MessageOptions mo{cfg.from, cfg.unsubscribe_mailto};
+  std::string settle_sha, promote_sha;
+  std::mt19937_64 rng(std::random_device{}());
+  const std::vector<std::string> settle_keys = {keys.outbox(), keys.retry(), keys.dead(),
+                                                keys.events()};
+  while (!s.stopping && owned) {
     if (!conn->connected()) {
       std::string err = co_await Connect(*conn);
       if (!err.empty()) {
@@ -36,22 +193,31 @@ awaitable<void> RunOutboxSender(asio::io_context& io_, Shared& s_, int partition
         continue;
       }
     }
+    // Retries that are due go back into the outbox.
+    Result moved =
+        co_await Script(*conn, promote_sha, store::kPromoteScript,
+                        Cmd("2", keys.retry(), keys.outbox(), std::to_string(RealNowMs()), "100"));
+    if (!moved.ok()) spdlog::warn("partition {}: moving due retries: {}", partition, moved.what());
+
     // Jobs a dead instance took but never finished: claim them once they sat for a lease.
     Reply claimed;
     if (std::chrono::steady_clock::now() - last_claim >
-        std::chrono::milliseconds(s_.config.redis.lease_ms)) {
+        std::chrono::milliseconds(s.config.redis.lease_ms)) {
       last_claim = std::chrono::steady_clock::now();
-      Result c = co_await Call(
-          *conn, Cmd("XAUTOCLAIM", keys_.outbox(), std::string(store::kOutboxGroup), s_.consumer,
-                     std::to_string(s_.config.redis.lease_ms), "0-0", "COUNT", "100"));
+      Result c =
+          co_await Call(*conn, Cmd("XAUTOCLAIM", keys.outbox(), std::string(store::kOutboxGroup),
+                                   s.consumer, std::to_string(s.config.redis.lease_ms), "0-0",
+                                   "COUNT", std::to_string(kOutboxBatch)));
       if (c.ok() && c.reply.elements.size() >= 2) claimed = std::move(c.reply.elements[1]);
+      if (smtp) s.smtp->CloseIdle();
     }
     Result r;
     if (claimed.elements.empty()) {
-      r = co_await Call(*conn,
-                        Cmd("XREADGROUP", "GROUP", std::string(store::kOutboxGroup), s_.consumer,
-                            "COUNT", "100", "BLOCK", "200", "STREAMS", keys_.outbox(), start),
-                        Duration{5200});
+      r = co_await Call(
+          *conn,
+          Cmd("XREADGROUP", "GROUP", std::string(store::kOutboxGroup), s.consumer, "COUNT",
+              std::to_string(kOutboxBatch), "BLOCK", "200", "STREAMS", keys.outbox(), start),
+          Duration{5200});
       if (!r.ok()) {
         co_await Sleep(Duration{200});
         continue;
@@ -62,62 +228,136 @@ awaitable<void> RunOutboxSender(asio::io_context& io_, Shared& s_, int partition
       }
     }
     const Reply& entries = claimed.elements.empty() ? r.reply.elements[0].elements[1] : claimed;
-    std::vector<std::string> ack = {"XACK", keys_.outbox(), std::string(store::kOutboxGroup)};
+    std::vector<Outgoing> batch;
+    batch.reserve(entries.elements.size());
+    const TimePoint date = s.clock.Now();
     for (const Reply& e : entries.elements) {
       if (e.elements.size() < 2) continue;
-      auto f = FieldMap(e.elements[1]);
-      engine::SendJob job;
-      job.job_id = f["job_id"];
-      job.customer_id = f["customer_id"];
-      job.flow = f["flow"];
-      job.step = f["step"];
-      job.marketing = f["marketing"] == "1";
-      job.to = f["to"];
-      job.subject = f["subject"];
-      job.text = f["text"];
-      job.html = f["html"];
-      job.unsubscribe_url = f["unsubscribe_url"];
-      std::string err;
-      auto msg = mail::BuildMessage(job, mo, s_.clock.Now(), &err);
-      bool name_ok = !job.job_id.empty() &&
-                     job.job_id.find_first_not_of("0123456789abcdef") == std::string::npos;
-      if (!msg || !name_ok) {
-        if (err.empty()) err = "bad job id";
-        spdlog::warn("customer={} flow={} step={} mail not sent: {}", job.customer_id, job.flow,
-                     job.step, err);
-        std::vector<std::string> d = {"XADD",      keys_.dead(),     "*", "error", err,
-                                      "source_id", e.elements[0].str};
-        for (auto& [k, v] : f) {
-          d.push_back(k);
-          d.push_back(v);
-        }
-        co_await Call(*conn, std::move(d));
-        ack.push_back(e.elements[0].str);
-        continue;
-      }
-      auto dir = std::filesystem::path(s_.config.smtp.dir);
-      auto tmp = dir / ("." + job.job_id + ".tmp");
-      {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << msg->data;
-        out.flush();
-        if (!out) {
-          spdlog::error("cannot write {}: mail stays in the outbox", tmp.string());
+      batch.push_back(Parse(e, mo, date));
+    }
+
+    // Deliver: files at once; SMTP all together, as many at a time as the pool allows.
+    int left = 0;
+    asio::steady_timer all(io, asio::steady_timer::time_point::max());
+    for (auto& o : batch) {
+      if (!o.message) continue;
+      if (!smtp) {
+        std::string err = WriteFile(cfg.dir, o);
+        if (!err.empty()) {
+          spdlog::error("{}: the mail stays in the outbox", err);
           continue;
         }
-      }
-      std::error_code ec;
-      std::filesystem::rename(tmp, dir / (job.job_id + ".eml"), ec);
-      if (ec) {
-        spdlog::error("cannot rename {}: {}", tmp.string(), ec.message());
+        o.result.status = mail::SmtpResult::Status::kSent;
+        o.done = true;
         continue;
       }
-      spdlog::info("customer={} flow={} step={} mail written: {}.eml", job.customer_id, job.flow,
-                   job.step, job.job_id);
-      ++s_.stats.mails_written;
-      ack.push_back(e.elements[0].str);
+      ++left;
+      asio::co_spawn(io, DeliverOne(*s.smtp, &o, &left, &all, &s.stats), asio::detached);
     }
-    if (ack.size() > 3) co_await Call(*conn, std::move(ack));
+    if (left > 0) co_await all.async_wait(asio::as_tuple(asio::use_awaitable));
+
+    // Settle every outcome in one script call.
+    std::vector<std::string> args = {"4"};
+    for (const auto& k : settle_keys) args.push_back(k);
+    args.push_back(std::string(store::kOutboxGroup));
+    const int64_t now_ms = RealNowMs();
+    std::map<std::string, int> deferred;  // reason → count, logged once per batch
+    for (auto& o : batch) {
+      const auto& job = o.job;
+      if (!o.message) {
+        spdlog::warn("customer={} flow={} step={} mail not sent: {}", job.customer_id, job.flow,
+                     job.step, o.build_error);
+        auto f = FieldsWith(o, {{"error", o.build_error}, {"source_id", o.id}});
+        args.push_back("d");
+        args.push_back(o.id);
+        args.push_back(std::to_string(f.size()));
+        for (auto& x : f) args.push_back(std::move(x));
+        ++s.stats.mails_failed;
+        continue;
+      }
+      if (!o.done) continue;  // stays pending; retried from the outbox
+      const mail::SmtpResult& res = o.result;
+      if (res.sent()) {
+        if (smtp) {
+          spdlog::info("customer={} flow={} step={} mail sent: {} ({})", job.customer_id, job.flow,
+                       job.step, job.job_id, res.reply);
+          ++s.stats.mails_sent;
+        } else {
+          spdlog::info("customer={} flow={} step={} mail written: {}.eml", job.customer_id,
+                       job.flow, job.step, job.job_id);
+          ++s.stats.mails_written;
+        }
+        args.push_back("a");
+        args.push_back(o.id);
+        continue;
+      }
+      int attempt = std::max(1, std::atoi(o.Field("attempt").c_str()));
+      int64_t queued = std::atoll(o.Field("queued_at").c_str());
+      if (queued <= 0) queued = std::atoll(o.id.c_str());  // the entry id's milliseconds
+      const bool expired = now_ms - queued >= cfg.max_age.count();
+      if (res.status == mail::SmtpResult::Status::kTransient && attempt < cfg.max_attempts &&
+          !expired) {
+        // Exponential backoff with jitter: [d/2, d) where d doubles from smtp.retry_delay.
+        int64_t d = cfg.retry_delay.count();
+        for (int i = 1; i < attempt && d < kHour.count(); ++i) d *= 2;
+        d = std::min<int64_t>(d, std::max(kHour.count(), cfg.retry_delay.count()));
+        int64_t delay = d / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(d / 2 + 1));
+        auto f = FieldsWith(o, {{"attempt", std::to_string(attempt + 1)},
+                                {"queued_at", std::to_string(queued)},
+                                {"last_error", res.ToString()}});
+        args.push_back("r");
+        args.push_back(o.id);
+        args.push_back(std::to_string(now_ms + delay));
+        args.push_back(nlohmann::json(f).dump());
+        ++s.stats.mails_retried;
+        ++deferred[res.ToString()];
+        spdlog::debug(
+            "customer={} flow={} step={} mail deferred (attempt {} of {}, next in {} s): "
+            "{}",
+            job.customer_id, job.flow, job.step, attempt, cfg.max_attempts, delay / 1000,
+            res.ToString());
+        continue;
+      }
+      std::string why = res.ToString();
+      if (res.status == mail::SmtpResult::Status::kTransient) {
+        why = fmt::format("gave up after {} attempt(s){}: {}", attempt,
+                          expired ? " and smtp.max_age" : "", why);
+      }
+      auto f = FieldsWith(o, {{"error", why}, {"source_id", o.id}});
+      ++s.stats.mails_failed;
+      if (res.recipient_rejected) {
+        ++s.stats.mails_bounced;
+        spdlog::warn("customer={} flow={} step={} address {} bounced: {}", job.customer_id,
+                     job.flow, job.step, job.to, why);
+        nlohmann::json data = {{"email", job.to}, {"reply", res.reply}, {"job_id", job.job_id}};
+        std::vector<std::string> ev = {"type",          "bounce", "customer_id",
+                                       job.customer_id, "data",   data.dump()};
+        args.push_back("b");
+        args.push_back(o.id);
+        args.push_back(std::to_string(f.size()));
+        for (auto& x : f) args.push_back(std::move(x));
+        args.push_back(std::to_string(ev.size()));
+        for (auto& x : ev) args.push_back(std::move(x));
+        continue;
+      }
+      spdlog::warn("customer={} flow={} step={} mail failed: {}", job.customer_id, job.flow,
+                   job.step, why);
+      args.push_back("d");
+      args.push_back(o.id);
+      args.push_back(std::to_string(f.size()));
+      for (auto& x : f) args.push_back(std::move(x));
+    }
+    for (const auto& [why, n] : deferred) {
+      spdlog::warn("partition {}: {} mail(s) deferred for a retry: {}", partition, n, why);
+    }
+    if (args.size() > 6) {
+      Result settled = co_await Script(*conn, settle_sha, store::kSettleScript, std::move(args));
+      if (!settled.ok()) {
+        // The jobs stay pending and come back (our pending first, or a claim): at least once.
+        spdlog::error("partition {}: settling sent mails: {}", partition, settled.what());
+        start = "0";
+      }
+    }
   }
   conn->Close();
 }

@@ -6,6 +6,8 @@
 
 namespace journeyd::app::internal {
 
+mail::SmtpOptions SmtpOptionsOf(const Config& config);
+
 // Runs while `owned` stays true and the daemon is not stopping.
 asio::awaitable<void> RunOutboxSender(asio::io_context& io, Shared& shared, int partition,
                                       const bool& owned);

@@ -437,6 +437,7 @@ class Engine {
         dates_dirty_all_ = true;
         zone_.reset();
       }
+      if (key == "email") state_.bouncing = false;  // a new address has not bounced
       dirty_attrs_.push_back(key);
       if (a.kind == Attr::Kind::kNull) {
         state_.Erase(key);
@@ -459,6 +460,19 @@ class Engine {
       }
       if (!state_.last_purchase_at || ev.ts > *state_.last_purchase_at) {
         state_.last_purchase_at = ev.ts;
+      }
+    } else if (ev.type == "bounce") {
+      // Recorded by the sender when the relay refused the recipient with a 5xx. It concerns
+      // the address it names: a customer who has changed address since is not bouncing.
+      const Attr* email = state_.Find("email");
+      std::string bounced;
+      if (ev.data.is_object()) {
+        auto it = ev.data.find("email");
+        if (it != ev.data.end() && it->is_string()) bounced = it->get<std::string>();
+      }
+      if (bounced.empty() ||
+          (email && email->kind == Attr::Kind::kString && email->str == bounced)) {
+        state_.bouncing = true;
       }
     } else if (ev.type == "unsubscribe") {
       state_.unsubscribed = true;

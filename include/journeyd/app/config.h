@@ -43,6 +43,11 @@ struct Config {
     int max_attempts = 8;
     Duration max_age = 24 * kHour;
     std::string unsubscribe_mailto;
+    std::string tls_ca_file;                 // a private CA to trust besides the system's
+    std::string helo_name;                   // default: this machine's host name
+    Duration retry_delay = kMinute;          // first retry; doubles each attempt, at most 1 h
+    Duration command_timeout = 5 * kMinute;  // RFC 5321 §4.5.3.2
+    Duration data_timeout = 10 * kMinute;    // waiting for the reply to the final dot
   } smtp;
 
   struct Admin {

@@ -29,6 +29,10 @@ class ScaledClock final : public Clock {
 struct DaemonStats {
   std::atomic<uint64_t> events{0}, timers{0}, dead{0}, mails_queued{0}, mails_written{0},
       commits{0}, stale_commits{0};
+  // SMTP delivery: accepted by the relay, deferred for a retry, given up, recipient bounced;
+  // and the time each SMTP transaction took (sum in microseconds, count).
+  std::atomic<uint64_t> mails_sent{0}, mails_retried{0}, mails_failed{0}, mails_bounced{0},
+      smtp_micros{0}, smtp_transactions{0};
   std::atomic<int> partitions_owned{0};
   std::atomic<bool> redis_ok{false};
 };

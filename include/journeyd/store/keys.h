@@ -18,6 +18,7 @@ class Keys {
   std::string outbox() const { return p_ + "outbox"; }
   std::string dead() const { return p_ + "dead"; }
   std::string timers() const { return p_ + "timers"; }
+  std::string retry() const { return p_ + "retry"; }  // send jobs waiting for an SMTP retry
   std::string lease() const { return p_ + "lease"; }
   std::string fence() const { return p_ + "fence"; }
   std::string customer(std::string_view id) const { return p_ + "c:" + std::string(id); }
@@ -95,6 +96,51 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
+)lua";
+
+// Settles a batch of send jobs after delivery. KEYS: outbox, retry, dead, events. ARGV: the
+// outbox group, then operations, each starting with its letter and the job's outbox entry id:
+//   a <id>                                   delivered: acknowledge
+//   r <id> <due ms> <fields as JSON array>   retry later: into the retry set
+//   d <id> <n> <n fields>                    given up: into the dead stream
+//   b <id> <n> <n fields> <m> <m fields>     bounced: dead stream plus a `bounce` event
+// Each applies only when its XACK does now, so a job settled by another instance (after a
+// claim) is not settled twice. Returns the number applied.
+inline constexpr std::string_view kSettleScript = R"lua(
+local group = ARGV[1]
+local i = 2
+local applied = 0
+while i <= #ARGV do
+  local op, id = ARGV[i], ARGV[i + 1]
+  i = i + 2
+  local ok = redis.call('XACK', KEYS[1], group, id) == 1
+  if ok then applied = applied + 1 end
+  if op == 'r' then
+    if ok then redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) end
+    i = i + 2
+  elseif op == 'd' or op == 'b' then
+    local n = tonumber(ARGV[i]); i = i + 1
+    if ok then redis.call('XADD', KEYS[3], '*', unpack(ARGV, i, i + n - 1)) end
+    i = i + n
+    if op == 'b' then
+      local m = tonumber(ARGV[i]); i = i + 1
+      if ok then redis.call('XADD', KEYS[4], '*', unpack(ARGV, i, i + m - 1)) end
+      i = i + m
+    end
+  end
+end
+return applied
+)lua";
+
+// Moves send jobs whose retry is due back into the outbox. KEYS: retry, outbox. ARGV: now in
+// ms, the most to move. Returns the number moved.
+inline constexpr std::string_view kPromoteScript = R"lua(
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(due) do
+  redis.call('ZREM', KEYS[1], m)
+  redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(m)))
+end
+return #due
 )lua";
 
 }  // namespace journeyd::store

@@ -204,3 +204,52 @@ TEST(EngineJobId, StableAndDistinct) {
 
 }  // namespace
 }  // namespace journeyd::engine::testing
+
+namespace journeyd::engine::testing {
+namespace {
+
+// A `bounce` event (what the sender records after a 5xx on RCPT TO) stops marketing mail to
+// that address but not transactional mail; a new address lifts it.
+TEST(EngineBounce, SuppressesMarketingToTheBouncedAddressUntilTheAddressChanges) {
+  FlowDir dir;
+  dir.Write("m.yaml",
+            "flow: m\ntrigger: { event: signup }\nreentry: always\nsteps:\n  - send: note\n"
+            "    id: n\n");
+  dir.Write("t.yaml",
+            "flow: t\ncategory: transactional\ntrigger: { event: signup }\nreentry: always\n"
+            "steps:\n  - send: note\n    id: n\n");
+  auto flows = dir.Load();
+  Policy p;
+  CustomerState st;
+  Step(*flows, p, st, EventInput{Signup("2026-01-01T10:00:00Z")}, T("2026-01-01T10:00:00Z"));
+  // A bounce for some other address changes nothing.
+  Step(*flows, p, st,
+       EventInput{Ev(R"({"type":"bounce","customer_id":"c1","ts":"2026-01-01T10:01:00Z",)"
+                     R"("data":{"email":"old@example.com"}})")},
+       T("2026-01-01T10:01:00Z"));
+  EXPECT_FALSE(st.bouncing);
+  const Attr* email = st.Find("email");
+  ASSERT_TRUE(email);
+  Step(*flows, p, st,
+       EventInput{Ev(R"({"type":"bounce","customer_id":"c1","ts":"2026-01-01T10:02:00Z",)"
+                     R"("data":{"email":")" +
+                     email->str + R"("}})")},
+       T("2026-01-01T10:02:00Z"));
+  EXPECT_TRUE(st.bouncing);
+  auto d =
+      Step(*flows, p, st, EventInput{Signup("2026-01-01T11:00:00Z")}, T("2026-01-01T11:00:00Z"));
+  ASSERT_EQ(d.sends.size(), 1u);  // the transactional one
+  EXPECT_FALSE(d.sends[0].marketing);
+  ASSERT_EQ(Of(d, Record::Kind::kSuppress).size(), 1u);
+  EXPECT_EQ(Of(d, Record::Kind::kSuppress)[0].reason, "bouncing");
+  // A new address: marketing mail goes out again.
+  d = Step(*flows, p, st,
+           EventInput{Signup("2026-01-01T12:00:00Z",
+                             R"("profile":{"email":"new@example.com","email_opt_in":true})")},
+           T("2026-01-01T12:00:00Z"));
+  EXPECT_FALSE(st.bouncing);
+  EXPECT_EQ(d.sends.size(), 2u);
+}
+
+}  // namespace
+}  // namespace journeyd::engine::testing
