@@ -8,7 +8,7 @@ PACKAGES=(
   libboost1.81-dev libhiredis-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libcctz-dev
   libsystemd-dev libssl-dev tzdata
-  redis-server python3 python3-aiosmtpd clang-format
+  redis-server python3 python3-aiosmtpd openssl clang-format
 )
 
 missing=()

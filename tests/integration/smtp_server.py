@@ -29,7 +29,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 class Handler:
     def __init__(self, args):
         self.args = args
-        self.count = 0
+        # A restarted server goes on numbering where the last one stopped.
+        self.count = len([f for f in os.listdir(args.dir) if f.endswith(".eml")])
         self.deferred = 0
         self.lock = threading.Lock()
 

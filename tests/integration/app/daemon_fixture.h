@@ -34,6 +34,7 @@ class Daemon : public ::testing::Test {
   pid_t second_pid_ = -1;
   int64_t anchor_ = 0;  // the daemon's clock anchor, read once
   std::unique_ptr<store::SyncRedis> client_;
+  std::string smtp_config_;  // the config's smtp section when a test sets it
 
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
@@ -60,8 +61,10 @@ class Daemon : public ::testing::Test {
     if (admin_port == 0) admin_port = admin_port_;
     std::ofstream(dir_ / name) << "redis: { port: " << redis_.port() << ", lease_ms: 2000 }\n"
                                << "flows: { dir: " << JOURNEYD_SOURCE_DIR << "/flows }\n"
-                               << "smtp: { mode: file, dir: " << (dir_ / "mail").string()
-                               << ", from: \"Shop <news@shop.example>\" }\n"
+                               << (smtp_config_.empty()
+                                       ? "smtp: { mode: file, dir: " + (dir_ / "mail").string() +
+                                             ", from: \"Shop <news@shop.example>\" }\n"
+                                       : smtp_config_)
                                << "admin: { listen: \"127.0.0.1:" << admin_port << "\" }\n"
                                << "clock: { scale: " << scale << " }\n"
                                << "log: { level: warn }\n";
@@ -196,6 +199,7 @@ class Daemon : public ::testing::Test {
   }
 };
 
-inline constexpr const char* kAnna = R"({"email":"anna@example.com","first_name":"Anna","email_opt_in":true})";
+inline constexpr const char* kAnna =
+    R"({"email":"anna@example.com","first_name":"Anna","email_opt_in":true})";
 
 }  // namespace journeyd::testing
