@@ -10,6 +10,7 @@
 
 #include "journeyd/engine/state.h"
 #include "journeyd/store/keys.h"
+#include "journeyd/store/outbox.h"
 #include "sender.h"
 
 namespace journeyd::app::internal {
@@ -378,32 +379,7 @@ class Worker final : public PartitionWorker {
       argv.push_back(work[i].customer);
       argv.push_back(std::to_string(jobs.size()));
       for (const auto& j : jobs) {
-        std::vector<std::string> f = {"job_id",
-                                      j.job_id,
-                                      "customer_id",
-                                      j.customer_id,
-                                      "flow",
-                                      j.flow,
-                                      "step",
-                                      j.step,
-                                      "run",
-                                      std::to_string(j.run),
-                                      "marketing",
-                                      j.marketing ? "1" : "0",
-                                      "template",
-                                      j.template_name,
-                                      "to",
-                                      j.to,
-                                      "subject",
-                                      j.subject,
-                                      "text",
-                                      j.text,
-                                      "html",
-                                      j.html,
-                                      "unsubscribe_url",
-                                      j.unsubscribe_url,
-                                      "at",
-                                      FormatRfc3339(j.at)};
+        std::vector<std::string> f = store::OutboxFields(j);
         argv.push_back(std::to_string(f.size()));
         for (auto& x : f) argv.push_back(std::move(x));
       }

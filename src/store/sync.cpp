@@ -55,4 +55,34 @@ std::optional<Reply> SyncRedis::Command(const std::vector<std::string>& args, st
   return r;
 }
 
+std::optional<std::vector<Reply>> SyncRedis::Pipeline(
+    const std::vector<std::vector<std::string>>& commands, std::string* error) {
+  auto* c = static_cast<redisContext*>(ctx_);
+  for (const auto& args : commands) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
+        REDIS_OK) {
+      *error = fmt::format("Redis: {}", c->errstr);
+      return std::nullopt;
+    }
+  }
+  std::vector<Reply> out;
+  out.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(c, &raw) != REDIS_OK || !raw) {
+      *error = fmt::format("Redis: {}", c->errstr);
+      return std::nullopt;
+    }
+    out.push_back(Reply::From(static_cast<redisReply*>(raw)));
+    freeReplyObject(raw);
+  }
+  return out;
+}
+
 }  // namespace journeyd::store

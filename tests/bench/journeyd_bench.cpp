@@ -1,7 +1,8 @@
 // journeyd-bench: performance figures, each measured in this run on this machine.
 //
-// Today: the engine alone (the `journeyctl simulate` path, no I/O) over the shipped flows.
-// Figures are medians of --runs runs (default 3).
+// Sections (--only to pick): the engine alone (the `journeyctl simulate` path, no I/O) over
+// the shipped flows; SMTP delivery from the outbox through the real journeyd into Postfix's
+// smtp-sink, next to Postfix's smtp-source. Figures are medians of --runs runs (default 3).
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -12,8 +13,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench_support.h"
 #include "journeyd/engine/simulator.h"
 #include "journeyd/flow/loader.h"
+#include "smtp_bench.h"
 
 namespace {
 
@@ -50,10 +53,7 @@ std::vector<engine::Event> MakeEvents(int customers) {
   return events;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using bench::Median;
 
 }  // namespace
 
@@ -62,16 +62,54 @@ int main(int argc, char** argv) {
   int customers = 100000, runs = 3;
   std::string flows_dir = "flows";
   bool quick = false;
+  std::string only = "engine,smtp";
+  int messages = 20000, connections = 4;
+  std::string cache_dir = bench::SelfDir() + "/../bench-cache";
   app.add_option("--customers", customers, "customers in the engine run")->capture_default_str();
   app.add_option("--runs", runs, "runs per figure (the median is printed)")->capture_default_str();
   app.add_option("--flows", flows_dir, "flows directory")->capture_default_str();
   app.add_flag("--quick", quick, "small sizes, for a one-minute run");
+  app.add_option("--only", only, "sections to run, comma-separated: engine, smtp")
+      ->capture_default_str();
+  app.add_option("--messages", messages, "mails in the SMTP section")->capture_default_str();
+  app.add_option("--connections", connections, "SMTP connections (ours and smtp-source's)")
+      ->capture_default_str();
+  app.add_option("--cache-dir", cache_dir, "where Postfix's test tools are unpacked")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  if (quick) customers = std::min(customers, 20000);
+  if (quick) {
+    customers = std::min(customers, 20000);
+    messages = std::min(messages, 5000);
+  }
+  auto wants = [&](std::string_view s) { return only.find(s) != std::string::npos; };
 
   auto loaded = flow::LoadFlowDirectory(flows_dir);
   for (const auto& d : loaded.diagnostics.all()) std::cerr << d.ToString() << "\n";
   if (!loaded.flows) return 1;
+  std::cout << fmt::format("machine: {} cores\n", std::thread::hardware_concurrency());
+  if (wants("smtp")) {
+    auto tools = bench::FindPostfixTools(cache_dir);
+    if (!tools.why_not.empty()) {
+      std::cout << "smtp: skipped: " << tools.why_not << "\n";
+    } else if (auto f = bench::RunSmtpBench(*loaded.flows, tools, messages, runs, connections,
+                                            flows_dir)) {
+      std::cout << fmt::format(
+          "smtp: {} mails of {} bytes over {} connections into Postfix smtp-sink (median of "
+          "{})\n",
+          messages, f->message_bytes, connections, runs);
+      std::cout << fmt::format("  Postfix smtp-source (ceiling): {:.0f} mails/s\n",
+                               f->postfix_per_sec);
+      std::cout << fmt::format(
+          "  journeyd, outbox -> smtp-sink: {:.0f} mails/s   ratio {:.2f}   target >= 0.80\n",
+          f->daemon_per_sec, f->daemon_per_sec / f->postfix_per_sec);
+      std::cout << fmt::format("  our SMTP client alone: {:.0f} mails/s   ratio {:.2f}\n",
+                               f->client_per_sec, f->client_per_sec / f->postfix_per_sec);
+      if (!f->note.empty()) std::cout << "  note:" << f->note << "\n";
+    } else {
+      std::cout << "smtp: failed (see above)\n";
+    }
+  }
+  if (!wants("engine")) return 0;
   auto events = MakeEvents(customers);
   engine::Policy policy;
 
@@ -107,7 +145,6 @@ int main(int argc, char** argv) {
     total_rates.push_back(result.steps / secs);
     steps = result.steps;
   }
-  std::cout << fmt::format("machine: {} cores\n", std::thread::hardware_concurrency());
   std::cout << fmt::format(
       "engine ingest (events only, state in memory): {:.0f} events/s "
       "(median of {}, {} events)   target >= 500000   ratio {:.2f}\n",

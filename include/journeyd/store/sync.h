@@ -17,6 +17,9 @@ class SyncRedis {
   ~SyncRedis();
   // Runs one command; `error` is set on connection failures, error replies come back as such.
   std::optional<Reply> Command(const std::vector<std::string>& args, std::string* error);
+  // Sends every command before reading any reply (one round trip for the lot).
+  std::optional<std::vector<Reply>> Pipeline(const std::vector<std::vector<std::string>>& commands,
+                                             std::string* error);
 
  private:
   SyncRedis() = default;
