@@ -13,6 +13,8 @@ Each accepted message is written to --dir as <n>.eml (n counts from 1). Each lin
   --defer N                answer the first N messages' final dot with 451
   --die-after-data N       on message N, store it and exit before replying (the client
                            sees the connection drop after its final dot)
+  --pipelining             announce PIPELINING (aiosmtpd reads commands in order anyway)
+  --size-limit N           announce SIZE N and refuse bigger messages
 """
 import argparse
 import asyncio
@@ -37,6 +39,12 @@ class Handler:
     def log(self, line):
         with self.lock, open(self.args.log, "a") as f:
             f.write(line + "\n")
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.args.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.args.reject:
@@ -76,11 +84,15 @@ def main():
     p.add_argument("--reject", action="append", default=[])
     p.add_argument("--defer", type=int, default=0)
     p.add_argument("--die-after-data", type=int, default=0)
+    p.add_argument("--pipelining", action="store_true")
+    p.add_argument("--size-limit", type=int, default=0)
     args = p.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     handler = Handler(args)
 
     kwargs = {}
+    if args.size_limit:
+        kwargs["data_size_limit"] = args.size_limit
     ssl_context = None
     if args.starttls:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -237,3 +237,46 @@ TEST(SmtpClient, NobodyListeningIsTransient) {
 
 }  // namespace
 }  // namespace journeyd::mail
+
+namespace journeyd::mail {
+namespace {
+
+TEST(SmtpClient, PipelinedTransactionsIncludingARefusedRecipient) {
+  SmtpPeer peer({"--pipelining", "--reject", "bounce@example.com"});
+  asio::io_context io;
+  SmtpOptions o = Plain(peer.port());
+  o.connections = 1;
+  SmtpPool pool(io.get_executor(), o);
+  std::vector<SmtpResult> out;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        out.push_back(co_await pool.Send("news@shop.example", "anna@example.com", kMessage));
+        out.push_back(co_await pool.Send("news@shop.example", "bounce@example.com", kMessage));
+        out.push_back(co_await pool.Send("news@shop.example", "bob@example.com", kMessage));
+        co_await pool.Shutdown();
+      },
+      asio::detached);
+  io.run();
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].sent()) << out[0].ToString();
+  EXPECT_TRUE(out[1].recipient_rejected) << out[1].ToString();
+  EXPECT_EQ(out[1].code, 550);
+  // The session stayed in step after the refusal: the third message goes through on it.
+  EXPECT_TRUE(out[2].sent()) << out[2].ToString();
+  EXPECT_EQ(pool.counters().connections_opened, 1u);
+  EXPECT_EQ(peer.Messages().size(), 2u);
+}
+
+TEST(SmtpClient, AMessageOverTheAnnouncedSizeIsRefusedBeforeSending) {
+  SmtpPeer peer({"--size-limit", "1000"});
+  SmtpResult r = SendOne(Plain(peer.port()), kMessage + std::string(2000, 'x') + "\r\n");
+  EXPECT_EQ(r.status, SmtpResult::Status::kPermanent);
+  EXPECT_EQ(r.stage, "SIZE");
+  EXPECT_FALSE(r.recipient_rejected);
+  EXPECT_EQ(peer.Count("RCPT"), 0);
+  EXPECT_TRUE(SendOne(Plain(peer.port())).sent());
+}
+
+}  // namespace
+}  // namespace journeyd::mail
