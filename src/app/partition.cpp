@@ -313,6 +313,10 @@ class Worker final : public PartitionWorker {
       } else {
         next_wake_.reset();
       }
+    } else {
+      // A full batch: more may be due. (The commit set next_wake_ to the earliest wake it
+      // wrote, which would hide them.)
+      next_wake_ = now;
     }
     co_return "";
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bench_support.h"
+#include "daemon_bench.h"
 #include "journeyd/engine/simulator.h"
 #include "journeyd/flow/loader.h"
 #include "smtp_bench.h"
@@ -62,16 +63,23 @@ int main(int argc, char** argv) {
   int customers = 100000, runs = 3;
   std::string flows_dir = "flows";
   bool quick = false;
-  std::string only = "engine,smtp";
+  std::string only = "ingest,rss,smtp,engine";
+  int bench_customers = 200000, rss_customers = 1000000, partitions = 4;
   int messages = 20000, connections = 4;
   std::string cache_dir = bench::SelfDir() + "/../bench-cache";
   app.add_option("--customers", customers, "customers in the engine run")->capture_default_str();
   app.add_option("--runs", runs, "runs per figure (the median is printed)")->capture_default_str();
   app.add_option("--flows", flows_dir, "flows directory")->capture_default_str();
   app.add_flag("--quick", quick, "small sizes, for a one-minute run");
-  app.add_option("--only", only, "sections to run, comma-separated: engine, smtp")
+  app.add_option("--only", only, "sections to run, comma-separated: ingest, rss, smtp, engine")
       ->capture_default_str();
   app.add_option("--messages", messages, "mails in the SMTP section")->capture_default_str();
+  app.add_option("--ingest-customers", bench_customers, "customers in the ingest/timer section")
+      ->capture_default_str();
+  app.add_option("--rss-customers", rss_customers, "customers for the daemon's RSS figure")
+      ->capture_default_str();
+  app.add_option("--partitions", partitions, "redis.partitions for the daemon sections")
+      ->capture_default_str();
   app.add_option("--connections", connections, "SMTP connections (ours and smtp-source's)")
       ->capture_default_str();
   app.add_option("--cache-dir", cache_dir, "where Postfix's test tools are unpacked")
@@ -80,6 +88,9 @@ int main(int argc, char** argv) {
   if (quick) {
     customers = std::min(customers, 20000);
     messages = std::min(messages, 5000);
+    bench_customers = std::min(bench_customers, 20000);
+    rss_customers = std::min(rss_customers, 50000);
+    runs = 1;
   }
   auto wants = [&](std::string_view s) { return only.find(s) != std::string::npos; };
 
@@ -87,6 +98,45 @@ int main(int argc, char** argv) {
   for (const auto& d : loaded.diagnostics.all()) std::cerr << d.ToString() << "\n";
   if (!loaded.flows) return 1;
   std::cout << fmt::format("machine: {} cores\n", std::thread::hardware_concurrency());
+  if (wants("ingest")) {
+    bench::DaemonBenchOptions o;
+    o.flows_dir = flows_dir;
+    o.customers = bench_customers;
+    o.partitions = partitions;
+    o.runs = runs;
+    if (auto f = bench::RunDaemonBench(o)) {
+      std::cout << fmt::format(
+          "redis: XADD ceiling (redis-benchmark -P 64, same server): {:.0f} entries/s (median of "
+          "{})\n",
+          f->xadd_ceiling, runs);
+      std::cout << fmt::format(
+          "ingest: {} first purchases drained to committed state ({} partitions): {:.0f} "
+          "events/s   ratio {:.3f}   target >= 0.25\n",
+          bench_customers, partitions, f->ingest_per_sec, f->ingest_per_sec / f->xadd_ceiling);
+      std::cout << fmt::format(
+          "timers: {} customers due at once, fired and committed (each queues a mail): {:.0f} "
+          "timers/s   ratio {:.3f}   target >= 0.25\n",
+          bench_customers, f->timers_per_sec, f->timers_per_sec / f->xadd_ceiling);
+      std::cout << fmt::format(
+          "memory: {:.0f} bytes of Redis per customer waiting in win-back (email and first name "
+          "in the profile)   target <= 300\n",
+          f->bytes_per_customer);
+      std::cout << fmt::format("daemon RSS after the ingest of {} customers: {:.1f} MiB\n",
+                               bench_customers, f->rss_mib);
+      if (!f->note.empty()) std::cout << "  note:" << f->note << "\n";
+    } else {
+      std::cout << "ingest: failed (see above)\n";
+    }
+  }
+  if (wants("rss")) {
+    if (auto rss = bench::RunRssBench(flows_dir, rss_customers, partitions)) {
+      std::cout << fmt::format(
+          "daemon RSS after the ingest of {} customers: {:.1f} MiB   target <= 64\n", rss_customers,
+          *rss);
+    } else {
+      std::cout << "rss: failed (see above)\n";
+    }
+  }
   if (wants("smtp")) {
     auto tools = bench::FindPostfixTools(cache_dir);
     if (!tools.why_not.empty()) {

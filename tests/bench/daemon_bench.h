@@ -1,0 +1,34 @@
+// The Redis sections of journeyd-bench: ingest and timer firing through the real journeyd,
+// each divided by the XADD ceiling redis-benchmark measures on the same server; Redis memory
+// per waiting customer; the daemon's RSS.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "bench_support.h"
+
+namespace journeyd::bench {
+
+struct DaemonFigures {
+  double xadd_ceiling = 0;        // redis-benchmark XADD -P 64, requests/s
+  double ingest_per_sec = 0;      // first purchases drained to committed state
+  double timers_per_sec = 0;      // due customers fired and committed (each queues a mail)
+  double bytes_per_customer = 0;  // used_memory delta per customer waiting in winback
+  double rss_mib = 0;             // the daemon's VmRSS after the ingest
+  std::string note;
+};
+
+struct DaemonBenchOptions {
+  std::string flows_dir;
+  int customers = 200000;
+  int partitions = 4;
+  int runs = 3;
+};
+
+std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& options);
+
+// The daemon's resident memory after ingesting `customers` first purchases (MiB).
+std::optional<double> RunRssBench(const std::string& flows_dir, int customers, int partitions);
+
+}  // namespace journeyd::bench
