@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libhiredis-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libcctz-dev
-  libsystemd-dev libssl-dev tzdata
+  libsystemd-dev libssl-dev tzdata systemd dpkg-dev
   redis-server python3 python3-aiosmtpd clang-format
 )
 
