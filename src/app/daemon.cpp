@@ -9,11 +9,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <random>
 
 #include "journeyd/admin/server.h"
 #include "journeyd/store/sync.h"
+#include "notify.h"
 #include "partition.h"
+#include "reload.h"
 #include "runtime.h"
 
 namespace journeyd::app {
@@ -147,11 +150,29 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     return 1;
   }
 
+  internal::ServiceNotifier notifier(io, shared);
+  notifier.Start();
+
+  // SIGHUP: reload between batches (this handler runs on the one io thread, so no batch is
+  // half way through a step when the flow set is swapped).
+  asio::signal_set hup(io, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec || shared.stopping) return;
+      notifier.Reloading();
+      notifier.Reloaded(internal::ReloadFlows(shared).summary);
+      wait_hup();
+    });
+  };
+  wait_hup();
+
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: finishing the batch in hand and stopping", sig);
+    notifier.Stopping();
     shared.stopping = true;
+    hup.cancel();
     admin.Stop();
     // Hard stop if something hangs.
     auto t = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(8));
