@@ -153,8 +153,8 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
   internal::ServiceNotifier notifier(io, shared);
   notifier.Start();
 
-  // SIGHUP: reload between batches (this handler runs on the one io thread, so no batch is
-  // half way through a step when the flow set is swapped).
+  // SIGHUP: reload. Each batch holds its own copy of the flow-set pointer (partition.cpp,
+  // Commit), so swapping it here never splits a batch between two flow sets.
   asio::signal_set hup(io, SIGHUP);
   std::function<void()> wait_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
