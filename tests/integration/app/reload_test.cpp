@@ -2,8 +2,6 @@
 // (SPEC §5 "Editing a live flow"), and log.level re-read from the config file.
 #include <nlohmann/json.hpp>
 
-#include <regex>
-
 #include "daemon_fixture.h"
 
 namespace journeyd {
@@ -81,6 +79,33 @@ class Reload : public Daemon {
   void Signup(const std::string& customer) {
     Publish({"type", "signup", "customer_id", customer, "profile",
              R"({"email":")" + customer + R"(@example.com","email_opt_in":true})"});
+  }
+
+  // `text` has "<file>:<line>:<column>: error:" (std::regex trips GCC 12 under sanitizers).
+  static bool HasLocatedError(const std::string& text, const std::string& file) {
+    for (size_t at = text.find(file + ":"); at != std::string::npos;
+         at = text.find(file + ":", at + 1)) {
+      size_t i = at + file.size() + 1;
+      for (int part = 0; part < 2; ++part) {
+        size_t digits = i;
+        while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+        if (i == digits || i >= text.size() || text[i] != ':') break;
+        ++i;
+        if (part == 1 && text.compare(i, 8, " error: ") == 0) return true;
+      }
+    }
+    return false;
+  }
+
+  // The line of `text` holding `what` starts with an RFC 3339 time stamp.
+  static bool StampedLine(const std::string& text, const std::string& what) {
+    size_t at = text.find(what);
+    if (at == std::string::npos) return false;
+    size_t start = text.rfind('\n', at);
+    std::string line = text.substr(start == std::string::npos ? 0 : start + 1, 20);
+    return line.size() == 20 && std::isdigit(static_cast<unsigned char>(line[0])) &&
+           line[4] == '-' && line[7] == '-' && line[10] == 'T' && line[13] == ':' &&
+           line[16] == ':' && line[19] == '.';
   }
 
   nlohmann::json Inspect(const std::string& customer) {
@@ -163,8 +188,7 @@ TEST_F(Reload, ABrokenFlowRefusesTheWholeReloadAndTheOldFlowsKeepSending) {
   std::string log = Hup();
   EXPECT_NE(log.find("reload refused"), std::string::npos) << log;
   EXPECT_NE(log.find("the running flows stay"), std::string::npos) << log;
-  EXPECT_TRUE(std::regex_search(log, std::regex("error.*winback\\.yaml:[0-9]+:[0-9]+: error:")))
-      << log;
+  EXPECT_TRUE(HasLocatedError(log, (flows_ / "winback.yaml").string())) << log;
 
   Signup("during");
   ASSERT_TRUE(WaitFor([&] { return StepsMailed("during").size() == 1; })) << Log();
@@ -189,8 +213,7 @@ TEST_F(Reload, LogLevelFollowsTheConfigFile) {
   std::string log = Hup();
   // The outcome is an info line: there only because the new level was applied first.
   EXPECT_NE(log.find("info reloaded 5 flow(s)"), std::string::npos) << log;
-  EXPECT_TRUE(std::regex_search(log, std::regex("\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d")))
-      << log;
+  EXPECT_TRUE(StampedLine(log, "info reloaded")) << log;
 
   // A config that does not load refuses the reload and keeps the level (info).
   std::ofstream(dir_ / "journeyd.yaml", std::ios::app) << "bogus_key: 1\n";
