@@ -9,11 +9,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <random>
 
 #include "journeyd/admin/server.h"
 #include "journeyd/store/sync.h"
+#include "notify.h"
 #include "partition.h"
+#include "reload.h"
 #include "runtime.h"
 #include "sender.h"
 
@@ -153,11 +156,29 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     return 1;
   }
 
+  internal::ServiceNotifier notifier(io, shared);
+  notifier.Start();
+
+  // SIGHUP: reload. Each batch holds its own copy of the flow-set pointer (partition.cpp,
+  // Commit), so swapping it here never splits a batch between two flow sets.
+  asio::signal_set hup(io, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec || shared.stopping) return;
+      notifier.Reloading();
+      notifier.Reloaded(internal::ReloadFlows(shared).summary);
+      wait_hup();
+    });
+  };
+  wait_hup();
+
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: finishing the batch in hand and stopping", sig);
+    notifier.Stopping();
     shared.stopping = true;
+    hup.cancel();
     admin.Stop();
     // Hard stop if something hangs.
     auto t = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(8));

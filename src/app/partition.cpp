@@ -325,6 +325,8 @@ class Worker final : public PartitionWorker {
       std::vector<Work>& work,
       const std::vector<std::pair<std::string, std::vector<std::string>>>& dead) {
     if (work.empty() && dead.empty()) co_return "";
+    // One flow set for the whole batch, even if a reload swaps s_.flows while it waits on Redis.
+    const std::shared_ptr<const flow::FlowSet> flows = s_.flows;
     std::vector<engine::CustomerState> states(work.size());
     std::vector<bool> existed(work.size(), false);
     std::vector<std::optional<TimePoint>> old_wake(work.size());
@@ -362,7 +364,7 @@ class Worker final : public PartitionWorker {
       bool changed = false;
       std::vector<engine::SendJob> jobs;
       for (const auto& in : work[i].inputs) {
-        engine::Decisions d = engine::Step(*s_.flows, s_.policy, st, in, now);
+        engine::Decisions d = engine::Step(*flows, s_.policy, st, in, now);
         changed = changed || d.changed;
         for (const auto& w : d.warnings) spdlog::warn("{}", w);
         for (const auto& rec : d.records) {

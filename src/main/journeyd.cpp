@@ -1,11 +1,11 @@
 // journeyd: the daemon. Thin: flags, config, flows, then the app runs.
-#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
 #include "journeyd/app/config.h"
 #include "journeyd/app/daemon.h"
+#include "journeyd/app/logging.h"
 #include "journeyd/engine/calendar.h"
 #include "journeyd/flow/loader.h"
 
@@ -43,7 +43,6 @@ int main(int argc, char** argv) {
               << config->flows.dir << " are valid\n";
     return 0;
   }
-  spdlog::set_level(spdlog::level::from_str(config->log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  app::SetupLogging(config->log_level);
   return app::RunDaemon(*config, flows);
 }
