@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "app_metrics.h"
 #include "journeyd/app/config.h"
 #include "journeyd/app/daemon.h"
 #include "journeyd/engine/engine.h"
@@ -46,6 +47,7 @@ struct Shared {
   DaemonStats stats;
   bool stopping = false;
   std::string consumer;
+  AppMetrics metrics;
 };
 
 }  // namespace journeyd::app::internal
