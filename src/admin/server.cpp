@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -216,6 +217,20 @@ asio::awaitable<void> Write(beast::tcp_stream& stream, const Limits& limits, Res
   co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
 }
 
+// After refusing a request whose rest is still unread: half-close, then read and drop what
+// the client still sends for a moment. Closing at once would make the kernel answer the
+// unread bytes with a reset, which can destroy the error response before the client reads it.
+asio::awaitable<void> LingeringClose(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.expires_after(std::chrono::seconds(2));
+  std::array<char, 4096> sink;
+  for (size_t total = 0; !ec && total < 1024 * 1024;) {
+    total += co_await stream.async_read_some(asio::buffer(sink),
+                                             asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
 asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<const Routes> routes,
                               Limits limits, SessionSlot slot) {
   (void)slot;
@@ -233,7 +248,8 @@ asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<const Routes> 
     if (!ec && static_cast<size_t>(std::distance(parser.get().begin(), parser.get().end())) >
                    limits.header_fields) {
       co_await Write(stream, limits, Text(431, "too many header fields\n"), false, false, ec);
-      break;
+      co_await LingeringClose(stream);
+      co_return;
     }
     if (!ec && !parser.is_done()) {
       co_await http::async_read(stream, buffer, parser,
@@ -250,7 +266,8 @@ asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<const Routes> 
       if (ec == http::error::header_limit) r = Text(431, "request header too large\n");
       if (ec == http::error::body_limit) r = Text(413, "request body too large\n");
       co_await Write(stream, limits, std::move(r), false, false, ec);
-      break;
+      co_await LingeringClose(stream);
+      co_return;
     }
     const auto& msg = parser.get();
     Request req;
