@@ -178,6 +178,11 @@ Response ReadyzResponse(const ReadyStatus& st) {
     return Text(503, fmt::format("not ready: partition(s) {} not owned by any instance\n",
                                  fmt::join(st.unowned, ", ")));
   }
+  // A standby (or one still taking its leases) does not do the work yet: not ready, so that
+  // an orchestrator waits for the instance that does.
+  if (st.owned_here <= 0) {
+    return Text(503, "not ready: this instance owns no partition yet (starting or standby)\n");
+  }
   return Text(200, fmt::format("ready: all {} partition(s) owned, {} by this instance\n",
                                st.partitions, st.owned_here));
 }

@@ -196,7 +196,8 @@ admin::Routes AdminApi::Routes() {
   };
   add("/healthz", false, {"GET"}, "the process is alive",
       [](const Request&) -> asio::awaitable<Response> { co_return Text(200, "ok\n"); });
-  add("/readyz", false, {"GET"}, "Redis is reachable and every partition has an owner",
+  add("/readyz", false, {"GET"},
+      "Redis answers, every partition has an owner, this instance owns some",
       [this](const Request& r) { return Readyz(r); });
   add("/metrics", false, {"GET"}, "Prometheus metrics (text format 0.0.4)",
       [this](const Request& r) { return Metrics(r); });

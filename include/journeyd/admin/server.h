@@ -78,7 +78,8 @@ std::optional<std::string> UrlDecode(std::string_view s, bool plus_is_space = fa
 std::optional<std::string> QueryParam(std::string_view query, std::string_view name);
 std::string HtmlEscape(std::string_view s);
 
-// What /readyz needs to know, gathered by the daemon.
+// What /readyz needs to know, gathered by the daemon. Ready: Redis answers, every partition
+// has an owner, and this instance is one of them.
 struct ReadyStatus {
   bool redis_ok = false;
   std::string redis_error;

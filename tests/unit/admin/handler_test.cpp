@@ -101,6 +101,11 @@ TEST(AdminReadyz, NamesWhatIsMissing) {
   EXPECT_EQ(r.status, 503);
   EXPECT_NE(r.body.find("partition(s) 1, 3 not owned"), std::string::npos);
   st.unowned.clear();
+  st.owned_here = 0;
+  r = ReadyzResponse(st);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("owns no partition"), std::string::npos);
+  st.owned_here = 2;
   r = ReadyzResponse(st);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "ready: all 4 partition(s) owned, 2 by this instance\n");
