@@ -1,6 +1,5 @@
 #include "journeyd/app/daemon.h"
 
-#include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
@@ -12,7 +11,9 @@
 #include <functional>
 #include <random>
 
+#include "admin_api.h"
 #include "journeyd/admin/server.h"
+#include "journeyd/app/unsubscribe.h"
 #include "journeyd/store/sync.h"
 #include "notify.h"
 #include "partition.h"
@@ -38,28 +39,6 @@ Duration ScaledClock::RealDelay(Duration d) const {
 }
 
 namespace {
-
-std::string HexHmac(const std::string& key, const std::string& data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", out[i]);
-  return hex;
-}
-
-std::string UrlEncode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
 
 // With clock.scale, every instance and every restart must agree on when virtual time began,
 // or timers would fire early or late: the anchor is kept in Redis (first writer wins).
@@ -87,7 +66,7 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
   auto anchor = ClockAnchor(config);
   internal::Shared shared{
       config, std::move(flows), {}, ScaledClock(config.clock_scale, anchor), {}, false,
-      "",     nullptr};
+      "",     nullptr,          {}};
   {
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
@@ -113,12 +92,11 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
         "admin.secret_file is not set: unsubscribe links are signed with a key that "
         "changes at every restart");
   }
+  const UnsubscribeTokens tokens(secret);
   std::string base = config.admin.public_url;
-  p.unsubscribe_url = [secret, base](std::string_view customer, std::string_view flow,
-                                     std::string_view /*job*/) {
-    std::string payload = fmt::format("{}.{}", UrlEncode(customer), UrlEncode(flow));
-    return fmt::format("{}/unsubscribe?token={}.{}", base, payload,
-                       HexHmac(secret, payload).substr(0, 32));
+  p.unsubscribe_url = [&tokens, base](std::string_view customer, std::string_view flow,
+                                      std::string_view /*job*/) {
+    return tokens.Url(base, customer, flow);
   };
 
   if (config.smtp.mode == "smtp") {
@@ -143,13 +121,8 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     });
   }
 
-  admin::AdminServer admin(io, config.admin.listen, [&shared, &config] {
-    admin::AdminStatus st;
-    st.redis_ok = shared.stats.redis_ok;
-    st.partitions_owned = shared.stats.partitions_owned;
-    st.partitions = config.redis.partitions;
-    return st;
-  });
+  internal::AdminApi admin_api(io, shared, tokens);
+  admin::AdminServer admin(io, config.admin.listen, admin_api.Routes());
   std::string admin_error = admin.Start();
   if (!admin_error.empty()) {
     spdlog::error("{}", admin_error);

@@ -1,5 +1,6 @@
 #include "partition.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -251,6 +252,7 @@ class Worker final : public PartitionWorker {
     std::vector<Work> work;
     std::map<std::string, size_t> index;
     std::vector<std::pair<std::string, std::vector<std::string>>> dead;  // source, fields
+    std::vector<std::pair<std::string, std::string>> dead_labels;        // type, reason
     const TimePoint now = s_.clock.Now();
     for (const Reply& e : entries.elements) {
       if (e.elements.size() < 2) continue;
@@ -278,6 +280,12 @@ class Worker final : public PartitionWorker {
         df.push_back(id);
         dead.emplace_back(id, std::move(df));
         ++s_.stats.dead;
+        std::string type;
+        for (const auto& [k, v] : fields) {
+          if (k == "type") type = v;
+        }
+        dead_labels.emplace_back(engine::ValidEventType(type) ? type : "invalid",
+                                 AppMetrics::DeadReason(err.field));
         continue;
       }
       auto [it, fresh] = index.emplace(ev->customer_id, work.size());
@@ -286,7 +294,14 @@ class Worker final : public PartitionWorker {
       work[it->second].inputs.push_back(engine::EventInput{std::move(*ev)});
       ++s_.stats.events;
     }
-    co_return co_await Commit(work, dead);
+    std::string err = co_await Commit(work, dead);
+    if (err.empty()) {
+      for (const auto& [type, reason] : dead_labels) {
+        s_.metrics.CountEvent(type, "dead");
+        s_.metrics.CountDead(reason);
+      }
+    }
+    co_return err;
   }
 
   awaitable<std::string> FireTimers() {
@@ -294,16 +309,20 @@ class Worker final : public PartitionWorker {
     if (next_wake_ && *next_wake_ > now) co_return "";
     Result r = co_await Call(
         *conn_, Cmd("ZRANGEBYSCORE", keys_.timers(), "-inf", std::to_string(ToUnixMillis(now)),
-                    "LIMIT", "0", std::to_string(kBatch)));
+                    "WITHSCORES", "LIMIT", "0", std::to_string(kBatch)));
     if (!r.ok()) co_return "ZRANGEBYSCORE: " + r.what();
     std::vector<Work> work;
-    for (const Reply& m : r.reply.elements) {
-      work.push_back({m.str, {}, {engine::TimerInput{}}});
+    std::vector<double> lateness;  // seconds of virtual time past each wake time
+    for (size_t i = 0; i + 1 < r.reply.elements.size(); i += 2) {
+      work.push_back({r.reply.elements[i].str, {}, {engine::TimerInput{}}});
+      double due_ms = std::strtod(r.reply.elements[i + 1].str.c_str(), nullptr);
+      lateness.push_back(std::max(0.0, static_cast<double>(ToUnixMillis(now)) - due_ms) / 1000);
     }
     s_.stats.timers += work.size();
     if (!work.empty()) {
       std::string err = co_await Commit(work, {});
       if (!err.empty()) co_return err;
+      for (double l : lateness) s_.metrics.timer_lateness_seconds.Observe(l);
     }
     if (work.size() < static_cast<size_t>(kBatch)) {
       Result nx = co_await Call(*conn_, Cmd("ZRANGE", keys_.timers(), "0", "0", "WITHSCORES"));
@@ -351,47 +370,79 @@ class Worker final : public PartitionWorker {
     }
     const TimePoint now = s_.clock.Now();
     std::vector<std::string> args = {"EVALSHA", commit_sha_, ""};
-    std::vector<std::string> argv;
     args.reserve(8 + work.size() * 8);
-    std::vector<std::string> keys = {keys_.events(), keys_.outbox(), keys_.dead(), keys_.timers(),
-                                     keys_.lease()};
-    argv.push_back(token_);
-    argv.push_back(std::string(store::kEventsGroup));
-    argv.push_back(std::to_string(work.size()));
+    std::vector<std::string> keys = {keys_.events(), keys_.outbox(), keys_.dead(),
+                                     keys_.timers(), keys_.lease(),  keys_.stats()};
+    // The journey counts of the batch: one field per distinct (flow, step, kind, reason), with
+    // each customer's share referenced by index so that a replayed customer is left out.
+    std::vector<std::pair<std::string, int64_t>> stats;
+    std::map<std::string, size_t> stat_index;
+    std::vector<std::string> cust;  // the per-customer part of ARGV
+    // For the metrics once the commit is in: per customer, its events (type, duplicate) and
+    // the flows of its jobs.
+    std::vector<std::vector<std::pair<std::string, bool>>> events_of(work.size());
+    std::vector<std::vector<std::string>> mails_of(work.size());
     size_t mails = 0;
     for (size_t i = 0; i < work.size(); ++i) {
       engine::CustomerState& st = states[i];
       bool changed = false;
       std::vector<engine::SendJob> jobs;
+      std::map<size_t, int64_t> mine;  // stat index → count
       for (const auto& in : work[i].inputs) {
         engine::Decisions d = engine::Step(*flows, s_.policy, st, in, now);
         changed = changed || d.changed;
+        if (const auto* ev = std::get_if<engine::EventInput>(&in)) {
+          events_of[i].emplace_back(ev->event.type, d.duplicate);
+        }
         for (const auto& w : d.warnings) spdlog::warn("{}", w);
         for (const auto& rec : d.records) {
           spdlog::debug("customer={} flow={} step={} {} {}", rec.customer_id, rec.flow, rec.step,
                         engine::RecordKindName(rec.kind), rec.reason);
+          std::string field = fmt::format("{}\t{}\t{}\t{}", rec.flow, rec.step,
+                                          engine::RecordKindName(rec.kind), rec.reason);
+          auto [it, fresh] = stat_index.emplace(std::move(field), stats.size());
+          if (fresh) stats.emplace_back(it->first, 0);
+          ++stats[it->second].second;
+          ++mine[it->second];
         }
         for (auto& j : d.sends) jobs.push_back(std::move(j));
       }
       keys.push_back(keys_.customer(work[i].customer));
-      argv.push_back(std::to_string(work[i].sources.size()));
-      for (const auto& src : work[i].sources) argv.push_back(src);
-      argv.push_back(changed || !existed[i] ? engine::EncodeState(st) : "=");
+      cust.push_back(std::to_string(work[i].sources.size()));
+      for (const auto& src : work[i].sources) cust.push_back(src);
+      cust.push_back(changed || !existed[i] ? engine::EncodeState(st) : "=");
       if (st.wake == old_wake[i] && existed[i]) {
-        argv.push_back("=");
+        cust.push_back("=");
       } else {
-        argv.push_back(st.wake ? std::to_string(ToUnixMillis(*st.wake)) : "");
+        cust.push_back(st.wake ? std::to_string(ToUnixMillis(*st.wake)) : "");
       }
-      argv.push_back(work[i].customer);
-      argv.push_back(std::to_string(jobs.size()));
+      cust.push_back(work[i].customer);
+      cust.push_back(std::to_string(jobs.size()));
       for (const auto& j : jobs) {
         std::vector<std::string> f = store::OutboxFields(j);
-        argv.push_back(std::to_string(f.size()));
-        for (auto& x : f) argv.push_back(std::move(x));
+        cust.push_back(std::to_string(f.size()));
+        for (auto& x : f) cust.push_back(std::move(x));
+        mails_of[i].push_back(j.flow);
+      }
+      cust.push_back(std::to_string(mine.size()));
+      for (const auto& [index, count] : mine) {
+        cust.push_back(std::to_string(index + 1));
+        cust.push_back(std::to_string(count));
       }
       mails += jobs.size();
       if (st.wake && (!next_wake_ || *st.wake < *next_wake_)) next_wake_ = st.wake;
     }
+    std::vector<std::string> argv;
+    argv.reserve(5 + 2 * stats.size() + cust.size());
+    argv.push_back(token_);
+    argv.push_back(std::string(store::kEventsGroup));
+    argv.push_back(std::to_string(stats.size()));
+    for (auto& [field, count] : stats) {
+      argv.push_back(std::move(field));
+      argv.push_back(std::to_string(count));
+    }
+    argv.push_back(std::to_string(work.size()));
+    for (auto& c : cust) argv.push_back(std::move(c));
     argv.push_back(std::to_string(dead.size()));
     for (const auto& [src, fields] : dead) {
       argv.push_back(src);
@@ -401,12 +452,14 @@ class Worker final : public PartitionWorker {
     args[2] = std::to_string(keys.size());
     for (auto& k : keys) args.push_back(std::move(k));
     for (auto& a : argv) args.push_back(std::move(a));
+    auto started = std::chrono::steady_clock::now();
     Result r = co_await Call(*conn_, args);
     if (r.reply.is_error() && r.reply.str.rfind("NOSCRIPT", 0) == 0) {
       Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", std::string(store::kCommitScript)));
       if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
       commit_sha_ = sha.reply.str;
       args[1] = commit_sha_;
+      started = std::chrono::steady_clock::now();
       r = co_await Call(*conn_, args);
     }
     if (!r.error.empty()) co_return "commit: " + r.error;
@@ -414,8 +467,26 @@ class Worker final : public PartitionWorker {
       if (r.reply.str.rfind("STALE", 0) == 0) ++s_.stats.stale_commits;
       co_return "commit refused: " + r.reply.str;
     }
+    s_.metrics.commit_seconds.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     ++s_.stats.commits;
     s_.stats.mails_queued += mails;
+    // Customers whose entries were acknowledged before (a replay) changed nothing.
+    std::vector<bool> skipped(work.size(), false);
+    if (r.reply.elements.size() >= 3) {
+      for (const Reply& x : r.reply.elements[2].elements) {
+        if (x.integer >= 0 && static_cast<size_t>(x.integer) < work.size()) {
+          skipped[static_cast<size_t>(x.integer)] = true;
+        }
+      }
+    }
+    for (size_t i = 0; i < work.size(); ++i) {
+      for (const auto& [type, duplicate] : events_of[i]) {
+        s_.metrics.CountEvent(type, skipped[i] || duplicate ? "duplicate" : "processed");
+      }
+      if (skipped[i]) continue;
+      for (const auto& flow : mails_of[i]) s_.metrics.CountMail(flow, "queued");
+    }
     co_return "";
   }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "app_metrics.h"
 #include "journeyd/app/config.h"
 #include "journeyd/app/daemon.h"
 #include "journeyd/engine/engine.h"
@@ -48,6 +49,7 @@ struct Shared {
   bool stopping = false;
   std::string consumer;
   std::shared_ptr<mail::SmtpPool> smtp;  // smtp.mode: smtp — one pool for every partition
+  AppMetrics metrics;
 };
 
 }  // namespace journeyd::app::internal

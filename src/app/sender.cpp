@@ -116,10 +116,13 @@ std::string WriteFile(const std::string& dir_name, const Outgoing& o) {
 }
 
 awaitable<void> DeliverOne(mail::SmtpPool& pool, Outgoing* o, int* left, asio::steady_timer* all,
-                           DaemonStats* stats) {
+                           Shared* shared) {
+  DaemonStats* stats = &shared->stats;
   auto start = std::chrono::steady_clock::now();
   o->result =
       co_await pool.Send(o->message->envelope_from, o->message->envelope_to, o->message->data);
+  shared->metrics.smtp_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   stats->smtp_micros += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                   std::chrono::steady_clock::now() - start)
                                                   .count());
@@ -252,7 +255,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
         continue;
       }
       ++left;
-      asio::co_spawn(io, DeliverOne(*s.smtp, &o, &left, &all, &s.stats), asio::detached);
+      asio::co_spawn(io, DeliverOne(*s.smtp, &o, &left, &all, &s), asio::detached);
     }
     if (left > 0) co_await all.async_wait(asio::as_tuple(asio::use_awaitable));
 
@@ -273,6 +276,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
         args.push_back(std::to_string(f.size()));
         for (auto& x : f) args.push_back(std::move(x));
         ++s.stats.mails_failed;
+        s.metrics.CountMail(job.flow, "failed");
         continue;
       }
       if (!o.done) continue;  // stays pending; retried from the outbox
@@ -282,10 +286,12 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
           spdlog::info("customer={} flow={} step={} mail sent: {} ({})", job.customer_id, job.flow,
                        job.step, job.job_id, res.reply);
           ++s.stats.mails_sent;
+          s.metrics.CountMail(job.flow, "sent");
         } else {
           spdlog::info("customer={} flow={} step={} mail written: {}.eml", job.customer_id,
                        job.flow, job.step, job.job_id);
           ++s.stats.mails_written;
+          s.metrics.CountMail(job.flow, "written");
         }
         args.push_back("a");
         args.push_back(o.id);
@@ -310,6 +316,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
         args.push_back(std::to_string(now_ms + delay));
         args.push_back(nlohmann::json(f).dump());
         ++s.stats.mails_retried;
+        s.metrics.CountMail(job.flow, "retried");
         ++deferred[res.ToString()];
         spdlog::debug(
             "customer={} flow={} step={} mail deferred (attempt {} of {}, next in {} s): "
@@ -327,6 +334,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
       ++s.stats.mails_failed;
       if (res.recipient_rejected) {
         ++s.stats.mails_bounced;
+        s.metrics.CountMail(job.flow, "bounced");
         spdlog::warn("customer={} flow={} step={} address {} bounced: {}", job.customer_id,
                      job.flow, job.step, job.to, why);
         nlohmann::json data = {{"email", job.to}, {"reply", res.reply}, {"job_id", job.job_id}};
@@ -342,6 +350,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
       }
       spdlog::warn("customer={} flow={} step={} mail failed: {}", job.customer_id, job.flow,
                    job.step, why);
+      s.metrics.CountMail(job.flow, "failed");
       args.push_back("d");
       args.push_back(o.id);
       args.push_back(std::to_string(f.size()));

@@ -21,6 +21,8 @@ class Keys {
   std::string retry() const { return p_ + "retry"; }  // send jobs waiting for an SMTP retry
   std::string lease() const { return p_ + "lease"; }
   std::string fence() const { return p_ + "fence"; }
+  // Per-step journey counts: field "<flow>\t<step>\t<kind>\t<reason>" → count.
+  std::string stats() const { return p_ + "stats"; }
   std::string customer(std::string_view id) const { return p_ + "c:" + std::string(id); }
 
  private:
@@ -34,21 +36,32 @@ inline int PartitionOf(std::string_view customer_id, int partitions) {
 inline constexpr std::string_view kEventsGroup = "journeyd";
 inline constexpr std::string_view kOutboxGroup = "senders";
 
-// The batch commit (DESIGN.md §2). KEYS: events, outbox, dead, timers, lease, then one
-// customer key per customer in the batch. ARGV: fence token, group, customer count, then per
+// The batch commit (DESIGN.md §2). KEYS: events, outbox, dead, timers, lease, stats, then one
+// customer key per customer in the batch. ARGV: fence token, group; the batch's journey
+// counts: number of fields, then per field its name and total; the customer count, then per
 // customer: number of source ids, the ids, state ("" deletes, "=" unchanged), wake score
 // ("" none, "=" unchanged), timer member, number of jobs, and per job its field count and
-// fields; then the number of dead entries and per entry its source id, field count and fields.
-// A customer's effects apply only when XACK acknowledges its entries now (a replay of an
-// entry already committed changes nothing). Returns the number of customers applied.
+// fields, then the number of its count references and per reference a field's 1-based index
+// and the customer's share of it; then the number of dead entries and per entry its source
+// id, field count and fields.
+// A customer's effects (counts included) apply only when XACK acknowledges its entries now (a
+// replay of an entry already committed changes nothing). When every customer applies, each
+// count field gets one HINCRBY with the batch total; only after a replay are the applied
+// customers' shares summed here instead.
+// Returns {customers applied, dead entries added, 0-based indexes of customers not applied}.
 inline constexpr std::string_view kCommitScript = R"lua(
 if redis.call('GET', KEYS[5]) ~= ARGV[1] then
   return redis.error_reply('STALE this instance no longer owns the partition')
 end
 local group = ARGV[2]
 local i = 3
+local nstats = tonumber(ARGV[i]); i = i + 1
+local stats_at = i
+i = i + 2 * nstats
 local n = tonumber(ARGV[i]); i = i + 1
 local applied = 0
+local skipped = {}
+local refs_at = {}
 for c = 1, n do
   local nsrc = tonumber(ARGV[i]); i = i + 1
   local acked = 0
@@ -60,9 +73,9 @@ for c = 1, n do
   local njobs = tonumber(ARGV[i]); i = i + 1
   if apply then
     if state == '' then
-      redis.call('DEL', KEYS[5 + c])
+      redis.call('DEL', KEYS[6 + c])
     elseif state ~= '=' then
-      redis.call('SET', KEYS[5 + c], state)
+      redis.call('SET', KEYS[6 + c], state)
     end
     if wake == '' then
       redis.call('ZREM', KEYS[4], member)
@@ -70,6 +83,8 @@ for c = 1, n do
       redis.call('ZADD', KEYS[4], wake, member)
     end
     applied = applied + 1
+  else
+    skipped[#skipped + 1] = c - 1
   end
   for j = 1, njobs do
     local nf = tonumber(ARGV[i]); i = i + 1
@@ -78,16 +93,38 @@ for c = 1, n do
     end
     i = i + nf
   end
+  local nrefs = tonumber(ARGV[i]); i = i + 1
+  if apply and nrefs > 0 then refs_at[#refs_at + 1] = i end
+  i = i + 2 * nrefs
+end
+if #skipped == 0 then
+  for s = 0, nstats - 1 do
+    redis.call('HINCRBY', KEYS[6], ARGV[stats_at + 2 * s], ARGV[stats_at + 2 * s + 1])
+  end
+elseif nstats > 0 then
+  local sums = {}
+  for _, at in ipairs(refs_at) do
+    local nrefs = tonumber(ARGV[at - 1])
+    for r = 0, nrefs - 1 do
+      local f = tonumber(ARGV[at + 2 * r])
+      sums[f] = (sums[f] or 0) + tonumber(ARGV[at + 2 * r + 1])
+    end
+  end
+  for f = 1, nstats do
+    if sums[f] then redis.call('HINCRBY', KEYS[6], ARGV[stats_at + 2 * (f - 1)], sums[f]) end
+  end
 end
 local ndead = tonumber(ARGV[i]); i = i + 1
+local dead_added = 0
 for d = 1, ndead do
   local src = ARGV[i]; local nf = tonumber(ARGV[i + 1]); i = i + 2
   if redis.call('XACK', KEYS[1], group, src) == 1 then
     redis.call('XADD', KEYS[3], '*', unpack(ARGV, i, i + nf - 1))
+    dead_added = dead_added + 1
   end
   i = i + nf
 end
-return applied
+return {applied, dead_added, skipped}
 )lua";
 
 // Renews the lease only while it still holds our token. KEYS: lease. ARGV: token, ms.

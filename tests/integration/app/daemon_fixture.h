@@ -178,6 +178,46 @@ class Daemon : public ::testing::Test {
     return mail.substr(at, mail.find("\r\n", at) - at);
   }
 
+  // Sends `request` as it is (any method, any headers, oversized or malformed) and returns
+  // everything the server answers until it closes. "" when the connection fails.
+  std::string HttpRaw(const std::string& request) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(admin_port_));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      return "";
+    }
+    // The server may refuse and stop reading early: no SIGPIPE, and keep what it answered.
+    for (size_t sent = 0; sent < request.size();) {
+      ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    std::string resp;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) resp.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return resp;
+  }
+
+  // The status code of a raw HTTP response, 0 when there is none.
+  static int Status(const std::string& response) {
+    if (response.rfind("HTTP/1.1 ", 0) != 0 || response.size() < 12) return 0;
+    return std::atoi(response.substr(9, 3).c_str());
+  }
+
+  // The body of a raw HTTP response (after the blank line).
+  static std::string Body(const std::string& response) {
+    auto at = response.find("\r\n\r\n");
+    return at == std::string::npos ? "" : response.substr(at + 4);
+  }
+
   std::string HttpGet(const std::string& path) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
