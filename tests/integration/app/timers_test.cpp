@@ -1,0 +1,55 @@
+// Timer firing against the real daemon: more customers due at the same moment than one batch
+// holds are all fired without waiting for another event to wake the partition.
+#include "daemon_fixture.h"
+
+namespace journeyd {
+namespace {
+
+using testing::Daemon;
+namespace fs = std::filesystem;
+
+class Timers : public Daemon {};
+
+TEST_F(Timers, MoreDueAtOnceThanOneBatchAllFire) {
+  fs::path flows = dir_ / "flows";
+  fs::create_directories(flows / "templates");
+  std::ofstream(flows / "tick.yaml") << "flow: tick\nname: Tick\ncategory: transactional\n"
+                                        "trigger: { event: tick }\nsteps:\n  - wait: 3s\n"
+                                        "  - send: note\n  - wait: 30d\n  - send: note\n";
+  std::ofstream(flows / "templates" / "note.yaml") << "subject: Note\ntext: hello\n";
+  std::ofstream(dir_ / "journeyd.yaml")
+      << "redis: { port: " << redis_.port() << " }\n"
+      << "flows: { dir: " << flows.string() << " }\n"
+      << "smtp: { mode: file, dir: " << (dir_ / "mail").string() << " }\n"
+      << "admin: { listen: \"127.0.0.1:" << admin_port_ << "\" }\n"
+      << "log: { level: warn }\n";
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  const int kCustomers = 1300;  // batches hold 500
+  std::vector<std::vector<std::string>> cmds;
+  for (int i = 0; i < kCustomers; ++i) {
+    cmds.push_back({"XADD", "journeyd:{0}:events", "*", "type", "tick", "customer_id",
+                    "t" + std::to_string(i), "profile", R"({"email":"t@example.com"})"});
+  }
+  std::string err;
+  ASSERT_TRUE(client_->Pipeline(cmds, &err)) << err;
+  // Everyone waiting; the daemon stops before they are due and starts again after, so it
+  // finds them all due at once (as after downtime). Each then waits a month, so a fired batch
+  // moves its wake times far ahead of the ones still due.
+  ASSERT_TRUE(WaitFor([&] { return Cmd({"ZCARD", "journeyd:{0}:timers"}).integer == kCustomers; }));
+  EXPECT_EQ(Stop(SIGTERM), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  Start();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Cmd({"XLEN", "journeyd:{0}:outbox"}).integer >= kCustomers;
+      },
+      std::chrono::seconds(30)))
+      << Cmd({"XLEN", "journeyd:{0}:outbox"}).integer << " of " << kCustomers << " mails queued";
+  // Each is waiting for its second mail, a month on.
+  EXPECT_EQ(Cmd({"ZCARD", "journeyd:{0}:timers"}).integer, kCustomers);
+  ExpectOneMailPerCustomer(kCustomers);
+}
+
+}  // namespace
+}  // namespace journeyd
