@@ -176,6 +176,25 @@ TEST_F(Reload, ACustomerAtARemovedStepLeavesWithFlowChanged) {
   }
   EXPECT_TRUE(left) << st.dump(2);
   EXPECT_EQ(StepsMailed("waiter"), std::multiset<std::string>{"thanks"});
+  // Counted, and visible in /v1/flows under the step the edit removed.
+  std::string body;
+  ASSERT_TRUE(WaitFor([&] {
+    std::string resp = HttpGet("/v1/flows");
+    body = resp.substr(resp.find("\r\n\r\n") + 4);
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (!j.is_object() || !j.contains("flows")) return false;
+    for (const auto& f : j["flows"]) {
+      if (f.value("id", "") != "welcome") continue;
+      if (f["exited"].value("flow_changed", 0) != 1) return false;
+      for (const auto& step : f["steps"]) {
+        if (step.value("id", "") == "thanks+1" && step.value("removed", false) &&
+            step["exited"].value("flow_changed", 0) == 1) {
+          return true;
+        }
+      }
+    }
+    return false;
+  })) << body;
   EXPECT_EQ(Stop(SIGTERM), 0);
 }
 
