@@ -207,7 +207,7 @@ admin::Routes AdminApi::Routes() {
   add("/v1/customers/", true, {"GET"}, "a customer's state as JSON (/v1/customers/{id})",
       [this](const Request& r) { return Customer(r); });
   add("/unsubscribe", false, {"GET", "POST"},
-      "?token=...: GET a confirmation page, POST (RFC 8058 one-click) to unsubscribe",
+      "?token=...: GET (the link) or POST (RFC 8058 one-click) unsubscribes",
       [this](const Request& r) { return Unsubscribe(r); });
   return t;
 }
@@ -304,7 +304,9 @@ asio::awaitable<Response> AdminApi::Unsubscribe(const Request& req) {
   std::optional<UnsubscribeTokens::Subject> who;
   if (token) who = tokens_.Verify(*token);
   if (!who) co_return InvalidLinkPage();
-  if (req.method != "POST") co_return ConfirmPage(*s_.flows, *token, who->flow_id);
+  // SPEC §7: GET and POST both record the unsubscribe (a person clicking the link, a mail
+  // client's RFC 8058 one-click POST). A HEAD (a link checker) changes nothing.
+  if (req.method == "HEAD") co_return ConfirmPage(*s_.flows, *token, who->flow_id);
   // The normal event path: the partition's worker applies it like any shop event.
   std::string err = co_await Redis();
   if (err.empty()) {
@@ -321,8 +323,8 @@ asio::awaitable<Response> AdminApi::Unsubscribe(const Request& req) {
                    "<p>We could not record your request just now. Please try again in a "
                    "minute.</p>");
   }
-  spdlog::info("customer={} flow={} unsubscribed through the one-click link", who->customer_id,
-               who->flow_id);
+  spdlog::info("customer={} flow={} unsubscribed through the link ({})", who->customer_id,
+               who->flow_id, req.method);
   co_return Page(200, "You are unsubscribed",
                  "<p>You will no longer receive marketing e-mail from us. Messages about your "
                  "orders and account still reach you.</p>");
