@@ -15,6 +15,8 @@ Each accepted message is written to --dir as <n>.eml (n counts from 1). Each lin
                            sees the connection drop after its final dot)
   --pipelining             announce PIPELINING (aiosmtpd reads commands in order anyway)
   --size-limit N           announce SIZE N and refuse bigger messages
+  --shutting-down N        answer MAIL FROM with 421 in every Nth session's first
+                           transaction (the server going away)
 """
 import argparse
 import asyncio
@@ -45,6 +47,19 @@ class Handler:
         if self.args.pipelining:
             responses.insert(1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.args.shutting_down:
+            self.sessions_seen = getattr(self, "sessions_seen", 0)
+            if getattr(session, "journeyd_seen", False) is False:
+                session.journeyd_seen = True
+                self.sessions_seen += 1
+                if self.sessions_seen % self.args.shutting_down == 1:
+                    self.log("MAIL 421")
+                    return "421 4.3.2 Service shutting down, closing transmission channel"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.args.reject:
@@ -86,6 +101,7 @@ def main():
     p.add_argument("--die-after-data", type=int, default=0)
     p.add_argument("--pipelining", action="store_true")
     p.add_argument("--size-limit", type=int, default=0)
+    p.add_argument("--shutting-down", type=int, default=0)
     args = p.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     handler = Handler(args)

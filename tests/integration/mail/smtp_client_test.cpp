@@ -280,3 +280,37 @@ TEST(SmtpClient, AMessageOverTheAnnouncedSizeIsRefusedBeforeSending) {
 
 }  // namespace
 }  // namespace journeyd::mail
+
+namespace journeyd::mail {
+namespace {
+
+TEST(SmtpClient, A421ClosesTheConnectionAndTheNextMessageOpensANewOne) {
+  // Every other session's first MAIL FROM gets 421: the first session fails, the next works.
+  SmtpPeer peer({"--shutting-down", "2"});
+  SmtpPoolCounters c;
+  auto rs = SendAll(Plain(peer.port()), {kMessage, kMessage, kMessage}, &c);
+  ASSERT_EQ(rs.size(), 3u);
+  EXPECT_EQ(rs[0].code, 421);
+  EXPECT_EQ(rs[0].status, SmtpResult::Status::kTransient);
+  EXPECT_EQ(rs[0].stage, "MAIL FROM");
+  EXPECT_TRUE(rs[1].sent()) << rs[1].ToString();
+  EXPECT_TRUE(rs[2].sent()) << rs[2].ToString();
+  EXPECT_EQ(c.connections_opened, 2u);  // a new one after the 421, then reused
+  EXPECT_EQ(peer.Messages().size(), 2u);
+}
+
+TEST(SmtpClient, TheRateLimitSpacesMessagesOut) {
+  SmtpPeer peer;
+  SmtpOptions o = Plain(peer.port());
+  o.rate_per_sec = 4;  // a burst of 4, then one every 250 ms
+  auto start = std::chrono::steady_clock::now();
+  auto rs = SendAll(o, std::vector<std::string>(8, kMessage));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(rs.size(), 8u);
+  for (const auto& r : rs) EXPECT_TRUE(r.sent()) << r.ToString();
+  // A lower bound only (a slow machine takes longer, never shorter): 4 waits of 250 ms.
+  EXPECT_GE(secs, 0.95);
+}
+
+}  // namespace
+}  // namespace journeyd::mail
