@@ -4,12 +4,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
+#include <unordered_map>
 
 #include "journeyd/store/keys.h"
 
@@ -215,6 +217,96 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
   fig.timers_per_sec = Median(timers);
   fig.bytes_per_customer = Median(bytes);
   fig.rss_mib = Median(rss);
+  return fig;
+}
+
+std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int partitions) {
+  TempDir tmp;
+  RedisProc redis(tmp.path());
+  auto client = redis.Client();
+  if (!client) return std::nullopt;
+  const std::string flows = tmp.path() + "/flows";
+  std::filesystem::create_directories(flows + "/templates");
+  std::ofstream(flows + "/tick.yaml") << "flow: tick\nname: Tick\ncategory: transactional\n"
+                                         "trigger: { event: tick }\nreentry: always\n"
+                                         "steps:\n  - wait: 2s\n  - send: note\n";
+  std::ofstream(flows + "/templates/note.yaml") << "subject: Tick\ntext: tock\n";
+  std::string config = tmp.path() + "/journeyd.yaml";
+  WriteConfig(config, redis.port(), partitions, flows, 1,
+              "smtp: { mode: file, dir: \"" + tmp.path() + "/mail\" }\n");
+  Process daemon;
+  daemon.Start({SelfDir() + "/journeyd", "-c", config}, {}, tmp.path() + "/journeyd.log");
+  std::string err;
+  // Ready once every partition's events group exists.
+  for (int i = 0; i < 500; ++i) {
+    bool all = true;
+    for (int p = 0; p < partitions && all; ++p) {
+      auto r = client->Command({"XINFO", "GROUPS", store::Keys(kPrefix, p).events()}, &err);
+      all = r && !r->is_error() && !r->elements.empty();
+    }
+    if (all) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // Offer `rate` events a second in 10 ms slices; remember each event's entry time.
+  std::unordered_map<std::string, int64_t> due;  // customer → when the wait ends (ms)
+  const int per_slice = std::max(1, static_cast<int>(rate / 100));
+  auto start = Clock::now();
+  int n = 0;
+  for (int slice = 0; slice < seconds * 100; ++slice) {
+    std::vector<std::vector<std::string>> cmds;
+    std::vector<std::string> ids;
+    for (int k = 0; k < per_slice; ++k, ++n) {
+      std::string id = fmt::format("l{}", n);
+      cmds.push_back({"XADD", store::Keys(kPrefix, store::PartitionOf(id, partitions)).events(),
+                      "*", "type", "tick", "customer_id", id, "profile",
+                      R"({"email":"l@example.com"})"});
+      ids.push_back(id);
+    }
+    auto replies = client->Pipeline(cmds, &err);
+    if (!replies) return std::nullopt;
+    for (size_t k = 0; k < ids.size(); ++k) {
+      due[ids[k]] = std::atoll((*replies)[k].str.c_str()) + 2000;
+    }
+    auto next = start + std::chrono::milliseconds(10 * (slice + 1));
+    std::this_thread::sleep_until(next);
+  }
+  // Wait for every mail, then read when each was committed (its outbox entry id).
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    int64_t queued = Sum(*client, partitions, [](const store::Keys& k) {
+      return std::vector<std::string>{"XLEN", k.outbox()};
+    });
+    if (queued >= n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  daemon.Stop();
+  std::vector<double> late;
+  for (int p = 0; p < partitions; ++p) {
+    auto r = client->Command({"XRANGE", store::Keys(kPrefix, p).outbox(), "-", "+"}, &err);
+    if (!r) continue;
+    for (const auto& e : r->elements) {
+      if (e.elements.size() < 2) continue;
+      const auto& f = e.elements[1].elements;
+      for (size_t i = 0; i + 1 < f.size(); i += 2) {
+        if (f[i].str != "customer_id") continue;
+        auto it = due.find(f[i + 1].str);
+        if (it != due.end()) {
+          late.push_back(static_cast<double>(std::atoll(e.elements[0].str.c_str()) - it->second));
+        }
+      }
+    }
+  }
+  LatenessFigures fig;
+  fig.rate = per_slice * 100.0;
+  fig.timers = static_cast<int>(late.size());
+  if (late.empty()) return std::nullopt;
+  std::sort(late.begin(), late.end());
+  fig.p50_ms = late[late.size() / 2];
+  fig.p99_ms = late[std::min(late.size() - 1, late.size() * 99 / 100)];
+  fig.max_ms = late.back();
+  if (static_cast<int>(late.size()) < n) {
+    fig.note = fmt::format(" only {} of {} mails were queued within a minute;", late.size(), n);
+  }
   return fig;
 }
 

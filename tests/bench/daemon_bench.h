@@ -28,6 +28,17 @@ struct DaemonBenchOptions {
 
 std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& options);
 
+struct LatenessFigures {
+  double rate = 0;  // events (and so timers) per second offered
+  int timers = 0;   // timers measured
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
+  std::string note;
+};
+
+// Timer lateness at clock.scale 1: `rate` events a second for `seconds`, each starting a
+// 2-second wait; lateness = when the mail was committed minus when the wait was due.
+std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int partitions);
+
 // The daemon's resident memory after ingesting `customers` first purchases (MiB).
 std::optional<double> RunRssBench(const std::string& flows_dir, int customers, int partitions);
 

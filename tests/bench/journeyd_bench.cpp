@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
   int customers = 100000, runs = 3;
   std::string flows_dir = "flows";
   bool quick = false;
-  std::string only = "ingest,rss,smtp,engine";
+  std::string only = "ingest,lateness,rss,smtp,engine";
+  double ingest_rate = 0;  // measured by the ingest section; the lateness load is half of it
   int bench_customers = 200000, rss_customers = 1000000, partitions = 4;
   int messages = 20000, connections = 4;
   std::string cache_dir = bench::SelfDir() + "/../bench-cache";
@@ -71,7 +72,8 @@ int main(int argc, char** argv) {
   app.add_option("--runs", runs, "runs per figure (the median is printed)")->capture_default_str();
   app.add_option("--flows", flows_dir, "flows directory")->capture_default_str();
   app.add_flag("--quick", quick, "small sizes, for a one-minute run");
-  app.add_option("--only", only, "sections to run, comma-separated: ingest, rss, smtp, engine")
+  app.add_option("--only", only,
+                 "sections to run, comma-separated: ingest, lateness, rss, smtp, engine")
       ->capture_default_str();
   app.add_option("--messages", messages, "mails in the SMTP section")->capture_default_str();
   app.add_option("--ingest-customers", bench_customers, "customers in the ingest/timer section")
@@ -124,8 +126,38 @@ int main(int argc, char** argv) {
       std::cout << fmt::format("daemon RSS after the ingest of {} customers: {:.1f} MiB\n",
                                bench_customers, f->rss_mib);
       if (!f->note.empty()) std::cout << "  note:" << f->note << "\n";
+      ingest_rate = f->ingest_per_sec;
     } else {
       std::cout << "ingest: failed (see above)\n";
+    }
+  }
+  if (wants("lateness")) {
+    // Half the ingest rate measured above (or 10k/s when that section did not run).
+    const double rate = ingest_rate > 0 ? ingest_rate / 2 : 10000;
+    const int seconds = quick ? 5 : 20;
+    std::vector<double> p50, p99, worst;
+    std::string note;
+    int timers = 0;
+    double offered = 0;
+    for (int r = 0; r < runs; ++r) {
+      if (auto f = bench::RunLatenessBench(rate, seconds, partitions)) {
+        p50.push_back(f->p50_ms);
+        p99.push_back(f->p99_ms);
+        worst.push_back(f->max_ms);
+        timers = f->timers;
+        offered = f->rate;
+        note += f->note;
+      }
+    }
+    if (p50.empty()) {
+      std::cout << "lateness: failed (see above)\n";
+    } else {
+      std::cout << fmt::format(
+          "timer lateness at clock.scale 1, {:.0f} events/s for {} s (each starting a 2 s "
+          "wait), {} timers: p50 {:.0f} ms, p99 {:.0f} ms, max {:.0f} ms (medians of {})   "
+          "target p99 <= 50 ms\n",
+          offered, seconds, timers, Median(p50), Median(p99), Median(worst), p50.size());
+      if (!note.empty()) std::cout << "  note:" << note << "\n";
     }
   }
   if (wants("rss")) {
