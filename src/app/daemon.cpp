@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <csignal>
 #include <functional>
 #include <random>
 
@@ -62,6 +63,9 @@ TimePoint ClockAnchor(const Config& config) {
 }  // namespace
 
 int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) {
+  // hiredis writes with write(2): a Redis that dies mid-write must be a connection error to
+  // reconnect from, not a SIGPIPE that ends the process without a word.
+  std::signal(SIGPIPE, SIG_IGN);
   asio::io_context io(1);
   auto anchor = ClockAnchor(config);
   internal::Shared shared{

@@ -1,6 +1,7 @@
 // journeyctl: the tool for marketers and ops. Thin: parse flags, call the libraries, print.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -312,6 +313,7 @@ int RunInspect(const app::Config& cfg, const std::string& customer) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a lost Redis connection is an error message, not a kill
   CLI::App app{"journeyctl: validate, simulate and draw journeyd flows"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("journeyctl ") + JOURNEYD_VERSION);

@@ -5,6 +5,7 @@
 // smtp-sink, next to Postfix's smtp-source. Figures are medians of --runs runs (default 3).
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <csignal>
 
 #include <algorithm>
 #include <chrono>
@@ -59,6 +60,7 @@ using bench::Median;
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a lost Redis connection is an error message, not a kill
   CLI::App app{"journeyd-bench: performance figures measured side by side"};
   int customers = 100000, runs = 3;
   std::string flows_dir = "flows";
