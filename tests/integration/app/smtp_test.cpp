@@ -210,11 +210,18 @@ TEST_F(Smtp, AWrongPasswordIsLoggedClearlyAndRetriedWithoutABusyLoop) {
   EXPECT_GE(peer.Count("AUTH"), 1);
   EXPECT_LE(peer.Count("AUTH"), 5) << peer.Log();
   EXPECT_TRUE(peer.Messages().empty());
-  // The mail is kept for a retry, not thrown away.
+  // The mail is kept for a retry, not thrown away: in the retry set, or back in the outbox
+  // (read or not yet). Counted in one script, so a move between the two is seen once.
   EXPECT_EQ(Len("journeyd:{0}:dead"), 0);
-  EXPECT_EQ(Cmd({"ZCARD", "journeyd:{0}:retry"}).integer +
-                Cmd({"XPENDING", "journeyd:{0}:outbox", "senders"}).elements[0].integer,
-            1);
+  Reply kept = Cmd({"EVAL",
+                    "local n = redis.call('ZCARD', KEYS[1]) "
+                    "local g = redis.call('XINFO', 'GROUPS', KEYS[2])[1] "
+                    "for i = 1, #g, 2 do "
+                    "  if (g[i] == 'pending' or g[i] == 'lag') and type(g[i + 1]) == 'number' "
+                    "  then n = n + g[i + 1] end "
+                    "end return n",
+                    "2", "journeyd:{0}:retry", "journeyd:{0}:outbox"});
+  EXPECT_EQ(kept.integer, 1) << kept.str;
 }
 
 }  // namespace
