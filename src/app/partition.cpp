@@ -64,6 +64,9 @@ class Worker final : public PartitionWorker {
                                 "redis.call('DEL', KEYS[1]) end return 0",
                                 "1", keys_.lease(), token_));
     }
+    // Let the outbox sender finish its batch and close its connection first: a coroutine
+    // left waiting on Redis when the loop stops would never be freed.
+    for (int i = 0; i < 300 && senders_ > 0; ++i) co_await Sleep(Duration{20});
     conn_->Close();
     blocking_->Close();
   }
@@ -112,7 +115,9 @@ class Worker final : public PartitionWorker {
     err = co_await ClaimAbandoned();
     if (!err.empty()) co_return err;
 
-    asio::co_spawn(io_, RunOutboxSender(io_, s_, partition_, owned_), asio::detached);
+    ++senders_;
+    asio::co_spawn(io_, RunOutboxSender(io_, s_, partition_, owned_),
+                   [this](std::exception_ptr) { --senders_; });
     auto last_claim = std::chrono::steady_clock::now();
     while (!s_.stopping) {
       err = co_await RenewIfDue();
@@ -498,6 +503,7 @@ class Worker final : public PartitionWorker {
   std::string token_;
   std::string commit_sha_;
   bool owned_ = false;
+  int senders_ = 0;  // outbox senders still running
   std::chrono::steady_clock::time_point lease_renewed_;
   std::optional<TimePoint> next_wake_;
 };
