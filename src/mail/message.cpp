@@ -39,6 +39,24 @@ std::string Clean(std::string_view s) {
   return out;
 }
 
+// Length of the UTF-8 sequence starting with byte c (1 for stray bytes).
+size_t Utf8Len(unsigned char c) {
+  if (c >= 0xF0) return 4;
+  if (c >= 0xE0) return 3;
+  if (c >= 0xC0) return 2;
+  return 1;
+}
+
+std::string Header(std::string_view name, std::string_view value) {
+  return fmt::format("{}: {}{}", name, value, kCrlf);
+}
+
+std::string Boundary(std::string_view job_id) {
+  return fmt::format("=_journeyd_{:016x}", StableHash64(job_id, 7));
+}
+
+}  // namespace
+
 std::string Base64(std::string_view in) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -69,24 +87,6 @@ std::string Base64(std::string_view in) {
   }
   return out;
 }
-
-// Length of the UTF-8 sequence starting with byte c (1 for stray bytes).
-size_t Utf8Len(unsigned char c) {
-  if (c >= 0xF0) return 4;
-  if (c >= 0xE0) return 3;
-  if (c >= 0xC0) return 2;
-  return 1;
-}
-
-std::string Header(std::string_view name, std::string_view value) {
-  return fmt::format("{}: {}{}", name, value, kCrlf);
-}
-
-std::string Boundary(std::string_view job_id) {
-  return fmt::format("=_journeyd_{:016x}", StableHash64(job_id, 7));
-}
-
-}  // namespace
 
 std::string EncodeHeaderText(std::string_view raw, size_t name_length) {
   std::string text = Clean(raw);

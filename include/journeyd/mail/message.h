@@ -39,6 +39,8 @@ std::string FormatRfc5322Date(TimePoint t);  // "Wed, 25 Nov 2026 06:46:01 +0000
 bool ValidAddress(std::string_view address);
 // Splits "Name <a@b>" or "a@b" into display name and address.
 bool ParseMailbox(std::string_view mailbox, std::string* name, std::string* address);
+// Standard base64 (RFC 4648, padded): RFC 2047 words and SMTP AUTH.
+std::string Base64(std::string_view bytes);
 // Dot-stuffing for SMTP DATA (RFC 5321 §4.5.2): a line starting with '.' gets another '.'.
 std::string DotStuff(std::string_view data);
 
