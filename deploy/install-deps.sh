@@ -8,7 +8,7 @@ PACKAGES=(
   systemd dpkg-dev file
   libboost1.81-dev libhiredis-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libcctz-dev
-  libsystemd-dev libssl-dev tzdata
+  libsystemd-dev libssl-dev libjemalloc-dev tzdata
   redis-server python3 python3-aiosmtpd openssl clang-format
 )
 

@@ -6,12 +6,15 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <charconv>
 #include <chrono>
 #include <optional>
+#include <unordered_map>
 
 #include "journeyd/engine/state.h"
 #include "journeyd/store/keys.h"
 #include "journeyd/store/outbox.h"
+#include "journeyd/store/resp.h"
 #include "sender.h"
 
 namespace journeyd::app::internal {
@@ -25,6 +28,8 @@ using store::Result;
 namespace {
 
 constexpr int kBatch = 500;
+// Wheel entries moved per script call: a few milliseconds of Redis at a time.
+constexpr int kWheelMoveBatch = 2000;
 
 class Worker final : public PartitionWorker {
  public:
@@ -91,6 +96,8 @@ class Worker final : public PartitionWorker {
     }
     if (s_.stopping) co_return "stopping";
     owned_ = true;
+    move_at_.reset();  // move the wheel first: the last owner may have stopped long ago
+    wheel_moved_.reset();
     ++s_.stats.partitions_owned;
     lease_renewed_ = std::chrono::steady_clock::now();
     spdlog::info("partition {}: owned (fencing token {})", partition_, token_);
@@ -105,9 +112,12 @@ class Worker final : public PartitionWorker {
         co_return "cannot create consumer group: " + r.reply.str;
       }
     }
-    Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", std::string(store::kCommitScript)));
+    Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", store::kCommitScript));
     if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
     commit_sha_ = sha.reply.str;
+    sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", store::kFreshCommitScript));
+    if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
+    fresh_sha_ = sha.reply.str;
 
     // Our own pending entries first (a crash between read and commit), then a dead owner's.
     std::string err = co_await DrainPending();
@@ -161,7 +171,7 @@ class Worker final : public PartitionWorker {
       if (!r.error.empty()) co_return r.error;
       if (r.reply.is_error()) co_return "XREADGROUP: " + r.reply.str;
       if (s_.stopping && r.reply.is_nil()) break;
-      err = co_await ProcessStreamReply(r.reply);
+      err = co_await ProcessStreamReply(r.reply, Mode::kFresh);
       if (!err.empty()) co_return err;
     }
     co_return "stopping";
@@ -212,7 +222,7 @@ class Worker final : public PartitionWorker {
       if (!r.ok()) co_return "reading pending entries: " + r.what();
       size_t n = EntryCount(r.reply);
       if (n == 0) co_return "";
-      std::string err = co_await ProcessStreamReply(r.reply);
+      std::string err = co_await ProcessStreamReply(r.reply, Mode::kReplay);
       if (!err.empty()) co_return err;
     }
     co_return "";
@@ -232,7 +242,7 @@ class Worker final : public PartitionWorker {
       if (!entries.elements.empty()) {
         spdlog::info("partition {}: took over {} entries of another instance", partition_,
                      entries.elements.size());
-        std::string err = co_await ProcessEntries(entries);
+        std::string err = co_await ProcessEntries(entries, Mode::kReplay);
         if (!err.empty()) co_return err;
       }
       if (cursor == "0-0") break;
@@ -240,20 +250,27 @@ class Worker final : public PartitionWorker {
     co_return "";
   }
 
-  awaitable<std::string> ProcessStreamReply(const Reply& r) {
+  // How the commit script acknowledges a batch's entries (see kCommitScript).
+  enum class Mode {
+    kFresh,   // read with ">": delivered for the first time, so nothing can be a replay
+    kReplay,  // pending entries read again or claimed: some may be committed already
+  };
+
+  awaitable<std::string> ProcessStreamReply(const Reply& r, Mode mode) {
     if (r.type != Reply::Type::kArray || r.elements.empty()) co_return "";
     const Reply& stream = r.elements[0];
     if (stream.elements.size() < 2) co_return "";
-    co_return co_await ProcessEntries(stream.elements[1]);
+    co_return co_await ProcessEntries(stream.elements[1], mode);
   }
 
   struct Work {
     std::string customer;
     std::vector<std::string> sources;
     std::vector<engine::Input> inputs;
+    bool fired = false;  // taken from the timers set: its entry there must follow the state
   };
 
-  awaitable<std::string> ProcessEntries(const Reply& entries) {
+  awaitable<std::string> ProcessEntries(const Reply& entries, Mode mode) {
     std::vector<Work> work;
     std::map<std::string, size_t> index;
     std::vector<std::pair<std::string, std::vector<std::string>>> dead;  // source, fields
@@ -299,7 +316,7 @@ class Worker final : public PartitionWorker {
       work[it->second].inputs.push_back(engine::EventInput{std::move(*ev)});
       ++s_.stats.events;
     }
-    std::string err = co_await Commit(work, dead);
+    std::string err = co_await Commit(work, dead, mode);
     if (err.empty()) {
       for (const auto& [type, reason] : dead_labels) {
         s_.metrics.CountEvent(type, "dead");
@@ -309,9 +326,38 @@ class Worker final : public PartitionWorker {
     co_return err;
   }
 
+  // Moves the timing wheel's buckets that start before the end of the next one into the
+  // timers set, so a wake is in the set at least one bucket width before it is due.
+  awaitable<std::string> MoveWheel(TimePoint now) {
+    const int64_t target = store::WheelBucket(ToUnixMillis(now)) + store::kWheelBucketMs;
+    while (!s_.stopping) {
+      Result r = co_await Script(
+          *conn_, wheel_sha_, store::kWheelScript,
+          Cmd("4", keys_.lease(), keys_.timers(), keys_.wheel(), keys_.wheel_moved(), token_,
+              std::to_string(target), std::to_string(kWheelMoveBatch)));
+      if (!r.ok()) co_return "moving the timing wheel: " + r.what();
+      if (r.reply.elements.size() < 2) co_return "moving the timing wheel: unexpected reply";
+      if (r.reply.elements[1].integer == 0) {
+        move_at_ = FromUnixMillis(target);
+        // The script leaves wheel_moved alone when it already stood further (a clock behind
+        // the last owner's): read what it holds.
+        Result moved = co_await Call(*conn_, Cmd("GET", keys_.wheel_moved()));
+        if (!moved.ok()) co_return "reading wheel_moved: " + moved.what();
+        wheel_moved_ = std::strtoll(moved.reply.str.c_str(), nullptr, 10);
+        break;
+      }
+    }
+    co_return "";
+  }
+
   awaitable<std::string> FireTimers() {
     TimePoint now = s_.clock.Now();
-    if (next_wake_ && *next_wake_ > now) co_return "";
+    const bool move = !move_at_ || *move_at_ <= now;
+    if (!move && next_wake_ && *next_wake_ > now) co_return "";
+    if (move) {
+      std::string err = co_await MoveWheel(now);
+      if (!err.empty()) co_return err;
+    }
     Result r = co_await Call(
         *conn_, Cmd("ZRANGEBYSCORE", keys_.timers(), "-inf", std::to_string(ToUnixMillis(now)),
                     "WITHSCORES", "LIMIT", "0", std::to_string(kBatch)));
@@ -319,13 +365,13 @@ class Worker final : public PartitionWorker {
     std::vector<Work> work;
     std::vector<double> lateness;  // seconds of virtual time past each wake time
     for (size_t i = 0; i + 1 < r.reply.elements.size(); i += 2) {
-      work.push_back({r.reply.elements[i].str, {}, {engine::TimerInput{}}});
+      work.push_back({r.reply.elements[i].str, {}, {engine::TimerInput{}}, true});
       double due_ms = std::strtod(r.reply.elements[i + 1].str.c_str(), nullptr);
       lateness.push_back(std::max(0.0, static_cast<double>(ToUnixMillis(now)) - due_ms) / 1000);
     }
     s_.stats.timers += work.size();
     if (!work.empty()) {
-      std::string err = co_await Commit(work, {});
+      std::string err = co_await Commit(work, {}, Mode::kFresh);
       if (!err.empty()) co_return err;
       for (double l : lateness) s_.metrics.timer_lateness_seconds.Observe(l);
     }
@@ -337,6 +383,8 @@ class Worker final : public PartitionWorker {
       } else {
         next_wake_.reset();
       }
+      // The wheel's next move is due then too.
+      if (move_at_ && (!next_wake_ || *move_at_ < *next_wake_)) next_wake_ = move_at_;
     } else {
       // A full batch: more may be due. (The commit set next_wake_ to the earliest wake it
       // wrote, which would hide them.)
@@ -347,17 +395,28 @@ class Worker final : public PartitionWorker {
 
   awaitable<std::string> Commit(
       std::vector<Work>& work,
-      const std::vector<std::pair<std::string, std::vector<std::string>>>& dead) {
+      const std::vector<std::pair<std::string, std::vector<std::string>>>& dead, Mode mode) {
     if (work.empty() && dead.empty()) co_return "";
     // One flow set for the whole batch, even if a reload swaps s_.flows while it waits on Redis.
     const std::shared_ptr<const flow::FlowSet> flows = s_.flows;
     std::vector<engine::CustomerState> states(work.size());
     std::vector<bool> existed(work.size(), false);
     std::vector<std::optional<TimePoint>> old_wake(work.size());
+    // The customers' keys: read here, then the commit's KEYS after the fixed six.
+    store::RespArgs keys_fixed;
+    keys_fixed.Arg(keys_.events()).Arg(keys_.outbox()).Arg(keys_.dead());
+    keys_fixed.Arg(keys_.timers()).Arg(keys_.lease()).Arg(keys_.stats());
+    keys_fixed.Arg(keys_.wheel()).Arg(keys_.wheel_moved());
+    store::RespArgs keys = keys_fixed;  // kCommitScript: then every customer's key
     if (!work.empty()) {
-      std::vector<std::string> mget = {"MGET"};
-      for (const auto& w : work) mget.push_back(keys_.customer(w.customer));
-      Result r = co_await Call(*conn_, std::move(mget));
+      store::RespArgs names;
+      names.Reserve(work.size() * 40);
+      for (const auto& w : work) names.Arg(keys_.customer(w.customer));
+      keys.Append(names);
+      store::RespArgs mget_name;
+      mget_name.Arg("MGET");
+      const store::RespCommand mget = store::RespCommand::Join(mget_name, names);
+      Result r = co_await Call(*conn_, &mget);
       if (!r.ok()) co_return "MGET: " + r.what();
       for (size_t i = 0; i < work.size() && i < r.reply.elements.size(); ++i) {
         const Reply& v = r.reply.elements[i];
@@ -374,25 +433,31 @@ class Worker final : public PartitionWorker {
       }
     }
     const TimePoint now = s_.clock.Now();
-    std::vector<std::string> args = {"EVALSHA", commit_sha_, ""};
-    args.reserve(8 + work.size() * 8);
-    std::vector<std::string> keys = {keys_.events(), keys_.outbox(), keys_.dead(),
-                                     keys_.timers(), keys_.lease(),  keys_.stats()};
     // The journey counts of the batch: one field per distinct (flow, step, kind, reason), with
     // each customer's share referenced by index so that a replayed customer is left out.
     std::vector<std::pair<std::string, int64_t>> stats;
-    std::map<std::string, size_t> stat_index;
-    std::vector<std::string> cust;  // the per-customer part of ARGV
+    std::unordered_map<std::string, size_t> stat_index;
+    // Fresh entries and fired timers (once the wheel has moved since we took the lease) go
+    // to kFreshCommitScript grouped by command; replays to kCommitScript customer by customer.
+    const bool bulk = mode == Mode::kFresh && wheel_moved_.has_value();
+    store::RespArgs cust;  // kCommitScript: the per-customer part of ARGV
+    struct {
+      store::RespArgs acks, set_keys, states, zadd, zrem, jobs;
+      std::map<int64_t, store::RespArgs> buckets;  // wheel bucket → its new entries
+      size_t njobs = 0;
+    } f;  // kFreshCommitScript: one run per command
+    (bulk ? f.states : cust).Reserve(work.size() * 256);
     // For the metrics once the commit is in: per customer, its events (type, duplicate) and
     // the flows of its jobs.
     std::vector<std::vector<std::pair<std::string, bool>>> events_of(work.size());
     std::vector<std::vector<std::string>> mails_of(work.size());
     size_t mails = 0;
+    std::string field;
     for (size_t i = 0; i < work.size(); ++i) {
       engine::CustomerState& st = states[i];
       bool changed = false;
       std::vector<engine::SendJob> jobs;
-      std::map<size_t, int64_t> mine;  // stat index → count
+      std::vector<std::pair<size_t, int64_t>> mine;  // stat index → count
       for (const auto& in : work[i].inputs) {
         engine::Decisions d = engine::Step(*flows, s_.policy, st, in, now);
         changed = changed || d.changed;
@@ -401,71 +466,156 @@ class Worker final : public PartitionWorker {
         }
         for (const auto& w : d.warnings) spdlog::warn("{}", w);
         for (const auto& rec : d.records) {
-          spdlog::debug("customer={} flow={} step={} {} {}", rec.customer_id, rec.flow, rec.step,
-                        engine::RecordKindName(rec.kind), rec.reason);
-          std::string field = fmt::format("{}\t{}\t{}\t{}", rec.flow, rec.step,
-                                          engine::RecordKindName(rec.kind), rec.reason);
-          auto [it, fresh] = stat_index.emplace(std::move(field), stats.size());
-          if (fresh) stats.emplace_back(it->first, 0);
+          if (spdlog::should_log(spdlog::level::debug)) {
+            spdlog::debug("customer={} flow={} step={} {} {}", rec.customer_id, rec.flow, rec.step,
+                          engine::RecordKindName(rec.kind), rec.reason);
+          }
+          field.clear();
+          field.append(rec.flow).append(1, '\t').append(rec.step).append(1, '\t');
+          field.append(engine::RecordKindName(rec.kind)).append(1, '\t').append(rec.reason);
+          auto [it, fresh] = stat_index.try_emplace(field, stats.size());
+          if (fresh) stats.emplace_back(field, 0);
           ++stats[it->second].second;
-          ++mine[it->second];
+          auto m = std::find_if(mine.begin(), mine.end(),
+                                [&](const auto& p) { return p.first == it->second; });
+          if (m == mine.end()) {
+            mine.emplace_back(it->second, 1);
+          } else {
+            ++m->second;
+          }
         }
         for (auto& j : d.sends) jobs.push_back(std::move(j));
       }
-      keys.push_back(keys_.customer(work[i].customer));
-      cust.push_back(std::to_string(work[i].sources.size()));
-      for (const auto& src : work[i].sources) cust.push_back(src);
-      cust.push_back(changed || !existed[i] ? engine::EncodeState(st) : "=");
+      // What to write: the state (nullopt: unchanged), and what the timers must do.
+      std::optional<std::string> state;
+      if (changed || !existed[i]) state = engine::EncodeState(st);
+      enum class WakeOp { kKeep, kSet, kReassert, kRemove } op = WakeOp::kSet;
       if (st.wake == old_wake[i] && existed[i]) {
-        cust.push_back("=");
+        // A fired entry may be an old one from the wheel, earlier than the state's wake: put
+        // the state's wake back in its place.
+        op = !work[i].fired ? WakeOp::kKeep : st.wake ? WakeOp::kReassert : WakeOp::kRemove;
+      } else if (!st.wake) {
+        op = WakeOp::kRemove;
+      }
+      const int64_t wake_ms = st.wake ? ToUnixMillis(*st.wake) : 0;
+      if (bulk) {
+        for (const auto& src : work[i].sources) f.acks.Arg(src);
+        if (state) {
+          f.set_keys.Arg(keys_.customer(work[i].customer));
+          f.states.Arg(*state);
+        }
+        if (op == WakeOp::kRemove) {
+          f.zrem.Arg(work[i].customer);
+        } else if (op == WakeOp::kSet || op == WakeOp::kReassert) {
+          const int64_t bucket = store::WheelBucket(wake_ms);
+          if (bucket <= *wheel_moved_) {
+            f.zadd.Arg(wake_ms).Arg(work[i].customer);
+          } else {
+            f.zrem.Arg(work[i].customer);
+            if (op == WakeOp::kSet) {
+              char entry[24];
+              auto end = std::to_chars(entry, entry + sizeof entry, wake_ms).ptr;
+              *end++ = ':';
+              f.buckets[bucket].Arg(std::string(entry, end) + work[i].customer);
+            }
+          }
+        }
+        for (const auto& j : jobs) {
+          std::vector<std::string> fields = store::OutboxFields(j);
+          f.jobs.Arg(static_cast<int64_t>(fields.size()));
+          for (const auto& x : fields) f.jobs.Arg(x);
+          ++f.njobs;
+          mails_of[i].push_back(j.flow);
+        }
       } else {
-        cust.push_back(st.wake ? std::to_string(ToUnixMillis(*st.wake)) : "");
-      }
-      cust.push_back(work[i].customer);
-      cust.push_back(std::to_string(jobs.size()));
-      for (const auto& j : jobs) {
-        std::vector<std::string> f = store::OutboxFields(j);
-        cust.push_back(std::to_string(f.size()));
-        for (auto& x : f) cust.push_back(std::move(x));
-        mails_of[i].push_back(j.flow);
-      }
-      cust.push_back(std::to_string(mine.size()));
-      for (const auto& [index, count] : mine) {
-        cust.push_back(std::to_string(index + 1));
-        cust.push_back(std::to_string(count));
+        cust.Arg(static_cast<int64_t>(work[i].sources.size()));
+        for (const auto& src : work[i].sources) cust.Arg(src);
+        cust.Arg(state ? std::string_view(*state) : std::string_view("="));
+        switch (op) {
+          case WakeOp::kKeep:
+            cust.Arg("=");
+            break;
+          case WakeOp::kRemove:
+            cust.Arg("");
+            break;
+          case WakeOp::kSet:
+            cust.Arg(wake_ms);
+            break;
+          case WakeOp::kReassert:
+            cust.Arg("~" + std::to_string(wake_ms));
+            break;
+        }
+        cust.Arg(work[i].customer);
+        cust.Arg(static_cast<int64_t>(jobs.size()));
+        for (const auto& j : jobs) {
+          std::vector<std::string> fields = store::OutboxFields(j);
+          cust.Arg(static_cast<int64_t>(fields.size()));
+          for (const auto& x : fields) cust.Arg(x);
+          mails_of[i].push_back(j.flow);
+        }
+        cust.Arg(static_cast<int64_t>(mine.size()));
+        for (const auto& [index, count] : mine) {
+          cust.Arg(static_cast<int64_t>(index + 1));
+          cust.Arg(count);
+        }
       }
       mails += jobs.size();
       if (st.wake && (!next_wake_ || *st.wake < *next_wake_)) next_wake_ = st.wake;
     }
-    std::vector<std::string> argv;
-    argv.reserve(5 + 2 * stats.size() + cust.size());
-    argv.push_back(token_);
-    argv.push_back(std::string(store::kEventsGroup));
-    argv.push_back(std::to_string(stats.size()));
-    for (auto& [field, count] : stats) {
-      argv.push_back(std::move(field));
-      argv.push_back(std::to_string(count));
-    }
-    argv.push_back(std::to_string(work.size()));
-    for (auto& c : cust) argv.push_back(std::move(c));
-    argv.push_back(std::to_string(dead.size()));
+    store::RespArgs tail;
+    tail.Arg(static_cast<int64_t>(dead.size()));
     for (const auto& [src, fields] : dead) {
-      argv.push_back(src);
-      argv.push_back(std::to_string(fields.size()));
-      for (const auto& f : fields) argv.push_back(f);
+      tail.Arg(src).Arg(static_cast<int64_t>(fields.size()));
+      for (const auto& x : fields) tail.Arg(x);
     }
-    args[2] = std::to_string(keys.size());
-    for (auto& k : keys) args.push_back(std::move(k));
-    for (auto& a : argv) args.push_back(std::move(a));
+    store::RespArgs head;  // EVALSHA, the SHA1, the key count
+    store::RespArgs argv;  // token, group, then the batch's counts
+    std::string_view script;
+    store::RespCommand command;
+    if (bulk) {
+      script = store::kFreshCommitScript;
+      head.Arg("EVALSHA").Arg(fresh_sha_);
+      head.Arg(static_cast<int64_t>(keys_fixed.count() + f.set_keys.count()));
+      argv.Arg(token_).Arg(store::kEventsGroup).Arg(*wheel_moved_);
+      argv.Arg(static_cast<int64_t>(stats.size()));
+      for (const auto& [name, count] : stats) argv.Arg(name).Arg(count);
+      argv.Arg(static_cast<int64_t>(f.acks.count()));
+      store::RespArgs mid;  // the states' run, then the delete count (none: see EncodeState)
+      mid.Arg(static_cast<int64_t>(f.states.count()));
+      store::RespArgs after;
+      after.Arg(int64_t{0});
+      after.Arg(static_cast<int64_t>(f.zadd.count() / 2));
+      store::RespArgs zrem_count, bucket_runs, job_count;
+      zrem_count.Arg(static_cast<int64_t>(f.zrem.count()));
+      bucket_runs.Arg(static_cast<int64_t>(f.buckets.size()));
+      for (const auto& [bucket, entries] : f.buckets) {
+        bucket_runs.Arg(bucket).Arg(static_cast<int64_t>(entries.count())).Append(entries);
+      }
+      job_count.Arg(static_cast<int64_t>(f.njobs));
+      // KEYS (fixed, then the states') precede ARGV, so the key count covers both parts.
+      command = store::RespCommand::Join(head, keys_fixed, f.set_keys, argv, f.acks, mid, f.states,
+                                         after, f.zadd, zrem_count, f.zrem, bucket_runs, job_count,
+                                         f.jobs, tail);
+    } else {
+      script = store::kCommitScript;
+      head.Arg("EVALSHA").Arg(commit_sha_).Arg(static_cast<int64_t>(keys.count()));
+      argv.Arg(token_).Arg(store::kEventsGroup).Arg(mode == Mode::kFresh ? "f" : "r");
+      argv.Arg(static_cast<int64_t>(stats.size()));
+      for (const auto& [name, count] : stats) argv.Arg(name).Arg(count);
+      argv.Arg(static_cast<int64_t>(work.size()));
+      command = store::RespCommand::Join(head, keys, argv, cust, tail);
+    }
     auto started = std::chrono::steady_clock::now();
-    Result r = co_await Call(*conn_, args);
+    Result r = co_await Call(*conn_, &command);
     if (r.reply.is_error() && r.reply.str.rfind("NOSCRIPT", 0) == 0) {
-      Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", std::string(store::kCommitScript)));
+      // Redis lost its scripts (a restart or SCRIPT FLUSH): load it again; same SHA1.
+      Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", std::string(script)));
       if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
-      commit_sha_ = sha.reply.str;
-      args[1] = commit_sha_;
+      if (sha.reply.str != (bulk ? fresh_sha_ : commit_sha_)) {
+        co_return "the commit script's SHA1 changed on reload";
+      }
       started = std::chrono::steady_clock::now();
-      r = co_await Call(*conn_, args);
+      r = co_await Call(*conn_, &command);
     }
     if (!r.error.empty()) co_return "commit: " + r.error;
     if (r.reply.is_error()) {
@@ -476,6 +626,10 @@ class Worker final : public PartitionWorker {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     ++s_.stats.commits;
     s_.stats.mails_queued += mails;
+    if (r.reply.elements.size() >= 4 && r.reply.elements[3].integer > 0) {
+      spdlog::warn("partition {}: {} fresh entries were already acknowledged by someone else",
+                   partition_, r.reply.elements[3].integer);
+    }
     // Customers whose entries were acknowledged before (a replay) changed nothing.
     std::vector<bool> skipped(work.size(), false);
     if (r.reply.elements.size() >= 3) {
@@ -502,6 +656,11 @@ class Worker final : public PartitionWorker {
   std::shared_ptr<store::RedisConnection> conn_, blocking_;
   std::string token_;
   std::string commit_sha_;
+  std::string wheel_sha_;
+  std::string fresh_sha_;
+  // The wheel_moved value in Redis, known once we moved the wheel since taking the lease.
+  std::optional<int64_t> wheel_moved_;
+  std::optional<TimePoint> move_at_;  // when the timing wheel must move next (unset: at once)
   bool owned_ = false;
   int senders_ = 0;  // outbox senders still running
   std::chrono::steady_clock::time_point lease_renewed_;

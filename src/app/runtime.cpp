@@ -42,4 +42,21 @@ size_t EntryCount(const store::Reply& r) {
   return stream.elements[1].elements.size();
 }
 
+asio::awaitable<store::Result> Script(store::RedisConnection& conn, std::string& sha,
+                                      std::string_view body, std::vector<std::string> args) {
+  if (!sha.empty()) {
+    args.insert(args.begin(), sha);
+    args.insert(args.begin(), "EVALSHA");
+    store::Result r = co_await Call(conn, args);
+    if (!(r.reply.is_error() && r.reply.str.rfind("NOSCRIPT", 0) == 0)) co_return r;
+    args.erase(args.begin(), args.begin() + 2);
+  }
+  store::Result load = co_await Call(conn, Cmd("SCRIPT", "LOAD", std::string(body)));
+  if (!load.ok()) co_return load;
+  sha = load.reply.str;
+  args.insert(args.begin(), sha);
+  args.insert(args.begin(), "EVALSHA");
+  co_return co_await Call(conn, args);
+}
+
 }  // namespace journeyd::app::internal

@@ -34,6 +34,11 @@ asio::awaitable<void> Sleep(Duration d);
 // Connects `c` unless it is connected; "" or the reason it could not.
 asio::awaitable<std::string> Connect(store::RedisConnection& c);
 
+// Runs a script by its SHA, loading it again when Redis lost it (a restart, SCRIPT FLUSH).
+// `sha` may start empty; it holds the SHA1 afterwards.
+asio::awaitable<store::Result> Script(store::RedisConnection& conn, std::string& sha,
+                                      std::string_view body, std::vector<std::string> args);
+
 // A stream entry's field/value array as a map.
 std::map<std::string, std::string> FieldMap(const store::Reply& fields);
 

@@ -131,24 +131,6 @@ awaitable<void> DeliverOne(mail::SmtpPool& pool, Outgoing* o, int* left, asio::s
   if (--*left == 0) all->cancel();
 }
 
-// Runs a script by its SHA, loading it again when Redis lost it (a restart, SCRIPT FLUSH).
-awaitable<Result> Script(store::RedisConnection& conn, std::string& sha, std::string_view body,
-                         std::vector<std::string> args) {
-  if (!sha.empty()) {
-    args.insert(args.begin(), sha);
-    args.insert(args.begin(), "EVALSHA");
-    Result r = co_await Call(conn, args);
-    if (!(r.reply.is_error() && r.reply.str.rfind("NOSCRIPT", 0) == 0)) co_return r;
-    args.erase(args.begin(), args.begin() + 2);
-  }
-  Result load = co_await Call(conn, Cmd("SCRIPT", "LOAD", std::string(body)));
-  if (!load.ok()) co_return load;
-  sha = load.reply.str;
-  args.insert(args.begin(), sha);
-  args.insert(args.begin(), "EVALSHA");
-  co_return co_await Call(conn, args);
-}
-
 }  // namespace
 
 mail::SmtpOptions SmtpOptionsOf(const Config& config) {

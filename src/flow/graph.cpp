@@ -20,7 +20,9 @@ std::string DayList(uint8_t mask) {
   if (mask == 0x7f) return "";
   std::string out;
   for (int i = 0; i < 7; ++i) {
-    if (mask & (1u << i)) out += (out.empty() ? "" : ",") + std::string(kDays[i]);
+    if ((mask & (1u << i)) == 0) continue;
+    if (!out.empty()) out += ',';
+    out += kDays[i];
   }
   return out;
 }

@@ -1,5 +1,7 @@
 #include "journeyd/store/redis.h"
 
+#include "journeyd/store/resp.h"
+
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <unistd.h>
@@ -159,24 +161,27 @@ void RedisConnection::Finish(uint64_t id, Reply reply, const std::string& error)
 
 void RedisConnection::AsyncCommand(std::vector<std::string> args, Callback cb,
                                    std::optional<Duration> timeout) {
+  RespArgs a;
+  size_t bytes = 0;
+  for (const auto& x : args) bytes += x.size() + 16;
+  a.Reserve(bytes);
+  for (const auto& x : args) a.Arg(x);
+  AsyncWire(RespCommand::Of(a).wire(), std::move(cb), timeout);
+}
+
+void RedisConnection::AsyncWire(std::string_view wire, Callback cb,
+                                std::optional<Duration> timeout) {
   if (!ac_ || !connected_) {
     asio::post(io_, [cb = std::move(cb)] { cb(Reply{}, "not connected to Redis"); });
     return;
   }
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
   uint64_t id = next_id_++;
   auto deadline = std::chrono::steady_clock::now() + timeout.value_or(options_.command_timeout);
   pending_.push_back({id, std::move(cb), deadline});
-  int rc = redisAsyncCommandArgv(ac_, &RedisConnection::OnReply,
-                                 reinterpret_cast<void*>(static_cast<uintptr_t>(id)),
-                                 static_cast<int>(argv.size()), argv.data(), lens.data());
+  // hiredis copies the bytes into its output buffer before this returns.
+  int rc = redisAsyncFormattedCommand(ac_, &RedisConnection::OnReply,
+                                      reinterpret_cast<void*>(static_cast<uintptr_t>(id)),
+                                      wire.data(), wire.size());
   if (rc != REDIS_OK) {
     Finish(id, Reply{}, "Redis command could not be queued");
     return;

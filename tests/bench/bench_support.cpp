@@ -161,4 +161,24 @@ PostfixTools FindPostfixTools(const std::string& cache_dir) {
   return t;
 }
 
+int StartSmtpSink(const PostfixTools& tools, const std::string& dir, Process* sink) {
+  const int port = FreeLoopbackPort();
+  std::vector<std::string> argv = {tools.sink};
+  if (::geteuid() == 0) {
+    argv.push_back("-u");
+    argv.push_back("nobody");
+  }
+  argv.push_back("127.0.0.1:" + std::to_string(port));
+  argv.push_back("1024");
+  sink->Start(argv, tools.Env(), dir + "/sink.log");
+  return WaitForPort(port, 5000) ? port : 0;
+}
+
+std::string SmtpConfig(int port, int connections, const std::string& dir) {
+  if (port == 0) return "smtp: { mode: file, dir: \"" + dir + "/mail\" }\n";
+  return "smtp: { mode: smtp, host: 127.0.0.1, port: " + std::to_string(port) +
+         ", tls: none, connections: " + std::to_string(connections) +
+         ", from: \"Shop <news@shop.example>\" }\n";
+}
+
 }  // namespace journeyd::bench

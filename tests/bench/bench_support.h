@@ -65,4 +65,10 @@ struct PostfixTools {
 };
 PostfixTools FindPostfixTools(const std::string& cache_dir);
 
+// Starts smtp-sink on a free loopback port with its log in `dir`: the port, or 0.
+int StartSmtpSink(const PostfixTools& tools, const std::string& dir, Process* sink);
+
+// The `smtp:` config section for journeyd: to the sink on `port`, or files in `dir` when 0.
+std::string SmtpConfig(int port, int connections, const std::string& dir);
+
 }  // namespace journeyd::bench

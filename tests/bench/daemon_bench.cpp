@@ -7,9 +7,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -101,6 +104,50 @@ int64_t Sum(store::SyncRedis& redis, int partitions,
   return n;
 }
 
+// CPU seconds (user + system) a process has used so far.
+double CpuSeconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = stat.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::atof(field.c_str());  // utime, stime
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// Redis's own CPU seconds (INFO cpu: used_cpu_user + used_cpu_sys).
+double RedisCpuSeconds(store::SyncRedis& redis) {
+  std::string err;
+  auto r = redis.Command({"INFO", "cpu"}, &err);
+  if (!r) return 0;
+  double total = 0;
+  for (const char* key : {"used_cpu_user:", "used_cpu_sys:"}) {
+    auto at = r->str.find(key);
+    if (at != std::string::npos) total += std::atof(r->str.c_str() + at + std::strlen(key));
+  }
+  return total;
+}
+
+// Customers with a wake time: in the timers sets or in timing-wheel buckets.
+int64_t Waiting(store::SyncRedis& redis, int partitions) {
+  std::string err;
+  int64_t n = 0;
+  for (int p = 0; p < partitions; ++p) {
+    const store::Keys k(kPrefix, p);
+    if (auto r = redis.Command({"ZCARD", k.timers()}, &err)) n += r->integer;
+    auto buckets = redis.Command({"ZRANGE", k.wheel(), "0", "-1"}, &err);
+    if (!buckets) continue;
+    for (const auto& b : buckets->elements) {
+      if (auto r = redis.Command({"LLEN", k.wheel_bucket(b.str)}, &err)) n += r->integer;
+    }
+  }
+  return n;
+}
+
 double RssMib(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
@@ -119,9 +166,10 @@ void WriteConfig(const std::string& path, int redis_port, int partitions,
 }
 
 // Runs journeyd until `done` or it exits; the seconds it took, or nullopt.
+// `cpu_seconds`, when given, gets the daemon's CPU time until `done`.
 template <typename Done>
 std::optional<double> RunUntil(const std::string& config, const std::string& log, Done done,
-                               double* rss_mib = nullptr) {
+                               double* rss_mib = nullptr, double* cpu_seconds = nullptr) {
   Process daemon;
   auto start = Clock::now();
   daemon.Start({SelfDir() + "/journeyd", "-c", config}, {}, log);
@@ -136,6 +184,7 @@ std::optional<double> RunUntil(const std::string& config, const std::string& log
     if (done()) {
       double secs = Since(start);
       if (rss_mib) *rss_mib = RssMib(daemon.pid());
+      if (cpu_seconds) *cpu_seconds = CpuSeconds(daemon.pid());
       daemon.Stop();
       return secs;
     }
@@ -149,6 +198,8 @@ std::optional<double> RunUntil(const std::string& config, const std::string& log
 std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
   const std::string flows = std::filesystem::absolute(o.flows_dir).string();
   std::vector<double> ceilings, ingest, timers, bytes, rss;
+  std::vector<double> xadd_redis_us, ingest_daemon_us, ingest_redis_us, timers_daemon_us,
+      timers_redis_us;
   DaemonFigures fig;
   for (int run = 0; run < o.runs; ++run) {
     TempDir tmp;
@@ -156,7 +207,9 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
     auto client = redis.Client();
     if (!client) return std::nullopt;
     std::string err;
+    double before = RedisCpuSeconds(*client);
     ceilings.push_back(XaddCeiling(redis.port(), o.customers));
+    xadd_redis_us.push_back((RedisCpuSeconds(*client) - before) * 1e6 / o.customers);
     client->Command({"FLUSHALL"}, &err);
     const int64_t baseline = redis.UsedMemory();
 
@@ -168,16 +221,17 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
     std::string config = tmp.path() + "/journeyd.yaml";
     WriteConfig(config, redis.port(), o.partitions, flows, 1,
                 "smtp: { mode: file, dir: \"" + tmp.path() + "/mail\" }\n");
-    double rss_now = 0;
+    double rss_now = 0, daemon_cpu = 0;
+    double redis_cpu = RedisCpuSeconds(*client);
     auto secs = RunUntil(
         config, tmp.path() + "/journeyd.log", [&] { return Drained(*client, o.partitions); },
-        &rss_now);
+        &rss_now, &daemon_cpu);
     if (!secs) return std::nullopt;
     ingest.push_back(o.customers / *secs);
+    ingest_daemon_us.push_back(daemon_cpu * 1e6 / o.customers);
+    ingest_redis_us.push_back((RedisCpuSeconds(*client) - redis_cpu) * 1e6 / o.customers);
     rss.push_back(rss_now);
-    const int64_t waiting = Sum(*client, o.partitions, [](const store::Keys& k) {
-      return std::vector<std::string>{"ZCARD", k.timers()};
-    });
+    const int64_t waiting = Waiting(*client, o.partitions);
     if (waiting != o.customers) {
       fig.note += fmt::format(" {} of {} customers have a timer;", waiting, o.customers);
     }
@@ -195,16 +249,30 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
                      std::to_string(now - static_cast<int64_t>(ahead))},
                     &err);
     const int64_t due_by = now + 181LL * 86400 * 1000;
-    std::string smtp = "smtp: { mode: file, dir: \"" + tmp.path() + "/mail\" }\n";
-    WriteConfig(config, redis.port(), o.partitions, flows, kTimerScale, smtp);
-    secs = RunUntil(config, tmp.path() + "/journeyd.log", [&] {
-      return Sum(*client, o.partitions, [&](const store::Keys& k) {
-               return std::vector<std::string>{"ZCOUNT", k.timers(), "-inf",
-                                               std::to_string(due_by)};
-             }) == 0;
-    });
+    // The mails go to smtp-sink, as in production they go to a relay.
+    Process sink;
+    const int sink_port =
+        o.postfix.why_not.empty() ? StartSmtpSink(o.postfix, tmp.path(), &sink) : 0;
+    if (sink_port == 0 && run == 0) fig.note += " timers: mail written to files (no smtp-sink);";
+    WriteConfig(config, redis.port(), o.partitions, flows, kTimerScale,
+                SmtpConfig(sink_port, 4, tmp.path()));
+    redis_cpu = RedisCpuSeconds(*client);
+    secs = RunUntil(
+        config, tmp.path() + "/journeyd.log",
+        [&] {
+          // Nothing due left in the timers set nor in a timing-wheel bucket.
+          auto due_in = [&](std::string (store::Keys::*key)() const) {
+            return Sum(*client, o.partitions, [&](const store::Keys& k) {
+              return std::vector<std::string>{"ZCOUNT", (k.*key)(), "-inf", std::to_string(due_by)};
+            });
+          };
+          return due_in(&store::Keys::timers) == 0 && due_in(&store::Keys::wheel) == 0;
+        },
+        nullptr, &daemon_cpu);
     if (!secs) return std::nullopt;
     timers.push_back(o.customers / *secs);
+    timers_daemon_us.push_back(daemon_cpu * 1e6 / o.customers);
+    timers_redis_us.push_back((RedisCpuSeconds(*client) - redis_cpu) * 1e6 / o.customers);
     const int64_t queued = Sum(*client, o.partitions, [](const store::Keys& k) {
       return std::vector<std::string>{"XLEN", k.outbox()};
     });
@@ -217,10 +285,16 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
   fig.timers_per_sec = Median(timers);
   fig.bytes_per_customer = Median(bytes);
   fig.rss_mib = Median(rss);
+  fig.xadd_redis_us = Median(xadd_redis_us);
+  fig.ingest_daemon_us = Median(ingest_daemon_us);
+  fig.ingest_redis_us = Median(ingest_redis_us);
+  fig.timers_daemon_us = Median(timers_daemon_us);
+  fig.timers_redis_us = Median(timers_redis_us);
   return fig;
 }
 
-std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int partitions) {
+std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int partitions,
+                                                const PostfixTools& postfix) {
   TempDir tmp;
   RedisProc redis(tmp.path());
   auto client = redis.Client();
@@ -232,8 +306,9 @@ std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int pa
                                          "steps:\n  - wait: 2s\n  - send: note\n";
   std::ofstream(flows + "/templates/note.yaml") << "subject: Tick\ntext: tock\n";
   std::string config = tmp.path() + "/journeyd.yaml";
-  WriteConfig(config, redis.port(), partitions, flows, 1,
-              "smtp: { mode: file, dir: \"" + tmp.path() + "/mail\" }\n");
+  Process sink;
+  const int sink_port = postfix.why_not.empty() ? StartSmtpSink(postfix, tmp.path(), &sink) : 0;
+  WriteConfig(config, redis.port(), partitions, flows, 1, SmtpConfig(sink_port, 4, tmp.path()));
   Process daemon;
   daemon.Start({SelfDir() + "/journeyd", "-c", config}, {}, tmp.path() + "/journeyd.log");
   std::string err;
@@ -247,8 +322,33 @@ std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int pa
     if (all) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  // Offer `rate` events a second in 10 ms slices; remember each event's entry time.
+  // Offer `rate` events a second in 10 ms slices; remember each event's entry time. Every
+  // 100 ms, read the new outbox entries (the daemon trims the outbox past 100k entries): each
+  // mail's entry time is when its timer's commit happened.
   std::unordered_map<std::string, int64_t> due;  // customer → when the wait ends (ms)
+  std::vector<double> late;
+  std::vector<std::string> last(static_cast<size_t>(partitions), "-");
+  auto collect = [&] {
+    for (int p = 0; p < partitions; ++p) {
+      std::string& from = last[static_cast<size_t>(p)];
+      auto r = client->Command({"XRANGE", store::Keys(kPrefix, p).outbox(),
+                                from == "-" ? from : "(" + from, "+", "COUNT", "100000"},
+                               &err);
+      if (!r) continue;
+      for (const auto& e : r->elements) {
+        if (e.elements.size() < 2) continue;
+        from = e.elements[0].str;
+        const auto& f = e.elements[1].elements;
+        for (size_t i = 0; i + 1 < f.size(); i += 2) {
+          if (f[i].str != "customer_id") continue;
+          auto it = due.find(f[i + 1].str);
+          if (it != due.end()) {
+            late.push_back(static_cast<double>(std::atoll(from.c_str()) - it->second));
+          }
+        }
+      }
+    }
+  };
   const int per_slice = std::max(1, static_cast<int>(rate / 100));
   auto start = Clock::now();
   int n = 0;
@@ -267,35 +367,17 @@ std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int pa
     for (size_t k = 0; k < ids.size(); ++k) {
       due[ids[k]] = std::atoll((*replies)[k].str.c_str()) + 2000;
     }
+    if (slice % 10 == 9) collect();
     auto next = start + std::chrono::milliseconds(10 * (slice + 1));
     std::this_thread::sleep_until(next);
   }
-  // Wait for every mail, then read when each was committed (its outbox entry id).
+  // Wait for the last mails.
   auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (Clock::now() < deadline) {
-    int64_t queued = Sum(*client, partitions, [](const store::Keys& k) {
-      return std::vector<std::string>{"XLEN", k.outbox()};
-    });
-    if (queued >= n) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (Clock::now() < deadline && static_cast<int>(late.size()) < n) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    collect();
   }
   daemon.Stop();
-  std::vector<double> late;
-  for (int p = 0; p < partitions; ++p) {
-    auto r = client->Command({"XRANGE", store::Keys(kPrefix, p).outbox(), "-", "+"}, &err);
-    if (!r) continue;
-    for (const auto& e : r->elements) {
-      if (e.elements.size() < 2) continue;
-      const auto& f = e.elements[1].elements;
-      for (size_t i = 0; i + 1 < f.size(); i += 2) {
-        if (f[i].str != "customer_id") continue;
-        auto it = due.find(f[i + 1].str);
-        if (it != due.end()) {
-          late.push_back(static_cast<double>(std::atoll(e.elements[0].str.c_str()) - it->second));
-        }
-      }
-    }
-  }
   LatenessFigures fig;
   fig.rate = per_slice * 100.0;
   fig.timers = static_cast<int>(late.size());

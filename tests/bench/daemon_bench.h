@@ -16,11 +16,16 @@ struct DaemonFigures {
   double timers_per_sec = 0;      // due customers fired and committed (each queues a mail)
   double bytes_per_customer = 0;  // used_memory delta per customer waiting in winback
   double rss_mib = 0;             // the daemon's VmRSS after the ingest
+  // CPU time per event (ingest) and per timer, in microseconds: the daemon's own, and Redis's.
+  double xadd_redis_us = 0;  // Redis's CPU time per XADD of the ceiling run
+  double ingest_daemon_us = 0, ingest_redis_us = 0;
+  double timers_daemon_us = 0, timers_redis_us = 0;
   std::string note;
 };
 
 struct DaemonBenchOptions {
   std::string flows_dir;
+  PostfixTools postfix;  // the mail peer (smtp-sink); mail goes to files when unavailable
   int customers = 200000;
   int partitions = 4;
   int runs = 3;
@@ -37,7 +42,9 @@ struct LatenessFigures {
 
 // Timer lateness at clock.scale 1: `rate` events a second for `seconds`, each starting a
 // 2-second wait; lateness = when the mail was committed minus when the wait was due.
-std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int partitions);
+// Mail goes to smtp-sink (files when `postfix` is unavailable).
+std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int partitions,
+                                                const PostfixTools& postfix);
 
 // The daemon's resident memory after ingesting `customers` first purchases (MiB).
 std::optional<double> RunRssBench(const std::string& flows_dir, int customers, int partitions);

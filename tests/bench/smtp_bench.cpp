@@ -70,17 +70,9 @@ std::optional<SmtpFigures> RunSmtpBench(const flow::FlowSet& flows, const Postfi
   std::vector<double> daemon_rates, client_rates, postfix_rates;
   for (int run = 0; run < runs; ++run) {
     TempDir tmp;
-    const int sink_port = FreeLoopbackPort();
     Process sink;
-    std::vector<std::string> sink_argv = {postfix.sink};
-    if (::geteuid() == 0) {
-      sink_argv.push_back("-u");
-      sink_argv.push_back("nobody");
-    }
-    sink_argv.push_back("127.0.0.1:" + std::to_string(sink_port));
-    sink_argv.push_back("1024");
-    sink.Start(sink_argv, postfix.Env(), tmp.path() + "/sink.log");
-    if (!WaitForPort(sink_port, 5000)) {
+    const int sink_port = StartSmtpSink(postfix, tmp.path(), &sink);
+    if (sink_port == 0) {
       std::cerr << "smtp-sink did not start (see its log)\n";
       return std::nullopt;
     }
@@ -151,9 +143,7 @@ std::optional<SmtpFigures> RunSmtpBench(const flow::FlowSet& flows, const Postfi
       std::string config = tmp.path() + "/journeyd.yaml";
       std::ofstream(config) << "redis: { port: " << redis.port() << ", partitions: 1 }\n"
                             << "flows: { dir: \"" << fig.flows_dir << "\" }\n"
-                            << "smtp: { mode: smtp, host: 127.0.0.1, port: " << sink_port
-                            << ", tls: none, connections: " << connections
-                            << ", from: \"Shop <news@shop.example>\" }\n"
+                            << SmtpConfig(sink_port, connections, tmp.path())
                             << "admin: { listen: \"127.0.0.1:" << FreeLoopbackPort() << "\" }\n"
                             << "log: { level: warn }\n";
       Process daemon;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "journeyd/store/redis.h"
+#include "journeyd/store/resp.h"
 
 namespace journeyd::store {
 
@@ -33,6 +34,24 @@ inline boost::asio::awaitable<Result> Call(RedisConnection& c, std::vector<std::
             timeout);
       },
       boost::asio::use_awaitable, std::move(args));
+}
+
+// A command already in wire form. `command` must outlive the co_await (it is read at once,
+// before the first suspension, but a pointer keeps the caller's ownership plain).
+inline boost::asio::awaitable<Result> Call(RedisConnection& c, const RespCommand* command,
+                                           std::optional<Duration> timeout = std::nullopt) {
+  co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                                 void(Result)>(
+      [&c, timeout, command](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        c.AsyncWire(
+            command->wire(),
+            [h](Reply r, const std::string& e) {
+              std::move (*h)(Result{std::move(r), e});
+            },
+            timeout);
+      },
+      boost::asio::use_awaitable);
 }
 
 }  // namespace journeyd::store

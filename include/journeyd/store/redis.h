@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "journeyd/common/time.h"
@@ -55,6 +56,9 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   // Queues a command. `timeout` overrides the default (for blocking reads: block time + margin).
   void AsyncCommand(std::vector<std::string> args, Callback cb,
                     std::optional<Duration> timeout = std::nullopt);
+  // The same for a command already in wire form (store/resp.h); the bytes are copied at once.
+  void AsyncWire(std::string_view wire, Callback cb,
+                 std::optional<Duration> timeout = std::nullopt);
   bool connected() const { return ac_ != nullptr && connected_; }
   size_t pending() const { return pending_.size(); }
   // Drops the connection; pending commands fail with `reason`.

@@ -1,0 +1,83 @@
+// A Redis command written straight into its wire form (RESP, an array of bulk strings).
+//
+// Big commands (a batch commit carries hundreds of customer states and rendered mails) are
+// built here piece by piece, with no vector of argument strings and no second formatting pass.
+#pragma once
+
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace journeyd::store {
+
+// Arguments in RESP form without the array header, so that parts built separately (keys,
+// then arguments) can be joined in any order before the command is framed.
+class RespArgs {
+ public:
+  RespArgs& Arg(std::string_view a) {
+    char len[24];
+    auto end = std::to_chars(len, len + sizeof len, a.size()).ptr;
+    buf_.push_back('$');
+    buf_.append(len, end);
+    buf_.append("\r\n", 2);
+    buf_.append(a);
+    buf_.append("\r\n", 2);
+    ++count_;
+    return *this;
+  }
+  RespArgs& Arg(int64_t v) {
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+    return Arg(std::string_view(digits, static_cast<size_t>(end - digits)));
+  }
+  RespArgs& Arg(const char* a) { return Arg(std::string_view(a)); }
+  RespArgs& Arg(const std::string& a) { return Arg(std::string_view(a)); }
+  RespArgs& Append(const RespArgs& other) {
+    buf_.append(other.buf_);
+    count_ += other.count_;
+    return *this;
+  }
+  void Reserve(size_t bytes) { buf_.reserve(bytes); }
+  size_t count() const { return count_; }
+  size_t bytes() const { return buf_.size(); }
+  const std::string& body() const { return buf_; }
+
+ private:
+  std::string buf_;
+  size_t count_ = 0;
+};
+
+// A whole command: the array header, then the arguments.
+class RespCommand {
+ public:
+  RespCommand() = default;
+  // Frames `args`.
+  static RespCommand Of(const RespArgs& args) {
+    RespCommand c;
+    c.Frame(args.count(), args.bytes());
+    c.wire_.append(args.body());
+    return c;
+  }
+  template <typename... Parts>
+  static RespCommand Join(const Parts&... parts) {
+    RespCommand c;
+    c.Frame((parts.count() + ...), (parts.bytes() + ...));
+    (c.wire_.append(parts.body()), ...);
+    return c;
+  }
+  std::string_view wire() const { return wire_; }
+
+ private:
+  void Frame(size_t count, size_t bytes) {
+    char n[24];
+    auto end = std::to_chars(n, n + sizeof n, count).ptr;
+    wire_.reserve(bytes + 16);
+    wire_.push_back('*');
+    wire_.append(n, end);
+    wire_.append("\r\n", 2);
+  }
+  std::string wire_;
+};
+
+}  // namespace journeyd::store

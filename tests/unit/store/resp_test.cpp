@@ -1,0 +1,48 @@
+// The wire form of commands built with RespArgs / RespCommand (RESP arrays of bulk strings).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "journeyd/store/resp.h"
+
+namespace journeyd::store {
+namespace {
+
+TEST(Resp, OneCommandIsAnArrayOfBulkStrings) {
+  RespArgs a;
+  a.Arg("SET").Arg(std::string("k")).Arg(int64_t{-42});
+  EXPECT_EQ(a.count(), 3u);
+  EXPECT_EQ(RespCommand::Of(a).wire(), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n-42\r\n");
+}
+
+TEST(Resp, EmptyAndBinaryArgumentsKeepTheirBytes) {
+  RespArgs a;
+  a.Arg("").Arg(std::string_view("a\r\n\0b", 5));
+  EXPECT_EQ(RespCommand::Of(a).wire(), std::string("*2\r\n$0\r\n\r\n$5\r\na\r\n\0b\r\n", 21));
+}
+
+TEST(Resp, PartsJoinInTheOrderGivenUnderOneHeader) {
+  RespArgs head, keys, argv;
+  head.Arg("EVALSHA");
+  keys.Arg("k1").Arg("k2");
+  argv.Arg(int64_t{7});
+  head.Arg(static_cast<int64_t>(keys.count()));
+  RespCommand c = RespCommand::Join(head, keys, argv);
+  EXPECT_EQ(c.wire(), "*5\r\n$7\r\nEVALSHA\r\n$1\r\n2\r\n$2\r\nk1\r\n$2\r\nk2\r\n$1\r\n7\r\n");
+  RespArgs more;
+  more.Append(keys).Append(argv);
+  EXPECT_EQ(more.count(), 3u);
+  EXPECT_EQ(more.body(), "$2\r\nk1\r\n$2\r\nk2\r\n$1\r\n7\r\n");
+}
+
+TEST(Resp, ALargeCountHasAllItsDigits) {
+  RespArgs a;
+  for (int i = 0; i < 12345; ++i) a.Arg("x");
+  const RespCommand c = RespCommand::Of(a);
+  std::string_view wire = c.wire();
+  EXPECT_EQ(wire.substr(0, 8), "*12345\r\n");
+  EXPECT_EQ(wire.size(), 8 + 12345 * 7u);
+}
+
+}  // namespace
+}  // namespace journeyd::store
