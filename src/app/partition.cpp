@@ -504,14 +504,20 @@ class Worker final : public PartitionWorker {
           f.set_keys.Arg(keys_.customer(work[i].customer));
           f.states.Arg(*state);
         }
+        // Whether the customer can be in the timers set: its old wake is in a moved bucket
+        // (or it fired from there). An old entry we do not know of fires early, and its
+        // commit (fired) sets the set right.
+        const bool in_timers =
+            work[i].fired ||
+            (old_wake[i] && store::WheelBucket(ToUnixMillis(*old_wake[i])) <= *wheel_moved_);
         if (op == WakeOp::kRemove) {
-          f.zrem.Arg(work[i].customer);
+          if (in_timers) f.zrem.Arg(work[i].customer);
         } else if (op == WakeOp::kSet || op == WakeOp::kReassert) {
           const int64_t bucket = store::WheelBucket(wake_ms);
           if (bucket <= *wheel_moved_) {
             f.zadd.Arg(wake_ms).Arg(work[i].customer);
           } else {
-            f.zrem.Arg(work[i].customer);
+            if (in_timers) f.zrem.Arg(work[i].customer);
             if (op == WakeOp::kSet) {
               char entry[24];
               auto end = std::to_chars(entry, entry + sizeof entry, wake_ms).ptr;

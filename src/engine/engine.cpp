@@ -93,14 +93,13 @@ class EngineScope final : public flow::Scope {
                           journey_->trigger_ts, &journey_->trigger_data, nullptr);
       case Root::kVar: {
         if (p.segments.empty()) return Value::Null();
-        const std::string& name = p.segments[0];
+        const std::string_view name = p.segments[0];
         if (name == "unsubscribe_url") return Value::String(unsubscribe_url_);
         if (name == "flow_id") return Value::String(flow_id_);
         if (name == "step_id") return step_ ? Value::String(step_->id) : Value::Null();
         if (!step_) return Value::Null();
-        auto it =
-            std::lower_bound(step_->vars.begin(), step_->vars.end(), name,
-                             [](const auto& kv, const std::string& n) { return kv.first < n; });
+        auto it = std::lower_bound(step_->vars.begin(), step_->vars.end(), name,
+                                   [](const auto& kv, std::string_view n) { return kv.first < n; });
         if (it == step_->vars.end() || it->first != name) return Value::Null();
         return it->second.AsValue();
       }
@@ -111,7 +110,7 @@ class EngineScope final : public flow::Scope {
  private:
   Value Customer(const Path& p) const {
     if (p.segments.size() != 1) return Value::Null();
-    const std::string& a = p.segments[0];
+    const std::string_view a = p.segments[0];
     if (a == "orders") return Value::Number(static_cast<double>(state_.orders));
     if (a == "revenue") return Value::Number(state_.revenue);
     if (a == "first_purchase_at") {
@@ -130,7 +129,7 @@ class EngineScope final : public flow::Scope {
   Value EventField(const std::vector<std::string>& segs, const std::string& type,
                    const std::string& customer_id, const std::string& event_id, TimePoint ts,
                    const nlohmann::json* data, const nlohmann::json* profile) const {
-    const std::string& f = segs[0];
+    const std::string_view f = segs[0];
     if (segs.size() == 1) {
       if (f == "type") return Value::String(type);
       if (f == "customer_id") return Value::String(customer_id);
@@ -408,7 +407,7 @@ class Engine {
   void MergeProfile(const Event& ev) {
     if (!ev.profile.is_object()) return;
     for (auto it = ev.profile.begin(); it != ev.profile.end(); ++it) {
-      const std::string& key = it.key();
+      const std::string_view key = it.key();
       const nlohmann::json& v = it.value();
       // A shop importing history may set the derived attributes once.
       if (key == "orders" || key == "revenue") {
@@ -438,7 +437,7 @@ class Engine {
         zone_.reset();
       }
       if (key == "email") state_.bouncing = false;  // a new address has not bounced
-      dirty_attrs_.push_back(key);
+      dirty_attrs_.emplace_back(key);
       if (a.kind == Attr::Kind::kNull) {
         state_.Erase(key);
       } else {

@@ -1,5 +1,7 @@
 #include "journeyd/engine/event.h"
 
+#include "journeyd/engine/json.h"
+
 #include "journeyd/common/utf8.h"
 
 #include <fmt/format.h>
@@ -89,57 +91,58 @@ bool ValidDate(std::string_view s) {
 // Profile attributes with a meaning must have the right type; others may be any scalar.
 bool CheckProfile(const nlohmann::json& profile, EventError* error) {
   for (auto it = profile.begin(); it != profile.end(); ++it) {
-    const std::string& key = it.key();
+    // A view: comparisons with the names below check the length first.
+    const std::string_view key = it.key();
     const nlohmann::json& v = it.value();
-    std::string field = "profile." + key;
+    const auto field = [&key] { return std::string("profile.").append(key); };  // when refused
     if (key.empty() || key.size() > 64 || HasControl(key) || !ValidUtf8(key)) {
       return Fail(error, "profile", "attribute names must be 1-64 printable characters");
     }
     if (v.is_null()) continue;  // removes the attribute
     if (v.is_object() || v.is_array()) {
-      return Fail(error, field, "must be text, a number, true/false or null");
+      return Fail(error, field(), "must be text, a number, true/false or null");
     }
     auto need_string = [&]() {
       if (!v.is_string()) {
-        return Fail(error, field, fmt::format("must be text, got {}", JsonTypeName(v)));
+        return Fail(error, field(), fmt::format("must be text, got {}", JsonTypeName(v)));
       }
       return true;
     };
     if (key == "email") {
       if (!need_string()) return false;
       if (!ValidEmail(v.get_ref<const std::string&>())) {
-        return Fail(error, field, "is not a valid e-mail address");
+        return Fail(error, field(), "is not a valid e-mail address");
       }
     } else if (key == "first_name" || key == "last_name" || key == "locale" || key == "timezone") {
       if (!need_string()) return false;
     } else if (key == "birthday") {
       if (!need_string()) return false;
       if (!ValidDate(v.get_ref<const std::string&>())) {
-        return Fail(error, field, "must be a date as YYYY-MM-DD");
+        return Fail(error, field(), "must be a date as YYYY-MM-DD");
       }
     } else if (key == "points_expire_at" || key == "first_purchase_at" ||
                key == "last_purchase_at") {
       if (!need_string()) return false;
       if (!ParseTimestamp(v.get_ref<const std::string&>())) {
-        return Fail(error, field, "must be a date (YYYY-MM-DD) or an RFC 3339 time");
+        return Fail(error, field(), "must be a date (YYYY-MM-DD) or an RFC 3339 time");
       }
     } else if (key == "points" || key == "orders") {
       if (!v.is_number() || std::floor(v.get<double>()) != v.get<double>()) {
-        return Fail(error, field, fmt::format("must be a whole number, got {}", JsonTypeName(v)));
+        return Fail(error, field(), fmt::format("must be a whole number, got {}", JsonTypeName(v)));
       }
     } else if (key == "revenue") {
       if (!v.is_number()) {
-        return Fail(error, field, fmt::format("must be a number, got {}", JsonTypeName(v)));
+        return Fail(error, field(), fmt::format("must be a number, got {}", JsonTypeName(v)));
       }
     } else if (key == "email_opt_in") {
       if (!v.is_boolean()) {
-        return Fail(error, field, fmt::format("must be true or false, got {}", JsonTypeName(v)));
+        return Fail(error, field(), fmt::format("must be true or false, got {}", JsonTypeName(v)));
       }
     }
     if (v.is_string()) {
       const auto& s = v.get_ref<const std::string&>();
-      if (s.size() > 4096) return Fail(error, field, "is longer than 4096 bytes");
-      if (!ValidUtf8(s)) return Fail(error, field, "is not valid UTF-8");
+      if (s.size() > 4096) return Fail(error, field(), "is longer than 4096 bytes");
+      if (!ValidUtf8(s)) return Fail(error, field(), "is not valid UTF-8");
     }
   }
   return true;
@@ -151,8 +154,8 @@ bool ParseObject(std::string_view field, std::string_view text, nlohmann::json* 
     return Fail(error, std::string(field),
                 fmt::format("JSON is nested more than {} levels deep", kMaxJsonDepth));
   }
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) return Fail(error, std::string(field), "is not valid JSON");
+  nlohmann::json j;
+  if (!ParseJson(text, &j)) return Fail(error, std::string(field), "is not valid JSON");
   if (!j.is_object()) {
     return Fail(error, std::string(field),
                 fmt::format("is not a JSON object (got {})", JsonTypeName(j)));
@@ -232,6 +235,32 @@ bool ValidCustomerId(std::string_view id) {
   return !id.empty() && id.size() <= 128 && !HasControl(id) && ValidUtf8(id);
 }
 
+namespace {
+
+// The stream entry fields SPEC §3 names; others are kept in the entry but not read.
+enum class KnownField : uint8_t { kOther, kType, kCustomerId, kEventId, kTs, kData, kProfile };
+
+KnownField Classify(std::string_view name) {
+  switch (name.size()) {
+    case 2:
+      return name == "ts" ? KnownField::kTs : KnownField::kOther;
+    case 4:
+      return name == "type"   ? KnownField::kType
+             : name == "data" ? KnownField::kData
+                              : KnownField::kOther;
+    case 7:
+      return name == "profile" ? KnownField::kProfile : KnownField::kOther;
+    case 8:
+      return name == "event_id" ? KnownField::kEventId : KnownField::kOther;
+    case 11:
+      return name == "customer_id" ? KnownField::kCustomerId : KnownField::kOther;
+    default:
+      return KnownField::kOther;
+  }
+}
+
+}  // namespace
+
 std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, std::string>>& fields,
                                      TimePoint default_ts, TimePoint now, EventError* error) {
   Event e;
@@ -239,36 +268,34 @@ std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, st
   e.data = nlohmann::json::object();
   e.profile = nlohmann::json::object();
   bool has_type = false, has_customer = false;
-  std::vector<std::string_view> seen;
+  unsigned seen = 0;  // bits of the known fields read so far
   for (const auto& [name, value] : fields) {
     if (value.size() > kMaxFieldBytes) {
       Fail(error, name.size() <= 64 && !HasControl(name) && ValidUtf8(name) ? name : "?",
            fmt::format("is {} bytes; the limit is {} bytes", value.size(), kMaxFieldBytes));
       return std::nullopt;
     }
-    bool known = name == "type" || name == "customer_id" || name == "event_id" || name == "ts" ||
-                 name == "data" || name == "profile";
-    if (!known) continue;
-    for (auto s : seen) {
-      if (s == name) {
-        Fail(error, name, fmt::format("field '{}' given twice", name));
-        return std::nullopt;
-      }
+    const KnownField known = Classify(name);
+    if (known == KnownField::kOther) continue;
+    const unsigned bit = 1u << static_cast<unsigned>(known);
+    if (seen & bit) {
+      Fail(error, name, fmt::format("field '{}' given twice", name));
+      return std::nullopt;
     }
-    seen.push_back(name);
+    seen |= bit;
     if (!ValidUtf8(value)) {
       Fail(error, name, "is not valid UTF-8");
       return std::nullopt;
     }
-    if (name == "type") {
+    if (known == KnownField::kType) {
       e.type = value;
       has_type = true;
-    } else if (name == "customer_id") {
+    } else if (known == KnownField::kCustomerId) {
       e.customer_id = value;
       has_customer = true;
-    } else if (name == "event_id") {
+    } else if (known == KnownField::kEventId) {
       e.event_id = value;
-    } else if (name == "ts") {
+    } else if (known == KnownField::kTs) {
       auto t = ParseTimestamp(value);
       if (!t) {
         Fail(error, "ts", "must be an RFC 3339 time or Unix milliseconds");
@@ -276,9 +303,9 @@ std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, st
       }
       if (!CheckTs(*t, value, now, error)) return std::nullopt;
       e.ts = *t;
-    } else if (name == "data") {
+    } else if (known == KnownField::kData) {
       if (!ParseObject("data", value, &e.data, error)) return std::nullopt;
-    } else if (name == "profile") {
+    } else {
       if (!ParseObject("profile", value, &e.profile, error)) return std::nullopt;
     }
   }

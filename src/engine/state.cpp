@@ -250,13 +250,17 @@ bool CheckMsgpack(std::string_view in) {
 
 class Writer {
  public:
-  void Byte(uint8_t b) { out_ += static_cast<char>(b); }
+  Writer() { out_.reserve(256); }  // most states fit: no regrowth while writing
+  void Byte(uint8_t b) { out_.push_back(static_cast<char>(b)); }
   void Varint(uint64_t v) {
+    char buf[10];
+    size_t n = 0;
     while (v >= 0x80) {
-      Byte(static_cast<uint8_t>(v | 0x80));
+      buf[n++] = static_cast<char>(v | 0x80);
       v >>= 7;
     }
-    Byte(static_cast<uint8_t>(v));
+    buf[n++] = static_cast<char>(v);
+    out_.append(buf, n);
   }
   void Signed(int64_t v) { Varint(ZigZag(v)); }
   // A time as a delta from the previous one; returns it as written (clamped to the range).

@@ -44,6 +44,58 @@ Reply Reply::From(const redisReply* r) {
   return out;
 }
 
+namespace {
+
+// hiredis builds replies through these, straight into Reply objects: no redisReply tree to
+// copy and free afterwards. A child lives in its parent's `elements`, sized up front, so
+// only the root is ever freed (hiredis frees roots only).
+Reply* NewChild(const redisReadTask* task) {
+  if (task->parent == nullptr) return new Reply();
+  auto* parent = static_cast<Reply*>(task->parent->obj);
+  if (task->idx < 0 || static_cast<size_t>(task->idx) >= parent->elements.size()) return nullptr;
+  return &parent->elements[static_cast<size_t>(task->idx)];
+}
+
+void* CreateString(const redisReadTask* task, char* str, size_t len) {
+  Reply* r = NewChild(task);
+  if (!r) return nullptr;
+  r->type = task->type == REDIS_REPLY_STATUS  ? Reply::Type::kStatus
+            : task->type == REDIS_REPLY_ERROR ? Reply::Type::kError
+                                              : Reply::Type::kString;
+  r->str.assign(str, len);
+  return r;
+}
+
+void* CreateArray(const redisReadTask* task, int elements) {
+  Reply* r = NewChild(task);
+  if (!r) return nullptr;
+  r->type = Reply::Type::kArray;
+  r->elements.resize(elements > 0 ? static_cast<size_t>(elements) : 0);
+  return r;
+}
+
+void* CreateInteger(const redisReadTask* task, long long value) {
+  Reply* r = NewChild(task);
+  if (!r) return nullptr;
+  r->type = Reply::Type::kInteger;
+  r->integer = value;
+  return r;
+}
+
+void* CreateNil(const redisReadTask* task) {
+  Reply* r = NewChild(task);
+  if (!r) return nullptr;
+  r->type = Reply::Type::kNil;
+  return r;
+}
+
+void FreeReply(void* reply) { delete static_cast<Reply*>(reply); }
+
+redisReplyObjectFunctions kReplyFunctions = {CreateString, CreateArray, CreateInteger, CreateNil,
+                                             FreeReply};
+
+}  // namespace
+
 std::shared_ptr<RedisConnection> RedisConnection::Create(asio::io_context& io,
                                                          RedisOptions options) {
   return std::shared_ptr<RedisConnection>(new RedisConnection(io, std::move(options)));
@@ -66,6 +118,7 @@ void RedisConnection::AsyncConnect(std::function<void(const std::string& error)>
   auto fail = [this, done](std::string error) { asio::post(io_, [done, error] { done(error); }); };
   redisAsyncContext* ac = redisAsyncConnect(options_.host.c_str(), options_.port);
   if (!ac) return fail("out of memory");
+  if (ac->c.reader) ac->c.reader->fn = &kReplyFunctions;
   if (ac->err) {
     std::string error = fmt::format("cannot connect to Redis at {}:{}: {}", options_.host,
                                     options_.port, ac->errstr);
@@ -143,7 +196,8 @@ void RedisConnection::OnReply(redisAsyncContext* ac, void* reply, void* privdata
     self->Finish(id, Reply{}, "connection to Redis lost");
     return;
   }
-  self->Finish(id, Reply::From(static_cast<redisReply*>(reply)), "");
+  // Built by kReplyFunctions; hiredis frees the shell once this returns.
+  self->Finish(id, std::move(*static_cast<Reply*>(reply)), "");
 }
 
 void RedisConnection::Finish(uint64_t id, Reply reply, const std::string& error) {

@@ -1,0 +1,20 @@
+// A JSON text (RFC 8259) into nlohmann::json, for the event fields `data` and `profile`.
+//
+// Accepts and rejects exactly what nlohmann::json::parse does (strict UTF-8, no comments,
+// no trailing commas, no numbers that overflow a double), builds the same values (integers
+// as signed or unsigned 64-bit when they fit, else doubles; the last of duplicate keys wins),
+// and does it in one pass over the bytes without nlohmann's lexer, which keeps a copy of
+// every token for its error messages: events are parsed by the hundred thousand a second.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string_view>
+
+namespace journeyd::engine {
+
+// Parses all of `text` (surrounding whitespace allowed) into `*out`; false when it is not
+// one valid JSON value or is nested more than `max_depth` arrays and objects deep.
+bool ParseJson(std::string_view text, nlohmann::json* out, int max_depth = 512);
+
+}  // namespace journeyd::engine

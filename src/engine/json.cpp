@@ -1,0 +1,304 @@
+#include "journeyd/engine/json.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "journeyd/common/utf8.h"
+
+namespace journeyd::engine {
+namespace {
+
+class Parser {
+ public:
+  Parser(std::string_view text, int max_depth)
+      : p_(text.data()), end_(p_ + text.size()), max_depth_(max_depth) {}
+
+  bool Document(nlohmann::json* out) {
+    // A UTF-8 byte order mark may start the text (nlohmann skips it too).
+    if (end_ - p_ >= 3 && std::string_view(p_, 3) == "\xEF\xBB\xBF") p_ += 3;
+    SkipSpace();
+    if (!Value(out, 0)) return false;
+    SkipSpace();
+    return p_ == end_;
+  }
+
+ private:
+  void SkipSpace() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  bool Literal(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+
+  bool Value(nlohmann::json* out, int depth) {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+        return Object(out, depth + 1);
+      case '[':
+        return Array(out, depth + 1);
+      case '"': {
+        std::string s;
+        if (!String(&s)) return false;
+        *out = std::move(s);
+        return true;
+      }
+      case 't':
+        *out = true;
+        return Literal("true");
+      case 'f':
+        *out = false;
+        return Literal("false");
+      case 'n':
+        *out = nullptr;
+        return Literal("null");
+      default:
+        return Number(out);
+    }
+  }
+
+  bool Object(nlohmann::json* out, int depth) {
+    if (depth > max_depth_) return false;
+    ++p_;  // {
+    *out = nlohmann::json::object();
+    auto& object = out->get_ref<nlohmann::json::object_t&>();
+    SkipSpace();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+      return true;
+    }
+    while (true) {
+      SkipSpace();
+      if (p_ == end_ || *p_ != '"') return false;
+      std::string key;
+      if (!String(&key)) return false;
+      SkipSpace();
+      if (p_ == end_ || *p_ != ':') return false;
+      ++p_;
+      SkipSpace();
+      nlohmann::json value;
+      if (!Value(&value, depth)) return false;
+      object[std::move(key)] = std::move(value);  // the last of duplicate keys wins
+      SkipSpace();
+      if (p_ == end_) return false;
+      if (*p_ == '}') {
+        ++p_;
+        return true;
+      }
+      if (*p_ != ',') return false;
+      ++p_;
+    }
+  }
+
+  bool Array(nlohmann::json* out, int depth) {
+    if (depth > max_depth_) return false;
+    ++p_;  // [
+    *out = nlohmann::json::array();
+    auto& array = out->get_ref<nlohmann::json::array_t&>();
+    SkipSpace();
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+      return true;
+    }
+    while (true) {
+      SkipSpace();
+      array.emplace_back();
+      if (!Value(&array.back(), depth)) return false;
+      SkipSpace();
+      if (p_ == end_) return false;
+      if (*p_ == ']') {
+        ++p_;
+        return true;
+      }
+      if (*p_ != ',') return false;
+      ++p_;
+    }
+  }
+
+  static int Hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  // Four hex digits after "\u".
+  bool Hex4(uint32_t* v) {
+    if (end_ - p_ < 4) return false;
+    *v = 0;
+    for (int i = 0; i < 4; ++i) {
+      int h = Hex(p_[i]);
+      if (h < 0) return false;
+      *v = (*v << 4) | static_cast<uint32_t>(h);
+    }
+    p_ += 4;
+    return true;
+  }
+
+  static void AppendUtf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  bool String(std::string* out) {
+    ++p_;  // "
+    while (true) {
+      // A run of plain bytes, copied at once and checked as UTF-8 (escapes and the closing
+      // quote are ASCII, so no multi-byte sequence is split between runs).
+      const char* run = p_;
+      bool ascii = true;
+      while (p_ < end_ && *p_ != '"' && *p_ != '\\') {
+        const auto c = static_cast<unsigned char>(*p_);
+        if (c < 0x20) return false;
+        if (c >= 0x80) ascii = false;
+        ++p_;
+      }
+      const std::string_view bytes(run, static_cast<size_t>(p_ - run));
+      if (!ascii && !ValidUtf8(bytes)) return false;
+      out->append(bytes);
+      if (p_ == end_) return false;
+      if (*p_ == '"') {
+        ++p_;
+        return true;
+      }
+      ++p_;  // backslash
+      if (p_ == end_) return false;
+      const char e = *p_++;
+      switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+          out->push_back(e);
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
+        case 'u': {
+          uint32_t cp = 0;
+          if (!Hex4(&cp)) return false;
+          if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // a low surrogate first
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            uint32_t low = 0;
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+            p_ += 2;
+            if (!Hex4(&low) || low < 0xDC00 || low > 0xDFFF) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          AppendUtf8(cp, out);
+          break;
+        }
+        default:
+          return false;
+      }
+    }
+  }
+
+  static bool Digit(char c) { return c >= '0' && c <= '9'; }
+
+  // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+  bool Number(nlohmann::json* out) {
+    const char* start = p_;
+    bool negative = false, integral = true;
+    if (p_ < end_ && *p_ == '-') {
+      negative = true;
+      ++p_;
+    }
+    if (p_ == end_ || !Digit(*p_)) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else {
+      while (p_ < end_ && Digit(*p_)) ++p_;
+    }
+    if (p_ < end_ && *p_ == '.') {
+      integral = false;
+      ++p_;
+      if (p_ == end_ || !Digit(*p_)) return false;
+      while (p_ < end_ && Digit(*p_)) ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integral = false;
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || !Digit(*p_)) return false;
+      while (p_ < end_ && Digit(*p_)) ++p_;
+    }
+    if (integral) {
+      if (negative) {
+        int64_t v = 0;
+        auto [ptr, ec] = std::from_chars(start, p_, v);
+        if (ec == std::errc() && ptr == p_) {
+          *out = v;
+          return true;
+        }
+      } else {
+        uint64_t v = 0;
+        auto [ptr, ec] = std::from_chars(start, p_, v);
+        if (ec == std::errc() && ptr == p_) {
+          *out = v;
+          return true;
+        }
+      }
+      // Too big for 64 bits: a double, as nlohmann makes it.
+    }
+    double d = 0;
+    auto [ptr, ec] = std::from_chars(start, p_, d);
+    if (ec == std::errc::result_out_of_range) {
+      // Underflow rounds to zero or a subnormal (what strtod gives); overflow is an error.
+      const std::string token(start, p_);
+      d = std::strtod(token.c_str(), nullptr);
+    } else if (ec != std::errc() || ptr != p_) {
+      return false;
+    }
+    if (!std::isfinite(d)) return false;
+    *out = d;
+    return true;
+  }
+
+  const char* p_;
+  const char* end_;
+  int max_depth_;
+};
+
+}  // namespace
+
+bool ParseJson(std::string_view text, nlohmann::json* out, int max_depth) {
+  nlohmann::json value;
+  Parser parser(text, max_depth);
+  if (!parser.Document(&value)) return false;
+  *out = std::move(value);
+  return true;
+}
+
+}  // namespace journeyd::engine
