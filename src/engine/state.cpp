@@ -716,7 +716,6 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
   }
 
   n = r.Count();
-  s.history.reserve(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     HistoryEntry h;
     h.at = r.Time();

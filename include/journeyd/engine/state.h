@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,7 +78,7 @@ struct CustomerState {
   std::vector<FlowMemo> memos;
   std::vector<std::string> recent_event_ids;      // oldest first, at most kRecentEventIds
   std::vector<TimePoint> recent_marketing_sends;  // for the frequency cap, oldest first
-  std::vector<HistoryEntry> history;              // newest last, at most kHistory
+  std::deque<HistoryEntry> history;               // newest last, at most kHistory
   std::optional<TimePoint> wake;                  // earliest moment anything is due
 
   const Attr* Find(std::string_view name) const;

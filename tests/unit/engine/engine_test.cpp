@@ -4,7 +4,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
+#include <vector>
 
+#include <fmt/format.h>
+
+#include "journeyd/common/hash.h"
 #include "journeyd/engine/engine.h"
 #include "journeyd/flow/loader.h"
 #include "test_support.h"
@@ -200,6 +205,22 @@ TEST(EngineJobId, StableAndDistinct) {
   EXPECT_NE(JobId("c1", "winback", 1, "mail1"), JobId("c1", "winback", 2, "mail1"));
   EXPECT_NE(JobId("c1", "winback", 1, "mail1"), JobId("c1", "winback", 1, "mail2"));
   EXPECT_EQ(JobId("c1", "winback", 1, "mail1").size(), 32u);
+}
+
+TEST(EngineJobId, KeepsItsValueAcrossVersions) {
+  // Mails queued or retried by an older journeyd carry these ids as their Message-ID: the
+  // formula (two seeded 64-bit hashes of the fields joined by US, in hex) must not drift.
+  for (const auto& [customer, flow, run, step] :
+       std::vector<std::tuple<std::string, std::string, uint32_t, std::string>>{
+           {"c1", "winback", 1, "mail1"},
+           {"customer-42@example.com", "abandoned_cart", 4294967295u, "reminder2_discount"},
+           {"", "f", 0, ""},
+           {"caf\xC3\xA9", "birthday", 12, "start+1"}}) {
+    const std::string key = fmt::format("{}\x1f{}\x1f{}\x1f{}", customer, flow, run, step);
+    EXPECT_EQ(JobId(customer, flow, run, step),
+              fmt::format("{:016x}{:016x}", StableHash64(key, 1), StableHash64(key, 2)));
+  }
+  EXPECT_EQ(JobId("c1", "winback", 1, "mail1"), "b2450fd19c12bdc60cacab52af3e6f66");
 }
 
 }  // namespace
