@@ -586,10 +586,9 @@ class Worker final : public PartitionWorker {
       argv.Arg(static_cast<int64_t>(stats.size()));
       for (const auto& [name, count] : stats) argv.Arg(name).Arg(count);
       argv.Arg(static_cast<int64_t>(f.acks.count()));
-      store::RespArgs mid;  // the states' run, then the delete count (none: see EncodeState)
+      store::RespArgs mid;  // the states' run
       mid.Arg(static_cast<int64_t>(f.states.count()));
       store::RespArgs after;
-      after.Arg(int64_t{0});
       after.Arg(static_cast<int64_t>(f.zadd.count() / 2));
       store::RespArgs zrem_count, bucket_runs, job_count;
       zrem_count.Arg(static_cast<int64_t>(f.zrem.count()));

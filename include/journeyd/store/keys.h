@@ -56,6 +56,21 @@ inline constexpr int64_t WheelBucket(int64_t wake_ms) {
   return wake_ms - (wake_ms % kWheelBucketMs + kWheelBucketMs) % kWheelBucketMs;
 }
 
+// The commit scripts' last part: dead entries, each added only when its XACK succeeds now.
+// ARGV from i: the count, then per entry its source id, field count and fields.
+inline constexpr std::string_view kDeadLettersLua = R"lua(
+local ndead = count()
+local dead_added = 0
+for d = 1, ndead do
+  local src = ARGV[i]; local nf = tonumber(ARGV[i + 1]); i = i + 2
+  if redis.call('XACK', KEYS[1], group, src) == 1 then
+    redis.call('XADD', KEYS[3], '*', unpack(ARGV, i, i + nf - 1))
+    dead_added = dead_added + 1
+  end
+  i = i + nf
+end
+)lua";
+
 // The batch commit (DESIGN.md §2). KEYS: events, outbox, dead, timers, lease, stats, wheel,
 // wheel_moved, then one customer key per customer in the batch. ARGV: fence token, group,
 // mode; the batch's journey counts: number of fields, then per field its name and total; the
@@ -76,22 +91,8 @@ inline constexpr int64_t WheelBucket(int64_t wake_ms) {
 // every customer applies, each count field gets one HINCRBY with the batch total; only after a
 // replay are the applied customers' shares summed here instead. Returns {customers applied, dead
 // entries added, 0-based indexes of customers not applied, fresh entries XACK did not find pending
-// (0 unless something else acknowledged them)}.
-// The commit scripts' last part: dead entries, each added only when its XACK succeeds now.
-// ARGV from i: the count, then per entry its source id, field count and fields.
-inline constexpr std::string_view kDeadLettersLua = R"lua(
-local ndead = count()
-local dead_added = 0
-for d = 1, ndead do
-  local src = ARGV[i]; local nf = tonumber(ARGV[i + 1]); i = i + 2
-  if redis.call('XACK', KEYS[1], group, src) == 1 then
-    redis.call('XADD', KEYS[3], '*', unpack(ARGV, i, i + nf - 1))
-    dead_added = dead_added + 1
-  end
-  i = i + nf
-end
-)lua";
-
+// (0 unless something else acknowledged them)}. The daemon sends mode "f" here only before the
+// timing wheel has moved under its lease; after that, fresh batches go to kFreshCommitScript.
 inline const std::string kCommitScript = std::string(R"lua(
 if redis.call('GET', KEYS[5]) ~= ARGV[1] then
   return redis.error_reply('STALE this instance no longer owns the partition')
@@ -219,13 +220,13 @@ return {applied, dead_added, skipped, unacked}
 // batch can have been committed before (we hold the lease), so every customer applies and
 // the daemon hands over its effects already grouped, one run of arguments per command; the
 // script only checks and calls. KEYS: events, outbox, dead, timers, lease, stats, wheel,
-// wheel_moved, then the keys of the states to write, then the keys to delete. ARGV: fence
+// wheel_moved, then the keys of the states to write (the daemon never deletes one). ARGV: fence
 // token, group, the daemon's `wheel_moved` (the wake placement it chose assumes it), then
 // runs, each a count and its items: journey counts (name, total)*; entry ids to acknowledge;
-// states for the keys to write; the number of keys to delete (no items); timers to set
+// states for the keys to write; timers to set
 // (ms, customer)*; customers to take out of the timers set; wheel buckets (bucket start,
 // n, n entries)*; send jobs (n, n fields)*; dead entries (source id, n, n fields)*.
-// Returns {customers applied (the states written or deleted), dead entries added, {}, fresh
+// Returns {customers applied (the states written), dead entries added, {}, fresh
 // entries XACK did not find pending}, like kCommitScript.
 inline const std::string kFreshCommitScript = std::string(R"lua(
 if redis.call('GET', KEYS[5]) ~= ARGV[1] then
@@ -281,10 +282,6 @@ for k = 1, nsets do
 end
 if #pairs_ > 0 then redis.call('MSET', unpack(pairs_)) end
 i = i + nsets
-local ndels = count()
-for k = 1, ndels, 4000 do
-  redis.call('DEL', unpack(KEYS, 8 + nsets + k, 8 + nsets + math.min(k + 3999, ndels)))
-end
 local nzadd = count()
 bulk('ZADD', KEYS[4], i, 2 * nzadd, 2)
 i = i + 2 * nzadd
@@ -306,7 +303,7 @@ for j = 1, njobs do
   i = i + nf
 end
 )lua") + std::string(kDeadLettersLua) + R"lua(
-return {nsets + ndels, dead_added, {}, unacked}
+return {nsets, dead_added, {}, unacked}
 )lua";
 
 // Moves the timing wheel's due buckets into the timers set. KEYS: lease, timers, wheel,
