@@ -79,6 +79,7 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
   }
   engine::Policy& p = shared.policy;
   p.timezone = config.policy.timezone;
+  p.render_mail = false;  // the outbox sender renders each job when it sends it
   if (config.policy.quiet_hours) {
     p.quiet_start = config.policy.quiet_hours->first;
     p.quiet_end = config.policy.quiet_hours->second;

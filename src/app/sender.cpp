@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "journeyd/engine/render.h"
 #include "journeyd/mail/message.h"
 #include "journeyd/store/keys.h"
 
@@ -52,12 +53,18 @@ struct Outgoing {
   }
 };
 
-Outgoing Parse(const Reply& entry, const mail::MessageOptions& options, TimePoint date) {
+// A job as the commit wrote it: rendered here from its template and vars (engine/render.h),
+// with the flows loaded now. An entry that carries its mail instead (subject, text and html,
+// as earlier versions wrote it) is sent as it is.
+Outgoing Parse(const Reply& entry, const flow::FlowSet& flows, const mail::MessageOptions& options,
+               TimePoint date) {
   Outgoing o;
   o.id = entry.elements[0].str;
   const Reply& f = entry.elements[1];
+  bool has_vars = false;
   for (size_t i = 0; i + 1 < f.elements.size(); i += 2) {
     o.fields.emplace_back(f.elements[i].str, f.elements[i + 1].str);
+    has_vars = has_vars || f.elements[i].str == "vars";
   }
   engine::SendJob& job = o.job;
   job.job_id = o.Field("job_id");
@@ -65,18 +72,27 @@ Outgoing Parse(const Reply& entry, const mail::MessageOptions& options, TimePoin
   job.flow = o.Field("flow");
   job.step = o.Field("step");
   job.marketing = o.Field("marketing") == "1";
+  job.template_name = o.Field("template");
+  job.locale = o.Field("locale");
   job.to = o.Field("to");
-  job.subject = o.Field("subject");
-  job.text = o.Field("text");
-  job.html = o.Field("html");
   job.unsubscribe_url = o.Field("unsubscribe_url");
+  job.vars = o.Field("vars");
+  auto at = ParseTimestamp(o.Field("at"));
+  job.at = at ? *at : date;
   const bool id_ok =
       !job.job_id.empty() && job.job_id.find_first_not_of("0123456789abcdef") == std::string::npos;
   if (!id_ok) {
     o.build_error = "bad job id";
-  } else {
-    o.message = mail::BuildMessage(job, options, date, &o.build_error);
+    return o;
   }
+  if (has_vars) {
+    if (!engine::RenderSendJob(flows.templates(), job, &o.build_error)) return o;
+  } else {
+    job.subject = o.Field("subject");
+    job.text = o.Field("text");
+    job.html = o.Field("html");
+  }
+  o.message = mail::BuildMessage(job, options, date, &o.build_error);
   return o;
 }
 
@@ -216,9 +232,10 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
     std::vector<Outgoing> batch;
     batch.reserve(entries.elements.size());
     const TimePoint date = s.clock.Now();
+    const std::shared_ptr<const flow::FlowSet> flows = s.flows;  // a reload may swap s.flows
     for (const Reply& e : entries.elements) {
       if (e.elements.size() < 2) continue;
-      batch.push_back(Parse(e, mo, date));
+      batch.push_back(Parse(e, *flows, mo, date));
     }
 
     // Deliver: files at once; SMTP all together, as many at a time as the pool allows.

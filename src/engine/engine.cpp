@@ -10,6 +10,8 @@
 
 #include "journeyd/common/hash.h"
 #include "journeyd/engine/calendar.h"
+#include "journeyd/engine/json.h"
+#include "journeyd/engine/render.h"
 
 namespace journeyd::engine {
 namespace {
@@ -24,30 +26,6 @@ using flow::Value;
 constexpr int kMaxStepsPerAdvance = 10000;
 constexpr size_t kMaxRecentSends = 64;
 
-// Converts a JSON scalar to a Value; arrays of scalars become lists held by `lists`.
-Value FromJson(const nlohmann::json& j, std::deque<std::vector<Value>>& lists) {
-  switch (j.type()) {
-    case nlohmann::json::value_t::string:
-      return Value::String(j.get_ref<const std::string&>());
-    case nlohmann::json::value_t::boolean:
-      return Value::Bool(j.get<bool>());
-    case nlohmann::json::value_t::number_integer:
-    case nlohmann::json::value_t::number_unsigned:
-    case nlohmann::json::value_t::number_float:
-      return Value::Number(j.get<double>());
-    case nlohmann::json::value_t::array: {
-      auto& items = lists.emplace_back();
-      items.reserve(j.size());
-      for (const auto& e : j) {
-        if (e.is_primitive()) items.push_back(FromJson(e, lists));
-      }
-      return Value::List(items);
-    }
-    default:
-      return Value::Null();
-  }
-}
-
 Value WalkJson(const nlohmann::json& root, const std::vector<std::string>& segs, size_t from,
                std::deque<std::vector<Value>>& lists) {
   const nlohmann::json* cur = &root;
@@ -57,7 +35,7 @@ Value WalkJson(const nlohmann::json& root, const std::vector<std::string>& segs,
     if (it == cur->end()) return Value::Null();
     cur = &*it;
   }
-  return FromJson(*cur, lists);
+  return JsonToValue(*cur, lists);
 }
 
 // What expressions and templates see while the engine works on one customer.
@@ -150,24 +128,6 @@ class EngineScope final : public flow::Scope {
   std::string_view flow_id_;
   mutable std::deque<std::vector<Value>> lists_;
 };
-
-// Header values never carry control characters: a CR/LF from a profile must not reach the
-// mail as a new header line.
-std::string OneLine(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  bool space = false;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) out += ' ';
-    space = false;
-    out += static_cast<char>(c);
-  }
-  return out;
-}
 
 bool SameAttr(const Attr* a, const Attr& b) {
   if (!a) return b.kind == Attr::Kind::kNull;
@@ -859,9 +819,9 @@ class Engine {
       EngineScope scope(state_, now_);
       scope.set_journey(&j);
       scope.set_step(&s, job.unsubscribe_url, f.id);
-      job.subject = OneLine(t->subject.Render(scope, false));
-      t->text.Render(scope, false, job.text);
-      if (t->html) t->html->Render(scope, true, job.html);
+      job.vars = SnapshotVars(*t, scope);
+      // Rendered from the snapshot, as the sender will: what simulate shows is what goes out.
+      if (policy_.render_mail) RenderSendJob(*t, job, nullptr);
     }
     if (marketing) {
       auto& sends = state_.recent_marketing_sends;

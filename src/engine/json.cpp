@@ -301,4 +301,28 @@ bool ParseJson(std::string_view text, nlohmann::json* out, int max_depth) {
   return true;
 }
 
+flow::Value JsonToValue(const nlohmann::json& j, std::deque<std::vector<flow::Value>>& lists) {
+  using flow::Value;
+  switch (j.type()) {
+    case nlohmann::json::value_t::string:
+      return Value::String(j.get_ref<const std::string&>());
+    case nlohmann::json::value_t::boolean:
+      return Value::Bool(j.get<bool>());
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+    case nlohmann::json::value_t::number_float:
+      return Value::Number(j.get<double>());
+    case nlohmann::json::value_t::array: {
+      auto& items = lists.emplace_back();
+      items.reserve(j.size());
+      for (const auto& e : j) {
+        if (e.is_primitive()) items.push_back(JsonToValue(e, lists));
+      }
+      return Value::List(items);
+    }
+    default:
+      return Value::Null();
+  }
+}
+
 }  // namespace journeyd::engine

@@ -31,6 +31,9 @@ struct Policy {
   std::function<std::string(std::string_view customer_id, std::string_view flow_id,
                             std::string_view job_id)>
       unsubscribe_url;
+  // Render each send job's subject, text and html in Step (simulate, tests). The daemon
+  // leaves it off: the outbox sender renders the job from its `vars` (see render.h).
+  bool render_mail = true;
 };
 
 struct EventInput {
@@ -43,7 +46,8 @@ struct BounceInput {
 };
 using Input = std::variant<EventInput, TimerInput, BounceInput>;
 
-// A rendered mail, ready for the outbox.
+// A mail for the outbox: who, which template, and the values it renders with (`vars`);
+// subject, text and html are filled once it is rendered (see render.h).
 struct SendJob {
   std::string job_id;  // deterministic: customer, flow, run, step
   std::string customer_id;
@@ -58,6 +62,7 @@ struct SendJob {
   std::string text;
   std::string html;             // empty when the template has none
   std::string unsubscribe_url;  // empty for transactional mail
+  std::string vars;             // the template's values, a JSON object (SnapshotVars)
   TimePoint at{};
 };
 

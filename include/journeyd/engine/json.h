@@ -9,12 +9,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include <deque>
 #include <string_view>
+#include <vector>
+
+#include "journeyd/flow/value.h"
 
 namespace journeyd::engine {
 
 // Parses all of `text` (surrounding whitespace allowed) into `*out`; false when it is not
 // one valid JSON value or is nested more than `max_depth` arrays and objects deep.
 bool ParseJson(std::string_view text, nlohmann::json* out, int max_depth = 512);
+
+// A JSON value as expressions and templates see it: scalars as themselves, an array as a list
+// of its scalars (held in `lists`), objects as null. Strings view into `j`.
+flow::Value JsonToValue(const nlohmann::json& j, std::deque<std::vector<flow::Value>>& lists);
 
 }  // namespace journeyd::engine

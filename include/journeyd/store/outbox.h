@@ -1,5 +1,6 @@
 // The fields of a send job in `{N}:outbox` (SPEC §4): what the commit script writes and the
-// sender reads back.
+// sender reads back. The mail itself is not there: `template`, `locale` and `vars` are what
+// the sender renders it from (engine/render.h).
 #pragma once
 
 #include <string>
@@ -11,7 +12,7 @@ namespace journeyd::store {
 
 inline std::vector<std::string> OutboxFields(const engine::SendJob& j) {
   std::vector<std::string> f;
-  f.reserve(26);
+  f.reserve(24);
   auto add = [&f](const char* k, std::string v) {
     f.emplace_back(k);
     f.push_back(std::move(v));
@@ -23,10 +24,9 @@ inline std::vector<std::string> OutboxFields(const engine::SendJob& j) {
   add("run", std::to_string(j.run));
   add("marketing", j.marketing ? "1" : "0");
   add("template", j.template_name);
+  add("locale", j.locale);
   add("to", j.to);
-  add("subject", j.subject);
-  add("text", j.text);
-  add("html", j.html);
+  add("vars", j.vars);
   add("unsubscribe_url", j.unsubscribe_url);
   add("at", FormatRfc3339(j.at));
   return f;

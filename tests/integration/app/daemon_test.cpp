@@ -306,5 +306,82 @@ TEST_F(Daemon, JourneyctlPublishesAndInspects) {
   EXPECT_NE(state.find("p@example.com"), std::string::npos) << state;
 }
 
+// A send job in the outbox holds the template's values, not the mail: the sender renders it.
+TEST_F(Daemon, SendJobsCarryTheirValuesAndTheSenderRendersThem) {
+  WriteConfig(1);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  Publish({"type", "signup", "customer_id", "r1", "profile",
+           R"({"email":"r@example.com","first_name":"Zoë \"Z\" <b>","email_opt_in":true})"});
+  ASSERT_TRUE(WaitFor([&] { return Mails().size() >= 1; })) << Read(dir_ / "journeyd.log");
+  Reply out = Cmd({"XRANGE", "journeyd:{0}:outbox", "-", "+"});
+  ASSERT_EQ(out.elements.size(), 1u);
+  auto f = Fields(out.elements[0]);
+  EXPECT_EQ(f["template"], "welcome_thanks");
+  EXPECT_NE(f["vars"].find(R"("customer.first_name":"Zoë \"Z\" <b>")"), std::string::npos)
+      << f["vars"];
+  EXPECT_EQ(f.count("text"), 0u);
+  EXPECT_EQ(f.count("html"), 0u);
+  size_t bytes = 0;
+  for (const auto& [k, v] : f) bytes += k.size() + v.size();
+  EXPECT_LT(bytes, 600u);  // a few hundred bytes, where the mail is several kB
+  std::string mail = Read(Mails()[0]);
+  EXPECT_EQ(Header(mail, "X-Journeyd-Step"), "thanks");
+  // The name in the text part (quoted-printable: ë is =C3=AB).
+  EXPECT_NE(mail.find(R"(Hi Zo=C3=AB "Z" <b>,)"), std::string::npos) << mail;
+  EXPECT_GT(mail.size(), 2000u);
+}
+
+// An entry that carries its mail (as earlier versions wrote them) is sent as it is; one whose
+// template is no longer loaded goes to the dead stream with the reason.
+TEST_F(Daemon, OutboxEntriesWithTheirMailOrAGoneTemplate) {
+  WriteConfig(1);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  auto add_job = [&](const std::string& n, const std::string& tmpl,
+                     const std::vector<std::string>& mail) {
+    std::vector<std::string> cmd = {"XADD",
+                                    "journeyd:{0}:outbox",
+                                    "*",
+                                    "job_id",
+                                    "00000000000000000000000000000a0" + n,
+                                    "customer_id",
+                                    "o" + n,
+                                    "flow",
+                                    "welcome",
+                                    "step",
+                                    "thanks",
+                                    "run",
+                                    "1",
+                                    "marketing",
+                                    "0",
+                                    "template",
+                                    tmpl,
+                                    "to",
+                                    "o" + n + "@example.com",
+                                    "unsubscribe_url",
+                                    "",
+                                    "at",
+                                    "2026-01-01T10:00:00Z"};
+    cmd.insert(cmd.end(), mail.begin(), mail.end());
+    Cmd(cmd);
+  };
+  add_job("1", "welcome_thanks",
+          {"subject", "Kept as written", "text", "The body written before.", "html", ""});
+  add_job("2", "no_such_template", {"locale", "", "vars", "{}"});
+  ASSERT_TRUE(WaitFor([&] { return Mails().size() >= 1; })) << Read(dir_ / "journeyd.log");
+  std::string mail = Read(Mails()[0]);
+  EXPECT_EQ(Header(mail, "Subject"), "Kept as written");
+  EXPECT_NE(mail.find("The body written before."), std::string::npos) << mail;
+  ASSERT_TRUE(WaitFor([&] { return Cmd({"XLEN", "journeyd:{0}:dead"}).integer >= 1; }));
+  Reply dead = Cmd({"XRANGE", "journeyd:{0}:dead", "-", "+"});
+  auto f = Fields(dead.elements[0]);
+  EXPECT_EQ(f["customer_id"], "o2");
+  EXPECT_NE(f["error"].find("template 'no_such_template' is not loaded"), std::string::npos)
+      << f["error"];
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Mails().size(), 1u);
+}
+
 }  // namespace
 }  // namespace journeyd
