@@ -293,14 +293,16 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
   return fig;
 }
 
-std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int partitions,
+std::optional<LatenessFigures> RunLatenessBench(double rate, double timer_rate, int seconds,
+                                                int partitions, const std::string& flows_dir,
                                                 const PostfixTools& postfix) {
   TempDir tmp;
   RedisProc redis(tmp.path());
   auto client = redis.Client();
   if (!client) return std::nullopt;
+  // The shipped flows, and the tick flow beside them.
   const std::string flows = tmp.path() + "/flows";
-  std::filesystem::create_directories(flows + "/templates");
+  std::filesystem::copy(flows_dir, flows, std::filesystem::copy_options::recursive);
   std::ofstream(flows + "/tick.yaml") << "flow: tick\nname: Tick\ncategory: transactional\n"
                                          "trigger: { event: tick }\nreentry: always\n"
                                          "steps:\n  - wait: 2s\n  - send: note\n";
@@ -350,22 +352,34 @@ std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int pa
     }
   };
   const int per_slice = std::max(1, static_cast<int>(rate / 100));
+  const int ticks_per_slice = std::clamp(static_cast<int>(timer_rate / 100), 1, per_slice);
   auto start = Clock::now();
-  int n = 0;
+  int n = 0, ticks = 0;
   for (int slice = 0; slice < seconds * 100; ++slice) {
     std::vector<std::vector<std::string>> cmds;
-    std::vector<std::string> ids;
+    std::vector<std::string> ids;  // the ticks' customers, by command index
     for (int k = 0; k < per_slice; ++k, ++n) {
-      std::string id = fmt::format("l{}", n);
-      cmds.push_back({"XADD", store::Keys(kPrefix, store::PartitionOf(id, partitions)).events(),
-                      "*", "type", "tick", "customer_id", id, "profile",
-                      R"({"email":"l@example.com"})"});
-      ids.push_back(id);
+      const bool tick = k < ticks_per_slice;
+      std::string id = fmt::format("{}{}", tick ? "t" : "p", n);
+      const std::string stream = store::Keys(kPrefix, store::PartitionOf(id, partitions)).events();
+      if (tick) {
+        cmds.push_back({"XADD", stream, "*", "type", "tick", "customer_id", id, "profile",
+                        R"({"email":"t@example.com"})"});
+        ids.push_back(id);
+        ++ticks;
+      } else {
+        cmds.push_back({"XADD", stream, "*", "type", "purchase", "customer_id", id, "event_id",
+                        "o" + id, "data", R"({"total":42.5})", "profile",
+                        fmt::format(R"({{"email":"{}@example.com","first_name":"Sam",)"
+                                    R"("email_opt_in":true}})",
+                                    id)});
+        ids.emplace_back();
+      }
     }
     auto replies = client->Pipeline(cmds, &err);
     if (!replies) return std::nullopt;
     for (size_t k = 0; k < ids.size(); ++k) {
-      due[ids[k]] = std::atoll((*replies)[k].str.c_str()) + 2000;
+      if (!ids[k].empty()) due[ids[k]] = std::atoll((*replies)[k].str.c_str()) + 2000;
     }
     if (slice % 10 == 9) collect();
     auto next = start + std::chrono::milliseconds(10 * (slice + 1));
@@ -373,21 +387,23 @@ std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int pa
   }
   // Wait for the last mails.
   auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (Clock::now() < deadline && static_cast<int>(late.size()) < n) {
+  while (Clock::now() < deadline && static_cast<int>(late.size()) < ticks) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     collect();
   }
   daemon.Stop();
   LatenessFigures fig;
   fig.rate = per_slice * 100.0;
+  fig.timer_rate = ticks_per_slice * 100.0;
   fig.timers = static_cast<int>(late.size());
   if (late.empty()) return std::nullopt;
   std::sort(late.begin(), late.end());
   fig.p50_ms = late[late.size() / 2];
   fig.p99_ms = late[std::min(late.size() - 1, late.size() * 99 / 100)];
   fig.max_ms = late.back();
-  if (static_cast<int>(late.size()) < n) {
-    fig.note = fmt::format(" only {} of {} mails were queued within a minute;", late.size(), n);
+  if (static_cast<int>(late.size()) < ticks) {
+    fig.note =
+        fmt::format(" only {} of {} tick mails were queued within a minute;", late.size(), ticks);
   }
   return fig;
 }

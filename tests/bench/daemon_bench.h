@@ -34,16 +34,21 @@ struct DaemonBenchOptions {
 std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& options);
 
 struct LatenessFigures {
-  double rate = 0;  // events (and so timers) per second offered
-  int timers = 0;   // timers measured
+  double rate = 0;        // events per second offered
+  double timer_rate = 0;  // of which ticks, each coming back as a timer
+  int timers = 0;         // timers measured
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
   std::string note;
 };
 
-// Timer lateness at clock.scale 1: `rate` events a second for `seconds`, each starting a
-// 2-second wait; lateness = when the mail was committed minus when the wait was due.
+// Timer lateness at clock.scale 1 under load: `rate` events a second for `seconds` with the
+// flows of `flows_dir`: first purchases of new customers (each starting the win-back journey,
+// as in the ingest figure), and among them `timer_rate` a second a `tick` that starts a
+// 2-second wait and then sends a mail. Lateness = when the tick's mail was committed minus
+// when its event was published plus 2 s (so the time the event waited to be read counts).
 // Mail goes to smtp-sink (files when `postfix` is unavailable).
-std::optional<LatenessFigures> RunLatenessBench(double rate, int seconds, int partitions,
+std::optional<LatenessFigures> RunLatenessBench(double rate, double timer_rate, int seconds,
+                                                int partitions, const std::string& flows_dir,
                                                 const PostfixTools& postfix);
 
 // The daemon's resident memory after ingesting `customers` first purchases (MiB).
