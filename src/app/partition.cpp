@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "journeyd/engine/state.h"
+#include "journeyd/store/fence.h"
 #include "journeyd/store/keys.h"
 #include "journeyd/store/outbox.h"
 #include "journeyd/store/resp.h"
@@ -115,9 +116,6 @@ class Worker final : public PartitionWorker {
     Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", store::kCommitScript));
     if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
     commit_sha_ = sha.reply.str;
-    sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", store::kFreshCommitScript));
-    if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
-    fresh_sha_ = sha.reply.str;
 
     // Our own pending entries first (a crash between read and commit), then a dead owner's.
     std::string err = co_await DrainPending();
@@ -408,6 +406,13 @@ class Worker final : public PartitionWorker {
     keys_fixed.Arg(keys_.timers()).Arg(keys_.lease()).Arg(keys_.stats());
     keys_fixed.Arg(keys_.wheel()).Arg(keys_.wheel_moved());
     store::RespArgs keys = keys_fixed;  // kCommitScript: then every customer's key
+    // Fresh entries and fired timers (once the wheel has moved since we took the lease) are
+    // committed as plain commands in MULTI/EXEC, fenced by WATCH (store/fence.h); replays go
+    // to kCommitScript customer by customer.
+    const bool bulk = mode == Mode::kFresh && wheel_moved_.has_value();
+    const store::Fence fence{keys_.lease(), token_, keys_.wheel_moved(), wheel_moved_.value_or(0)};
+    std::vector<store::RespCommand> reads;
+    if (bulk) reads = store::FenceWatch(fence);
     if (!work.empty()) {
       store::RespArgs names;
       names.Reserve(work.size() * 40);
@@ -415,16 +420,30 @@ class Worker final : public PartitionWorker {
       keys.Append(names);
       store::RespArgs mget_name;
       mget_name.Arg("MGET");
-      const store::RespCommand mget = store::RespCommand::Join(mget_name, names);
-      Result r = co_await Call(*conn_, &mget);
-      if (!r.ok()) co_return "MGET: " + r.what();
+      reads.push_back(store::RespCommand::Join(mget_name, names));
+    }
+    std::vector<Result> read = co_await store::CallAll(*conn_, reads);
+    auto refuse = [&](std::string why) -> awaitable<std::string> {
+      if (bulk) co_await Call(*conn_, Cmd("UNWATCH"));  // the next transaction starts clean
+      co_return why;
+    };
+    if (bulk) {
+      std::string why = store::FenceCheck(fence, read);
+      if (!why.empty()) {
+        if (why.rfind("STALE", 0) == 0) ++s_.stats.stale_commits;
+        co_return co_await refuse("commit refused: " + why);
+      }
+    }
+    if (!work.empty()) {
+      const Result& r = read.back();
+      if (!r.ok()) co_return co_await refuse("MGET: " + r.what());
       for (size_t i = 0; i < work.size() && i < r.reply.elements.size(); ++i) {
         const Reply& v = r.reply.elements[i];
         if (v.type == Reply::Type::kString) {
           std::string err;
           if (!engine::DecodeState(v.str, &states[i], &err)) {
             // Never lose the customer's events for a state we cannot read: stop and say so.
-            co_return fmt::format("customer {}: {}", work[i].customer, err);
+            co_return co_await refuse(fmt::format("customer {}: {}", work[i].customer, err));
           }
           existed[i] = true;
           old_wake[i] = states[i].wake;
@@ -437,16 +456,13 @@ class Worker final : public PartitionWorker {
     // each customer's share referenced by index so that a replayed customer is left out.
     std::vector<std::pair<std::string, int64_t>> stats;
     std::unordered_map<std::string, size_t> stat_index;
-    // Fresh entries and fired timers (once the wheel has moved since we took the lease) go
-    // to kFreshCommitScript grouped by command; replays to kCommitScript customer by customer.
-    const bool bulk = mode == Mode::kFresh && wheel_moved_.has_value();
     store::RespArgs cust;  // kCommitScript: the per-customer part of ARGV
     struct {
-      store::RespArgs acks, set_keys, states, zadd, zrem, jobs;
+      store::RespArgs acks, mset, zadd, zrem;
       std::map<int64_t, store::RespArgs> buckets;  // wheel bucket → its new entries
-      size_t njobs = 0;
-    } f;  // kFreshCommitScript: one run per command
-    (bulk ? f.states : cust).Reserve(work.size() * 256);
+      std::vector<store::RespCommand> jobs;        // one XADD each
+    } f;  // the bulk commit: one command per kind of effect
+    (bulk ? f.mset : cust).Reserve(work.size() * 256);
     // For the metrics once the commit is in: per customer, its events (type, duplicate) and
     // the flows of its jobs.
     std::vector<std::vector<std::pair<std::string, bool>>> events_of(work.size());
@@ -500,10 +516,7 @@ class Worker final : public PartitionWorker {
       const int64_t wake_ms = st.wake ? ToUnixMillis(*st.wake) : 0;
       if (bulk) {
         for (const auto& src : work[i].sources) f.acks.Arg(src);
-        if (state) {
-          f.set_keys.Arg(keys_.customer(work[i].customer));
-          f.states.Arg(*state);
-        }
+        if (state) f.mset.Arg(keys_.customer(work[i].customer)).Arg(*state);
         // Whether the customer can be in the timers set: its old wake is in a moved bucket
         // (or it fired from there). An old entry we do not know of fires early, and its
         // commit (fired) sets the set right.
@@ -527,10 +540,11 @@ class Worker final : public PartitionWorker {
           }
         }
         for (const auto& j : jobs) {
-          std::vector<std::string> fields = store::OutboxFields(j);
-          f.jobs.Arg(static_cast<int64_t>(fields.size()));
-          for (const auto& x : fields) f.jobs.Arg(x);
-          ++f.njobs;
+          store::RespArgs xadd;
+          xadd.Reserve(512);
+          xadd.Arg("XADD").Arg(keys_.outbox()).Arg("*");
+          for (const auto& x : store::OutboxFields(j)) xadd.Arg(x);
+          f.jobs.push_back(store::RespCommand::Of(xadd));
           mails_of[i].push_back(j.flow);
         }
       } else {
@@ -568,82 +582,101 @@ class Worker final : public PartitionWorker {
       mails += jobs.size();
       if (st.wake && (!next_wake_ || *st.wake < *next_wake_)) next_wake_ = st.wake;
     }
-    store::RespArgs tail;
-    tail.Arg(static_cast<int64_t>(dead.size()));
-    for (const auto& [src, fields] : dead) {
-      tail.Arg(src).Arg(static_cast<int64_t>(fields.size()));
-      for (const auto& x : fields) tail.Arg(x);
-    }
-    store::RespArgs head;  // EVALSHA, the SHA1, the key count
-    store::RespArgs argv;  // token, group, then the batch's counts
-    std::string_view script;
-    store::RespCommand command;
+    auto started = std::chrono::steady_clock::now();
+    std::vector<bool> skipped(work.size(), false);  // acknowledged before: a replay
     if (bulk) {
-      script = store::kFreshCommitScript;
-      head.Arg("EVALSHA").Arg(fresh_sha_);
-      head.Arg(static_cast<int64_t>(keys_fixed.count() + f.set_keys.count()));
-      argv.Arg(token_).Arg(store::kEventsGroup).Arg(*wheel_moved_);
-      argv.Arg(static_cast<int64_t>(stats.size()));
-      for (const auto& [name, count] : stats) argv.Arg(name).Arg(count);
-      argv.Arg(static_cast<int64_t>(f.acks.count()));
-      store::RespArgs mid;  // the states' run
-      mid.Arg(static_cast<int64_t>(f.states.count()));
-      store::RespArgs after;
-      after.Arg(static_cast<int64_t>(f.zadd.count() / 2));
-      store::RespArgs zrem_count, bucket_runs, job_count;
-      zrem_count.Arg(static_cast<int64_t>(f.zrem.count()));
-      bucket_runs.Arg(static_cast<int64_t>(f.buckets.size()));
-      for (const auto& [bucket, entries] : f.buckets) {
-        bucket_runs.Arg(bucket).Arg(static_cast<int64_t>(entries.count())).Append(entries);
+      // Nothing in a fresh batch can have been committed before (we hold the lease): every
+      // customer applies, one command per kind of effect.
+      std::vector<store::RespCommand> body;
+      auto add = [&body](std::initializer_list<std::string_view> head,
+                         const store::RespArgs* rest = nullptr) {
+        store::RespArgs a;
+        for (std::string_view x : head) a.Arg(x);
+        body.push_back(rest ? store::RespCommand::Join(a, *rest) : store::RespCommand::Of(a));
+      };
+      for (const auto& [name, count] : stats) {
+        add({"HINCRBY", keys_.stats(), name, std::to_string(count)});
       }
-      job_count.Arg(static_cast<int64_t>(f.njobs));
-      // KEYS (fixed, then the states') precede ARGV, so the key count covers both parts.
-      command = store::RespCommand::Join(head, keys_fixed, f.set_keys, argv, f.acks, mid, f.states,
-                                         after, f.zadd, zrem_count, f.zrem, bucket_runs, job_count,
-                                         f.jobs, tail);
+      for (const auto& d : dead) f.acks.Arg(d.first);
+      const size_t nacks = f.acks.count();
+      if (nacks > 0) add({"XACK", keys_.events(), store::kEventsGroup}, &f.acks);
+      if (f.mset.count() > 0) add({"MSET"}, &f.mset);
+      if (f.zadd.count() > 0) add({"ZADD", keys_.timers()}, &f.zadd);
+      if (f.zrem.count() > 0) add({"ZREM", keys_.timers()}, &f.zrem);
+      for (const auto& [bucket, entries] : f.buckets) {
+        const std::string start = std::to_string(bucket);
+        add({"RPUSH", keys_.wheel_bucket(start)}, &entries);
+        add({"ZADD", keys_.wheel(), "NX", start, start});
+      }
+      for (auto& j : f.jobs) body.push_back(std::move(j));
+      for (const auto& [src, fields] : dead) {
+        store::RespArgs df;
+        for (const auto& x : fields) df.Arg(x);
+        add({"XADD", keys_.dead(), "*"}, &df);
+      }
+      std::vector<Result> replies =
+          co_await store::CallAll(*conn_, store::InTransaction(std::move(body)));
+      const Reply* exec = nullptr;
+      std::string why = store::TransactionError(replies, &exec);
+      if (!why.empty()) {
+        if (why.rfind("STALE", 0) == 0) {
+          ++s_.stats.stale_commits;
+          co_return "commit refused: " + why;
+        }
+        co_return "commit: " + why;
+      }
+      const size_t xack_at = stats.size();  // the XACK's place among EXEC's replies
+      if (nacks > 0 && xack_at < exec->elements.size() &&
+          exec->elements[xack_at].integer < static_cast<long long>(nacks)) {
+        spdlog::warn("partition {}: {} fresh entries were already acknowledged by someone else",
+                     partition_, static_cast<long long>(nacks) - exec->elements[xack_at].integer);
+      }
     } else {
-      script = store::kCommitScript;
+      store::RespArgs tail;
+      tail.Arg(static_cast<int64_t>(dead.size()));
+      for (const auto& [src, fields] : dead) {
+        tail.Arg(src).Arg(static_cast<int64_t>(fields.size()));
+        for (const auto& x : fields) tail.Arg(x);
+      }
+      store::RespArgs head;  // EVALSHA, the SHA1, the key count
+      store::RespArgs argv;  // token, group, then the batch's counts
       head.Arg("EVALSHA").Arg(commit_sha_).Arg(static_cast<int64_t>(keys.count()));
       argv.Arg(token_).Arg(store::kEventsGroup).Arg(mode == Mode::kFresh ? "f" : "r");
       argv.Arg(static_cast<int64_t>(stats.size()));
       for (const auto& [name, count] : stats) argv.Arg(name).Arg(count);
       argv.Arg(static_cast<int64_t>(work.size()));
-      command = store::RespCommand::Join(head, keys, argv, cust, tail);
-    }
-    auto started = std::chrono::steady_clock::now();
-    Result r = co_await Call(*conn_, &command);
-    if (r.reply.is_error() && r.reply.str.rfind("NOSCRIPT", 0) == 0) {
-      // Redis lost its scripts (a restart or SCRIPT FLUSH): load it again; same SHA1.
-      Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", std::string(script)));
-      if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
-      if (sha.reply.str != (bulk ? fresh_sha_ : commit_sha_)) {
-        co_return "the commit script's SHA1 changed on reload";
+      const store::RespCommand command = store::RespCommand::Join(head, keys, argv, cust, tail);
+      Result r = co_await Call(*conn_, &command);
+      if (r.reply.is_error() && r.reply.str.rfind("NOSCRIPT", 0) == 0) {
+        // Redis lost its scripts (a restart or SCRIPT FLUSH): load it again; same SHA1.
+        Result sha = co_await Call(*conn_, Cmd("SCRIPT", "LOAD", store::kCommitScript));
+        if (!sha.ok()) co_return "cannot load the commit script: " + sha.what();
+        if (sha.reply.str != commit_sha_) co_return "the commit script's SHA1 changed on reload";
+        started = std::chrono::steady_clock::now();
+        r = co_await Call(*conn_, &command);
       }
-      started = std::chrono::steady_clock::now();
-      r = co_await Call(*conn_, &command);
-    }
-    if (!r.error.empty()) co_return "commit: " + r.error;
-    if (r.reply.is_error()) {
-      if (r.reply.str.rfind("STALE", 0) == 0) ++s_.stats.stale_commits;
-      co_return "commit refused: " + r.reply.str;
+      if (!r.error.empty()) co_return "commit: " + r.error;
+      if (r.reply.is_error()) {
+        if (r.reply.str.rfind("STALE", 0) == 0) ++s_.stats.stale_commits;
+        co_return "commit refused: " + r.reply.str;
+      }
+      if (r.reply.elements.size() >= 4 && r.reply.elements[3].integer > 0) {
+        spdlog::warn("partition {}: {} fresh entries were already acknowledged by someone else",
+                     partition_, r.reply.elements[3].integer);
+      }
+      if (r.reply.elements.size() >= 3) {
+        for (const Reply& x : r.reply.elements[2].elements) {
+          if (x.integer >= 0 && static_cast<size_t>(x.integer) < work.size()) {
+            skipped[static_cast<size_t>(x.integer)] = true;
+          }
+        }
+      }
     }
     s_.metrics.commit_seconds.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     ++s_.stats.commits;
     s_.stats.mails_queued += mails;
-    if (r.reply.elements.size() >= 4 && r.reply.elements[3].integer > 0) {
-      spdlog::warn("partition {}: {} fresh entries were already acknowledged by someone else",
-                   partition_, r.reply.elements[3].integer);
-    }
     // Customers whose entries were acknowledged before (a replay) changed nothing.
-    std::vector<bool> skipped(work.size(), false);
-    if (r.reply.elements.size() >= 3) {
-      for (const Reply& x : r.reply.elements[2].elements) {
-        if (x.integer >= 0 && static_cast<size_t>(x.integer) < work.size()) {
-          skipped[static_cast<size_t>(x.integer)] = true;
-        }
-      }
-    }
     for (size_t i = 0; i < work.size(); ++i) {
       for (const auto& [type, duplicate] : events_of[i]) {
         s_.metrics.CountEvent(type, skipped[i] || duplicate ? "duplicate" : "processed");
@@ -662,7 +695,6 @@ class Worker final : public PartitionWorker {
   std::string token_;
   std::string commit_sha_;
   std::string wheel_sha_;
-  std::string fresh_sha_;
   // The wheel_moved value in Redis, known once we moved the wheel since taking the lease.
   std::optional<int64_t> wheel_moved_;
   std::optional<TimePoint> move_at_;  // when the timing wheel must move next (unset: at once)

@@ -6,7 +6,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <memory>
+#include <span>
 #include <utility>
+#include <vector>
 
 #include "journeyd/store/redis.h"
 #include "journeyd/store/resp.h"
@@ -50,6 +52,35 @@ inline boost::asio::awaitable<Result> Call(RedisConnection& c, const RespCommand
               std::move (*h)(Result{std::move(r), e});
             },
             timeout);
+      },
+      boost::asio::use_awaitable);
+}
+
+// Commands in wire form sent back to back (one round trip); their results in order. Used for
+// MULTI ... EXEC, where every queued command has a reply of its own.
+inline boost::asio::awaitable<std::vector<Result>> CallAll(
+    RedisConnection& c, std::span<const RespCommand> commands,
+    std::optional<Duration> timeout = std::nullopt) {
+  if (commands.empty()) co_return std::vector<Result>{};
+  co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                                 void(std::vector<Result>)>(
+      [&c, timeout, commands](auto handler) {
+        struct State {
+          std::vector<Result> results;
+          size_t left;
+          decltype(handler) done;
+        };
+        auto st = std::make_shared<State>(
+            State{std::vector<Result>(commands.size()), commands.size(), std::move(handler)});
+        for (size_t i = 0; i < commands.size(); ++i) {
+          c.AsyncWire(
+              commands[i].wire(),
+              [st, i](Reply r, const std::string& e) {
+                st->results[i] = Result{std::move(r), e};
+                if (--st->left == 0) std::move(st->done)(std::move(st->results));
+              },
+              timeout);
+        }
       },
       boost::asio::use_awaitable);
 }

@@ -92,7 +92,8 @@ end
 // replay are the applied customers' shares summed here instead. Returns {customers applied, dead
 // entries added, 0-based indexes of customers not applied, fresh entries XACK did not find pending
 // (0 unless something else acknowledged them)}. The daemon sends mode "f" here only before the
-// timing wheel has moved under its lease; after that, fresh batches go to kFreshCommitScript.
+// timing wheel has moved under its lease; after that, fresh batches are committed as plain
+// commands in MULTI/EXEC, fenced by WATCH (store/fence.h).
 inline const std::string kCommitScript = std::string(R"lua(
 if redis.call('GET', KEYS[5]) ~= ARGV[1] then
   return redis.error_reply('STALE this instance no longer owns the partition')
@@ -214,96 +215,6 @@ local function count()
 end
 )lua") + std::string(kDeadLettersLua) + R"lua(
 return {applied, dead_added, skipped, unacked}
-)lua";
-
-// The batch commit for entries read fresh with ">" and for fired timers: nothing in such a
-// batch can have been committed before (we hold the lease), so every customer applies and
-// the daemon hands over its effects already grouped, one run of arguments per command; the
-// script only checks and calls. KEYS: events, outbox, dead, timers, lease, stats, wheel,
-// wheel_moved, then the keys of the states to write (the daemon never deletes one). ARGV: fence
-// token, group, the daemon's `wheel_moved` (the wake placement it chose assumes it), then
-// runs, each a count and its items: journey counts (name, total)*; entry ids to acknowledge;
-// states for the keys to write; timers to set
-// (ms, customer)*; customers to take out of the timers set; wheel buckets (bucket start,
-// n, n entries)*; send jobs (n, n fields)*; dead entries (source id, n, n fields)*.
-// Returns {customers applied (the states written), dead entries added, {}, fresh
-// entries XACK did not find pending}, like kCommitScript.
-inline const std::string kFreshCommitScript = std::string(R"lua(
-if redis.call('GET', KEYS[5]) ~= ARGV[1] then
-  return redis.error_reply('STALE this instance no longer owns the partition')
-end
-if (redis.call('GET', KEYS[8]) or '0') ~= ARGV[3] then
-  return redis.error_reply('WHEEL the timing wheel moved without this instance')
-end
-local group = ARGV[2]
-local i = 4
-local function count()
-  local n = tonumber(ARGV[i]); i = i + 1
-  return n
-end
--- Calls `cmd` with `pre` and then ARGV[from .. from + n - 1], in slices far below Lua's
--- stack limit, `step` items (argument groups) at a time.
-local function bulk(cmd, pre, from, n, step)
-  local at, last = from, from + n - 1
-  local per = 4000 - 4000 % step
-  while at <= last do
-    local to = math.min(at + per - 1, last)
-    if pre then
-      redis.call(cmd, pre, unpack(ARGV, at, to))
-    else
-      redis.call(cmd, unpack(ARGV, at, to))
-    end
-    at = to + 1
-  end
-end
-local nstats = count()
-for s = 0, nstats - 1 do
-  redis.call('HINCRBY', KEYS[6], ARGV[i + 2 * s], ARGV[i + 2 * s + 1])
-end
-i = i + 2 * nstats
-local nacks = count()
-local unacked = 0
-local at = i
-while at < i + nacks do
-  local to = math.min(at + 3999, i + nacks - 1)
-  unacked = unacked + (to - at + 1) - redis.call('XACK', KEYS[1], group, unpack(ARGV, at, to))
-  at = to + 1
-end
-i = i + nacks
-local nsets = count()
-local pairs_ = {}
-for k = 1, nsets do
-  pairs_[#pairs_ + 1] = KEYS[8 + k]
-  pairs_[#pairs_ + 1] = ARGV[i + k - 1]
-  if #pairs_ >= 4000 then
-    redis.call('MSET', unpack(pairs_))
-    pairs_ = {}
-  end
-end
-if #pairs_ > 0 then redis.call('MSET', unpack(pairs_)) end
-i = i + nsets
-local nzadd = count()
-bulk('ZADD', KEYS[4], i, 2 * nzadd, 2)
-i = i + 2 * nzadd
-local nzrem = count()
-bulk('ZREM', KEYS[4], i, nzrem, 1)
-i = i + nzrem
-local nbuckets = count()
-for b = 1, nbuckets do
-  local start = ARGV[i]; i = i + 1
-  local n = count()
-  bulk('RPUSH', KEYS[7] .. ':' .. start, i, n, 1)
-  redis.call('ZADD', KEYS[7], 'NX', start, start)
-  i = i + n
-end
-local njobs = count()
-for j = 1, njobs do
-  local nf = count()
-  redis.call('XADD', KEYS[2], '*', unpack(ARGV, i, i + nf - 1))
-  i = i + nf
-end
-)lua") + std::string(kDeadLettersLua) + R"lua(
-return {nsets, dead_added, {}, unacked}
 )lua";
 
 // Moves the timing wheel's due buckets into the timers set. KEYS: lease, timers, wheel,
