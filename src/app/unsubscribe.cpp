@@ -2,7 +2,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+
+#include <algorithm>
 
 #include "journeyd/engine/event.h"
 
@@ -14,20 +15,6 @@ constexpr std::string_view kAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 // 128 bits of the MAC, as 32 lowercase hex digits.
 constexpr size_t kMacHex = 32;
-
-std::string HexMac(const std::string& key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len && hex.size() < kMacHex; ++i) {
-    hex += kHex[out[i] >> 4];
-    hex += kHex[out[i] & 15];
-  }
-  return hex;
-}
 
 bool ValidFlowId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
@@ -85,9 +72,65 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
   return out;
 }
 
+struct UnsubscribeTokens::Mac {
+  // SHA-256 states after the key XOR ipad and the key XOR opad blocks.
+  EVP_MD_CTX* inner = nullptr;
+  EVP_MD_CTX* outer = nullptr;
+  ~Mac() {
+    EVP_MD_CTX_free(inner);
+    EVP_MD_CTX_free(outer);
+  }
+};
+
+UnsubscribeTokens::UnsubscribeTokens(std::string secret) {
+  constexpr size_t kBlock = 64;  // SHA-256's block size
+  const EVP_MD* md = EVP_sha256();
+  unsigned char key[kBlock] = {0};
+  if (secret.size() > kBlock) {
+    unsigned int len = 0;
+    EVP_Digest(secret.data(), secret.size(), key, &len, md, nullptr);
+  } else {
+    std::copy(secret.begin(), secret.end(), key);
+  }
+  auto mac = std::make_shared<Mac>();
+  mac->inner = EVP_MD_CTX_new();
+  mac->outer = EVP_MD_CTX_new();
+  unsigned char pad[kBlock];
+  for (size_t i = 0; i < kBlock; ++i) pad[i] = key[i] ^ 0x36;
+  EVP_DigestInit_ex(mac->inner, md, nullptr);
+  EVP_DigestUpdate(mac->inner, pad, kBlock);
+  for (size_t i = 0; i < kBlock; ++i) pad[i] = key[i] ^ 0x5c;
+  EVP_DigestInit_ex(mac->outer, md, nullptr);
+  EVP_DigestUpdate(mac->outer, pad, kBlock);
+  OPENSSL_cleanse(key, sizeof key);
+  OPENSSL_cleanse(pad, sizeof pad);
+  mac_ = std::move(mac);
+}
+
+std::string UnsubscribeTokens::Hex(std::string_view data) const {
+  unsigned char inner[EVP_MAX_MD_SIZE], out[EVP_MAX_MD_SIZE];
+  unsigned int inner_len = 0, len = 0;
+  EVP_MD_CTX* c = EVP_MD_CTX_new();
+  EVP_MD_CTX_copy_ex(c, mac_->inner);
+  EVP_DigestUpdate(c, data.data(), data.size());
+  EVP_DigestFinal_ex(c, inner, &inner_len);
+  EVP_MD_CTX_copy_ex(c, mac_->outer);
+  EVP_DigestUpdate(c, inner, inner_len);
+  EVP_DigestFinal_ex(c, out, &len);
+  EVP_MD_CTX_free(c);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(kMacHex);
+  for (unsigned int i = 0; i < len && hex.size() < kMacHex; ++i) {
+    hex += kHex[out[i] >> 4];
+    hex += kHex[out[i] & 15];
+  }
+  return hex;
+}
+
 std::string UnsubscribeTokens::Sign(std::string_view customer_id, std::string_view flow_id) const {
   std::string payload = Base64UrlEncode(customer_id) + "." + Base64UrlEncode(flow_id);
-  return payload + "." + HexMac(secret_, payload);
+  return payload + "." + Hex(payload);
 }
 
 std::string UnsubscribeTokens::Url(std::string_view base, std::string_view customer_id,
@@ -105,7 +148,7 @@ std::optional<UnsubscribeTokens::Subject> UnsubscribeTokens::Verify(std::string_
   std::string_view mac = token.substr(dot2 + 1);
   size_t dot1 = payload.find('.');
   if (dot1 == std::string_view::npos || mac.size() != kMacHex) return std::nullopt;
-  std::string expected = HexMac(secret_, payload);
+  std::string expected = Hex(payload);
   if (CRYPTO_memcmp(expected.data(), mac.data(), kMacHex) != 0) return std::nullopt;
   auto customer = Base64UrlDecode(payload.substr(0, dot1));
   auto flow = Base64UrlDecode(payload.substr(dot1 + 1));

@@ -179,18 +179,48 @@ std::optional<TimePoint> ParseTimestamp(std::string_view s) {
   return FromUnixMillis(ms);
 }
 
+namespace {
+
+// `v` in `width` digits, zero-padded (v >= 0; wider values keep all their digits).
+void AppendDigits(std::string& out, int64_t v, int width) {
+  char buf[24];
+  int n = 0;
+  do {
+    buf[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0 && n < 20);
+  for (int i = n; i < width; ++i) out += '0';
+  while (n > 0) out += buf[--n];
+}
+
+}  // namespace
+
+// Written by hand: send jobs and history entries format a time each, by the hundred thousand.
 std::string FormatRfc3339(TimePoint t) {
   using namespace std::chrono;
   auto days = floor<std::chrono::days>(t);
   year_month_day ymd{days};
   auto rest = t - days;
   int64_t ms = rest.count();
-  int hh = static_cast<int>(ms / 3'600'000), mm = static_cast<int>(ms / 60'000 % 60),
-      ss = static_cast<int>(ms / 1000 % 60), frac = static_cast<int>(ms % 1000);
-  std::string out =
-      fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hh, mm, ss);
-  if (frac) out += fmt::format(".{:03}", frac);
+  const int year = static_cast<int>(ymd.year());
+  std::string out;
+  out.reserve(24);
+  if (year < 0) out += '-';
+  AppendDigits(out, year < 0 ? -static_cast<int64_t>(year) : year, 4);
+  out += '-';
+  AppendDigits(out, static_cast<unsigned>(ymd.month()), 2);
+  out += '-';
+  AppendDigits(out, static_cast<unsigned>(ymd.day()), 2);
+  out += 'T';
+  AppendDigits(out, ms / 3'600'000, 2);
+  out += ':';
+  AppendDigits(out, ms / 60'000 % 60, 2);
+  out += ':';
+  AppendDigits(out, ms / 1000 % 60, 2);
+  if (ms % 1000) {
+    out += '.';
+    AppendDigits(out, ms % 1000, 3);
+  }
   out += 'Z';
   return out;
 }

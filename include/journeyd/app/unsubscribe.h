@@ -9,6 +9,7 @@
 // customer id may itself contain the '.' separator.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,7 +18,7 @@ namespace journeyd::app {
 
 class UnsubscribeTokens {
  public:
-  explicit UnsubscribeTokens(std::string secret) : secret_(std::move(secret)) {}
+  explicit UnsubscribeTokens(std::string secret);
 
   std::string Sign(std::string_view customer_id, std::string_view flow_id) const;
   // `base` is admin.public_url: "<base>/unsubscribe?token=<token>".
@@ -33,7 +34,11 @@ class UnsubscribeTokens {
   std::optional<Subject> Verify(std::string_view token) const;
 
  private:
-  std::string secret_;
+  // HMAC-SHA256 with the key's inner and outer blocks hashed once (RFC 2104): every marketing
+  // mail signs a link, and OpenSSL's one-shot HMAC() sets up its digest anew each call.
+  struct Mac;
+  std::shared_ptr<const Mac> mac_;
+  std::string Hex(std::string_view data) const;
 };
 
 std::string Base64UrlEncode(std::string_view bytes);

@@ -1,6 +1,8 @@
 #include "journeyd/app/unsubscribe.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 namespace journeyd::app {
 namespace {
@@ -20,6 +22,37 @@ TEST(UnsubscribeTokens, RoundTripWithAwkwardIds) {
   }
   EXPECT_EQ(t.Url("https://shop.example/j", "c42", "welcome"),
             "https://shop.example/j/unsubscribe?token=" + t.Sign("c42", "welcome"));
+}
+
+// The MAC is HMAC-SHA256 (truncated to 128 bits) whatever the key's length: the same as
+// OpenSSL's one-shot HMAC() computes, and RFC 4231's test case 2.
+TEST(UnsubscribeTokens, TheMacIsHmacSha256) {
+  auto reference = [](const std::string& key, const std::string& data) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+    std::string hex;
+    for (unsigned int i = 0; i < 16; ++i) {
+      hex += "0123456789abcdef"[out[i] >> 4];
+      hex += "0123456789abcdef"[out[i] & 15];
+    }
+    return hex;
+  };
+  for (size_t key_len : {0, 4, 63, 64, 65, 131}) {
+    std::string key;
+    for (size_t i = 0; i < key_len; ++i) key += static_cast<char>(0xaa ^ (i * 7));
+    UnsubscribeTokens t(key);
+    for (const std::string& id :
+         {std::string("c42"), std::string("Zoë/ü"), std::string(128, 'x')}) {
+      std::string token = t.Sign(id, "welcome");
+      const size_t dot = token.rfind('.');
+      EXPECT_EQ(token.substr(dot + 1), reference(key, token.substr(0, dot))) << key_len;
+      EXPECT_TRUE(t.Verify(token));
+    }
+  }
+  // RFC 4231, test case 2: HMAC-SHA256("Jefe", "what do ya want for nothing?").
+  EXPECT_EQ(reference("Jefe", "what do ya want for nothing?"), "5bdcc146bf60754e6a042426089575c7");
 }
 
 TEST(UnsubscribeTokens, RefusesForgedAlteredAndMalformed) {

@@ -1,4 +1,7 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <random>
 
 #include "journeyd/common/diagnostics.h"
 #include "journeyd/common/hash.h"
@@ -76,6 +79,33 @@ TEST(DidYouMean, SuggestsCloseWords) {
 TEST(Diagnostic, FormatsFileLineColumn) {
   Diagnostic d{{"flows/a.yaml", 12, 5}, Severity::kError, "boom"};
   EXPECT_EQ(d.ToString(), "flows/a.yaml:12:5: error: boom");
+}
+
+// FormatRfc3339 writes its digits by hand: the same text as the fmt format it replaced, and
+// it reads back to the same instant.
+TEST(Timestamp, FormatsEveryMillisecondAsTheFormatItReplaced) {
+  std::mt19937_64 rng(7);
+  const int64_t from = -2'208'988'800'000;  // 1900-01-01
+  const int64_t to = 7'258'118'400'000;     // 2200-01-01
+  for (int i = 0; i < 20000; ++i) {
+    int64_t ms = from + static_cast<int64_t>(rng() % static_cast<uint64_t>(to - from));
+    if (i % 3 == 0) ms -= ms % 1000;  // whole seconds: no fraction written
+    TimePoint t = FromUnixMillis(ms);
+    using namespace std::chrono;
+    auto days = floor<std::chrono::days>(t);
+    year_month_day ymd{days};
+    int64_t rest = (t - days).count();
+    std::string want =
+        fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
+                    static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                    rest / 3'600'000, rest / 60'000 % 60, rest / 1000 % 60);
+    if (rest % 1000) want += fmt::format(".{:03}", rest % 1000);
+    want += 'Z';
+    ASSERT_EQ(FormatRfc3339(t), want) << ms;
+    auto back = ParseTimestamp(want);
+    ASSERT_TRUE(back) << want;
+    ASSERT_EQ(ToUnixMillis(*back), ms) << want;
+  }
 }
 
 }  // namespace
