@@ -129,27 +129,37 @@ std::string EncodeHeaderText(std::string_view raw, size_t name_length) {
 }
 
 std::string QuotedPrintable(std::string_view body) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(body.size() + body.size() / 8);
   size_t line = 0;
-  auto put = [&](std::string_view piece) {
-    if (line + piece.size() > 75) {
+  // Each piece (a character, or =XX) goes on the current line if it fits in 75, else after a
+  // soft line break.
+  auto room = [&](size_t n) {
+    if (line + n > 75) {
       out += "=\r\n";
       line = 0;
     }
-    out += piece;
-    line += piece.size();
+    line += n;
+  };
+  auto hex = [&](unsigned char c) {
+    out += '=';
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  };
+  // Trailing white space before a line break must be encoded.
+  auto encode_trailing_space = [&] {
+    if (!out.empty() && (out.back() == ' ' || out.back() == '\t')) {
+      const auto last = static_cast<unsigned char>(out.back());
+      out.pop_back();
+      hex(last);
+    }
   };
   for (size_t i = 0; i < body.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(body[i]);
     if (c == '\r' && i + 1 < body.size() && body[i + 1] == '\n') continue;
     if (c == '\n') {
-      // Trailing white space before a line break must be encoded.
-      if (!out.empty() && (out.back() == ' ' || out.back() == '\t')) {
-        char last = out.back();
-        out.pop_back();
-        out += fmt::format("={:02X}", static_cast<unsigned char>(last));
-      }
+      encode_trailing_space();
       out += "\r\n";
       line = 0;
       continue;
@@ -158,17 +168,14 @@ std::string QuotedPrintable(std::string_view body) {
     bool literal =
         (c >= 33 && c <= 126 && c != '=' && !(c == '.' && line == 0)) || c == ' ' || c == '\t';
     if (literal) {
-      char ch = static_cast<char>(c);
-      put(std::string_view(&ch, 1));
+      room(1);
+      out += static_cast<char>(c);
     } else {
-      put(fmt::format("={:02X}", c));
+      room(3);
+      hex(c);
     }
   }
-  if (!out.empty() && (out.back() == ' ' || out.back() == '\t')) {
-    char last = out.back();
-    out.pop_back();
-    out += fmt::format("={:02X}", static_cast<unsigned char>(last));
-  }
+  encode_trailing_space();
   return out;
 }
 
@@ -224,11 +231,14 @@ bool ParseMailbox(std::string_view mailbox, std::string* name, std::string* addr
 std::string DotStuff(std::string_view data) {
   std::string out;
   out.reserve(data.size() + 16);
-  bool line_start = true;
-  for (char c : data) {
-    if (line_start && c == '.') out += '.';
-    out += c;
-    line_start = c == '\n';
+  // Line by line: a line that starts with '.' gets one more.
+  size_t at = 0;
+  while (at < data.size()) {
+    size_t nl = data.find('\n', at);
+    size_t end = nl == std::string_view::npos ? data.size() : nl + 1;
+    if (data[at] == '.') out += '.';
+    out.append(data.data() + at, end - at);
+    at = end;
   }
   return out;
 }

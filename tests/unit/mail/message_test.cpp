@@ -1,6 +1,9 @@
 #include "journeyd/mail/message.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <random>
 
 namespace journeyd::mail {
 namespace {
@@ -155,6 +158,73 @@ TEST(Address, Validation) {
   EXPECT_FALSE(ValidAddress("a@b.example\r\n"));
   EXPECT_FALSE(ValidAddress("<a@b.example>"));
   EXPECT_FALSE(ValidAddress(""));
+}
+
+// The encoders as they were first written, one character at a time: the faster ones must give
+// the same bytes for any input.
+std::string ReferenceQuotedPrintable(std::string_view body) {
+  std::string out;
+  size_t line = 0;
+  auto put = [&](std::string_view piece) {
+    if (line + piece.size() > 75) {
+      out += "=\r\n";
+      line = 0;
+    }
+    out += piece;
+    line += piece.size();
+  };
+  auto trailing = [&] {
+    if (!out.empty() && (out.back() == ' ' || out.back() == '\t')) {
+      char last = out.back();
+      out.pop_back();
+      out += fmt::format("={:02X}", static_cast<unsigned char>(last));
+    }
+  };
+  for (size_t i = 0; i < body.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(body[i]);
+    if (c == '\r' && i + 1 < body.size() && body[i + 1] == '\n') continue;
+    if (c == '\n') {
+      trailing();
+      out += "\r\n";
+      line = 0;
+      continue;
+    }
+    bool literal =
+        (c >= 33 && c <= 126 && c != '=' && !(c == '.' && line == 0)) || c == ' ' || c == '\t';
+    if (literal) {
+      char ch = static_cast<char>(c);
+      put(std::string_view(&ch, 1));
+    } else {
+      put(fmt::format("={:02X}", c));
+    }
+  }
+  trailing();
+  return out;
+}
+
+std::string ReferenceDotStuff(std::string_view data) {
+  std::string out;
+  bool line_start = true;
+  for (char c : data) {
+    if (line_start && c == '.') out += '.';
+    out += c;
+    line_start = c == '\n';
+  }
+  return out;
+}
+
+TEST(QuotedPrintable, SameBytesAsTheCharacterByCharacterEncoder) {
+  std::mt19937 rng(11);
+  const std::string alphabet = std::string("ab .=\t\r\n\x7f\x01", 11) + "\xc3\xab\xff~!";
+  for (int i = 0; i < 5000; ++i) {
+    std::string text;
+    const size_t n = rng() % 400;
+    for (size_t k = 0; k < n; ++k) {
+      text += rng() % 3 == 0 ? alphabet[rng() % alphabet.size()] : 'x';
+    }
+    ASSERT_EQ(QuotedPrintable(text), ReferenceQuotedPrintable(text)) << text;
+    ASSERT_EQ(DotStuff(text), ReferenceDotStuff(text)) << text;
+  }
 }
 
 }  // namespace
