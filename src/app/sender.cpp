@@ -96,6 +96,15 @@ Outgoing Parse(const Reply& entry, const flow::FlowSet& flows, const mail::Messa
   return o;
 }
 
+// A batch of jobs on its way out: `left` deliveries still running, `all` cancelled by the
+// last one.
+struct Batch {
+  explicit Batch(asio::io_context& io) : all(io, asio::steady_timer::time_point::max()) {}
+  std::vector<Outgoing> items;
+  int left = 0;
+  asio::steady_timer all;
+};
+
 // The job's fields with some replaced or added (the order kept, so dead entries read well).
 std::vector<std::string> FieldsWith(const Outgoing& o,
                                     const std::vector<std::pair<std::string, std::string>>& set) {
@@ -186,85 +195,19 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
   std::mt19937_64 rng(std::random_device{}());
   const std::vector<std::string> settle_keys = {keys.outbox(), keys.retry(), keys.dead(),
                                                 keys.events()};
-  while (!s.stopping && owned) {
-    if (!conn->connected()) {
-      std::string err = co_await Connect(*conn);
-      if (!err.empty()) {
-        co_await Sleep(Duration{500});
-        continue;
-      }
-    }
-    // Retries that are due go back into the outbox.
-    Result moved =
-        co_await Script(*conn, promote_sha, store::kPromoteScript,
-                        Cmd("2", keys.retry(), keys.outbox(), std::to_string(RealNowMs()), "100"));
-    if (!moved.ok()) spdlog::warn("partition {}: moving due retries: {}", partition, moved.what());
-
-    // Jobs a dead instance took but never finished: claim them once they sat for a lease.
-    Reply claimed;
-    if (std::chrono::steady_clock::now() - last_claim >
-        std::chrono::milliseconds(s.config.redis.lease_ms)) {
-      last_claim = std::chrono::steady_clock::now();
-      Result c =
-          co_await Call(*conn, Cmd("XAUTOCLAIM", keys.outbox(), std::string(store::kOutboxGroup),
-                                   s.consumer, std::to_string(s.config.redis.lease_ms), "0-0",
-                                   "COUNT", std::to_string(kOutboxBatch)));
-      if (c.ok() && c.reply.elements.size() >= 2) claimed = std::move(c.reply.elements[1]);
-      if (smtp) s.smtp->CloseIdle();
-    }
-    Result r;
-    if (claimed.elements.empty()) {
-      r = co_await Call(
-          *conn,
-          Cmd("XREADGROUP", "GROUP", std::string(store::kOutboxGroup), s.consumer, "COUNT",
-              std::to_string(kOutboxBatch), "BLOCK", "200", "STREAMS", keys.outbox(), start),
-          Duration{5200});
-      if (!r.ok()) {
-        co_await Sleep(Duration{200});
-        continue;
-      }
-      if (EntryCount(r.reply) == 0) {
-        if (start == "0") start = ">";
-        continue;
-      }
-    }
-    const Reply& entries = claimed.elements.empty() ? r.reply.elements[0].elements[1] : claimed;
-    std::vector<Outgoing> batch;
-    batch.reserve(entries.elements.size());
-    const TimePoint date = s.clock.Now();
-    const std::shared_ptr<const flow::FlowSet> flows = s.flows;  // a reload may swap s.flows
-    for (const Reply& e : entries.elements) {
-      if (e.elements.size() < 2) continue;
-      batch.push_back(Parse(e, *flows, mo, date));
-    }
-
-    // Deliver: files at once; SMTP all together, as many at a time as the pool allows.
-    int left = 0;
-    asio::steady_timer all(io, asio::steady_timer::time_point::max());
-    for (auto& o : batch) {
-      if (!o.message) continue;
-      if (!smtp) {
-        std::string err = WriteFile(cfg.dir, o);
-        if (!err.empty()) {
-          spdlog::error("{}: the mail stays in the outbox", err);
-          continue;
-        }
-        o.result.status = mail::SmtpResult::Status::kSent;
-        o.done = true;
-        continue;
-      }
-      ++left;
-      asio::co_spawn(io, DeliverOne(*s.smtp, &o, &left, &all, &s), asio::detached);
-    }
-    if (left > 0) co_await all.async_wait(asio::as_tuple(asio::use_awaitable));
-
-    // Settle every outcome in one script call.
+  // A batch whose deliveries are under way; the next one is read and built meanwhile.
+  std::unique_ptr<Batch> flight;
+  // Waits for the batch out to be delivered, then settles every outcome in one script call.
+  auto finish = [&]() -> awaitable<void> {
+    std::unique_ptr<Batch> out = std::move(flight);
+    Batch& b = *out;
+    if (b.left > 0) co_await b.all.async_wait(asio::as_tuple(asio::use_awaitable));
     std::vector<std::string> args = {"4"};
     for (const auto& k : settle_keys) args.push_back(k);
     args.push_back(std::string(store::kOutboxGroup));
     const int64_t now_ms = RealNowMs();
     std::map<std::string, int> deferred;  // reason → count, logged once per batch
-    for (auto& o : batch) {
+    for (auto& o : b.items) {
       const auto& job = o.job;
       if (!o.message) {
         spdlog::warn("customer={} flow={} step={} mail not sent: {}", job.customer_id, job.flow,
@@ -366,7 +309,96 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
         start = "0";
       }
     }
+  };
+  while (!s.stopping && owned) {
+    if (!conn->connected()) {
+      std::string err = co_await Connect(*conn);
+      if (!err.empty()) {
+        co_await Sleep(Duration{500});
+        continue;
+      }
+    }
+    // Retries that are due go back into the outbox.
+    Result moved =
+        co_await Script(*conn, promote_sha, store::kPromoteScript,
+                        Cmd("2", keys.retry(), keys.outbox(), std::to_string(RealNowMs()), "100"));
+    if (!moved.ok()) spdlog::warn("partition {}: moving due retries: {}", partition, moved.what());
+
+    // Jobs a dead instance took but never finished: claim them once they sat for a lease.
+    // Not while a batch is out: its own entries may have sat that long.
+    Reply claimed;
+    if (!flight && std::chrono::steady_clock::now() - last_claim >
+                       std::chrono::milliseconds(s.config.redis.lease_ms)) {
+      last_claim = std::chrono::steady_clock::now();
+      Result c =
+          co_await Call(*conn, Cmd("XAUTOCLAIM", keys.outbox(), std::string(store::kOutboxGroup),
+                                   s.consumer, std::to_string(s.config.redis.lease_ms), "0-0",
+                                   "COUNT", std::to_string(kOutboxBatch)));
+      if (c.ok() && c.reply.elements.size() >= 2) claimed = std::move(c.reply.elements[1]);
+      if (smtp) s.smtp->CloseIdle();
+    }
+    // Reading our own pending entries ("0") would hand us the batch that is out again.
+    if (flight && start == "0") {
+      co_await finish();
+      continue;
+    }
+    Result r;
+    if (claimed.elements.empty()) {
+      // While a batch is out, read the next one without waiting: an empty outbox then lets
+      // the batch out finish and settle at once.
+      std::vector<std::string> read = Cmd("XREADGROUP", "GROUP", std::string(store::kOutboxGroup),
+                                          s.consumer, "COUNT", std::to_string(kOutboxBatch));
+      if (!flight) {
+        read.push_back("BLOCK");
+        read.push_back("200");
+      }
+      read.push_back("STREAMS");
+      read.push_back(keys.outbox());
+      read.push_back(start);
+      r = co_await Call(*conn, std::move(read), Duration{5200});
+      if (!r.ok()) {
+        if (flight) co_await finish();
+        co_await Sleep(Duration{200});
+        continue;
+      }
+      if (EntryCount(r.reply) == 0) {
+        if (start == "0") start = ">";
+        if (flight) co_await finish();
+        continue;
+      }
+    }
+    const Reply& entries = claimed.elements.empty() ? r.reply.elements[0].elements[1] : claimed;
+    // Rendered and built while the batch before it is still being delivered.
+    auto next = std::make_unique<Batch>(io);
+    next->items.reserve(entries.elements.size());
+    const TimePoint date = s.clock.Now();
+    const std::shared_ptr<const flow::FlowSet> flows = s.flows;  // a reload may swap s.flows
+    for (const Reply& e : entries.elements) {
+      if (e.elements.size() < 2) continue;
+      next->items.push_back(Parse(e, *flows, mo, date));
+    }
+    if (flight) co_await finish();
+
+    // Deliver: files at once; SMTP all together, as many at a time as the pool allows.
+    for (auto& o : next->items) {
+      if (!o.message) continue;
+      if (!smtp) {
+        std::string err = WriteFile(cfg.dir, o);
+        if (!err.empty()) {
+          spdlog::error("{}: the mail stays in the outbox", err);
+          continue;
+        }
+        o.result.status = mail::SmtpResult::Status::kSent;
+        o.done = true;
+        continue;
+      }
+      ++next->left;
+      asio::co_spawn(io, DeliverOne(*s.smtp, &o, &next->left, &next->all, &s), asio::detached);
+    }
+    flight = std::move(next);
   }
+  // Stopping: the batch out finishes and is settled.
+  if (flight) co_await finish();
   conn->Close();
 }
 
