@@ -543,7 +543,8 @@ class Worker final : public PartitionWorker {
           store::RespArgs xadd;
           xadd.Reserve(512);
           xadd.Arg("XADD").Arg(keys_.outbox()).Arg("*");
-          for (const auto& x : store::OutboxFields(j)) xadd.Arg(x);
+          store::ForEachOutboxField(
+              j, [&xadd](std::string_view k, std::string_view v) { xadd.Arg(k).Arg(v); });
           f.jobs.push_back(store::RespCommand::Of(xadd));
           mails_of[i].push_back(j.flow);
         }

@@ -170,6 +170,15 @@ std::string QuotedPrintable(std::string_view body) {
     if (literal) {
       room(1);
       out += static_cast<char>(c);
+      // The run of plain characters after it that still fits on the line, in one append
+      // (past the line's first character a '.' is plain too).
+      size_t j = i + 1;
+      for (; j < body.size() && line < 75; ++j, ++line) {
+        const auto d = static_cast<unsigned char>(body[j]);
+        if (!((d >= 33 && d <= 126 && d != '=') || d == ' ' || d == '\t')) break;
+      }
+      out.append(body.data() + i + 1, j - i - 1);
+      i = j - 1;
     } else {
       room(3);
       hex(c);
