@@ -107,9 +107,15 @@ struct Zone::Impl {
 };
 
 std::optional<Zone> Zone::Load(std::string_view name) {
+  // The engine asks for the same zone (policy.timezone, mostly) on nearly every step: the
+  // last one found is kept per thread, which spares the lock and the map. Cached zones live
+  // until the process ends, so the pointer stays valid.
+  thread_local const Impl* last = nullptr;
+  if (last != nullptr && last->name == name) return Zone(last);
   if (!SafeZoneName(name)) return std::nullopt;
   const Impl* impl = Impl::Get(name);
   if (impl == nullptr) return std::nullopt;
+  last = impl;
   return Zone(impl);
 }
 

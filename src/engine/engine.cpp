@@ -230,13 +230,27 @@ class Engine {
     e.detail.assign(detail);
   }
 
-  void Emit(Record r) {
+  // Appends a record (built in place: no temporaries to move) and its history entry. The
+  // reason is `reason_a` followed by `reason_b`.
+  void Emit(Record::Kind kind, std::string_view flow, std::string_view step, uint32_t run,
+            std::string_view template_name, std::string_view reason_a,
+            std::string_view reason_b = {}, std::string_view subject = {}) {
+    auto& records = out_.records;
+    if (records.capacity() == 0) records.reserve(4);
+    Record& r = records.emplace_back();
+    r.kind = kind;
     r.at = now_;
     r.customer_id = state_.id;
+    r.flow.assign(flow);
+    r.step.assign(step);
+    r.run = run;
+    r.template_name.assign(template_name);
+    r.subject.assign(subject);
+    r.reason.reserve(reason_a.size() + reason_b.size());
+    r.reason.append(reason_a).append(reason_b);
     out_.changed = true;
-    AddHistory(RecordKindName(r.kind), r.flow, r.step,
-               r.kind == Record::Kind::kSend ? r.template_name : r.reason);
-    out_.records.push_back(std::move(r));
+    AddHistory(RecordKindName(kind), r.flow, r.step,
+               kind == Record::Kind::kSend ? r.template_name : r.reason);
   }
 
   bool Alive(const Journey& j) const { return !j.step.empty(); }
@@ -248,14 +262,8 @@ class Engine {
     return nullptr;
   }
 
-  void Exit(Journey& j, std::string reason) {
-    Record r;
-    r.kind = Record::Kind::kExit;
-    r.flow = j.flow;
-    r.step = j.step;
-    r.run = j.run;
-    r.reason = std::move(reason);
-    Emit(std::move(r));
+  void Exit(Journey& j, std::string_view reason_a, std::string_view reason_b = {}) {
+    Emit(Record::Kind::kExit, j.flow, j.step, j.run, {}, reason_a, reason_b);
     j.step.clear();  // removed in Cleanup()
     j.wait = Journey::Wait::kNone;
   }
@@ -325,7 +333,7 @@ class Engine {
       scope.set_journey(&j);
       for (const auto& m : f->exit_on) {
         if (m.event == ev.type && m.when.Test(scope)) {
-          Exit(j, "exit_on:" + ev.type);
+          Exit(j, "exit_on:", ev.type);
           break;
         }
       }
@@ -339,13 +347,7 @@ class Engine {
       scope.set_journey(ActiveJourney(f.id));
       if (!f.goal->when.Test(scope)) continue;
       m->converted_run = m->runs;
-      Record r;
-      r.kind = Record::Kind::kConvert;
-      r.flow = f.id;
-      r.step = m->last_send_step;
-      r.run = m->runs;
-      r.reason = "goal:" + ev.type;
-      Emit(std::move(r));
+      Emit(Record::Kind::kConvert, f.id, m->last_send_step, m->runs, {}, "goal:", ev.type);
     }
     // wait_for: the awaited event continues the run on its on_event branch.
     for (auto& j : state_.journeys) {
@@ -470,7 +472,10 @@ class Engine {
     FlowMemo& m = state_.Memo(f.id);
     m.runs += 1;
     m.last_entry = now_;
-    Journey j;
+    // Built in place at the end of the journeys (no reference into them is held here).
+    auto& journeys = state_.journeys;
+    if (journeys.capacity() == 0) journeys.reserve(4);
+    Journey& j = journeys.emplace_back();
     j.flow = f.id;
     j.run = m.runs;
     j.step = f.steps.front().id;
@@ -481,14 +486,11 @@ class Engine {
       j.trigger_ts = ev->ts;
       j.trigger_data = ev->data;
     }
-    Record r;
-    r.kind = Record::Kind::kEnter;
-    r.flow = f.id;
-    r.step = j.step;
-    r.run = j.run;
-    r.reason = ev ? "event:" + ev->type : "date:" + f.trigger.date_attribute;
-    Emit(std::move(r));
-    state_.journeys.push_back(std::move(j));
+    if (ev) {
+      Emit(Record::Kind::kEnter, f.id, j.step, j.run, {}, "event:", ev->type);
+    } else {
+      Emit(Record::Kind::kEnter, f.id, j.step, j.run, {}, "date:", f.trigger.date_attribute);
+    }
   }
 
   // ---- date triggers -------------------------------------------------------------------
@@ -686,13 +688,7 @@ class Engine {
             pick -= b.weight;
           }
           if (chosen->holdout) {
-            Record r;
-            r.kind = Record::Kind::kSuppress;
-            r.flow = f->id;
-            r.step = s.id;
-            r.run = j.run;
-            r.reason = "holdout";
-            Emit(std::move(r));
+            Emit(Record::Kind::kSuppress, f->id, s.id, j.run, {}, "holdout");
             Exit(j, "holdout");
             return;
           }
@@ -765,7 +761,7 @@ class Engine {
     Journey& j = state_.journeys[ji];
     const bool marketing = f.category == flow::Category::kMarketing;
     const Attr* email = state_.Find("email");
-    std::string reason;
+    std::string_view reason;
     if (!email || email->kind != Attr::Kind::kString || email->str.empty()) {
       reason = "no_email";
     } else if (marketing) {
@@ -779,14 +775,7 @@ class Engine {
       }
     }
     if (!reason.empty()) {
-      Record r;
-      r.kind = Record::Kind::kSuppress;
-      r.flow = f.id;
-      r.step = s.id;
-      r.run = j.run;
-      r.template_name = s.template_name;
-      r.reason = std::move(reason);
-      Emit(std::move(r));
+      Emit(Record::Kind::kSuppress, f.id, s.id, j.run, s.template_name, reason);
       return true;
     }
     if (marketing) {
@@ -831,14 +820,8 @@ class Engine {
     FlowMemo& m = state_.Memo(f.id);
     m.last_send = now_;
     m.last_send_step = s.id;
-    Record r;
-    r.kind = Record::Kind::kSend;
-    r.flow = f.id;
-    r.step = s.id;
-    r.run = state_.journeys[ji].run;
-    r.template_name = s.template_name;
-    r.subject = job.subject;
-    Emit(std::move(r));
+    Emit(Record::Kind::kSend, f.id, s.id, state_.journeys[ji].run, s.template_name, {}, {},
+         job.subject);
     out_.sends.push_back(std::move(job));
     return true;
   }

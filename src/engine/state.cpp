@@ -39,9 +39,10 @@ FlowMemo& CustomerState::Memo(std::string_view flow) {
   for (auto& m : memos) {
     if (m.flow == flow) return m;
   }
-  memos.emplace_back();
-  memos.back().flow = std::string(flow);
-  return memos.back();
+  if (memos.capacity() == 0) memos.reserve(4);  // most customers meet a few flows
+  FlowMemo& m = memos.emplace_back();
+  m.flow = std::string(flow);
+  return m;
 }
 
 const FlowMemo* CustomerState::FindMemo(std::string_view flow) const {
