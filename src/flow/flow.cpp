@@ -39,12 +39,12 @@ std::string_view StepKindName(StepKind k) {
 }
 
 int32_t Flow::FindStep(std::string_view id) const {
-  auto it = step_index.find(std::string(id));
+  auto it = step_index.find(id);
   return it == step_index.end() ? kEnd : it->second;
 }
 
 const Template* TemplateSet::Find(std::string_view name, std::string_view locale) const {
-  auto it = by_name_.find(std::string(name));
+  auto it = by_name_.find(name);
   if (it == by_name_.end()) return nullptr;
   const auto& variants = it->second;
   if (!locale.empty()) {
@@ -67,7 +67,7 @@ const Template* TemplateSet::Find(std::string_view name, std::string_view locale
 }
 
 bool TemplateSet::Has(std::string_view name) const {
-  auto it = by_name_.find(std::string(name));
+  auto it = by_name_.find(name);
   return it != by_name_.end() && it->second.count("") > 0;
 }
 
@@ -86,12 +86,12 @@ const Flow* FlowSet::Find(std::string_view id) const {
 
 const std::vector<int>& FlowSet::TriggeredBy(std::string_view event_type) const {
   static const std::vector<int> kNone;
-  auto it = triggered_by_.find(std::string(event_type));
+  auto it = triggered_by_.find(event_type);
   return it == triggered_by_.end() ? kNone : it->second;
 }
 
 bool FlowSet::Mentions(std::string_view event_type) const {
-  return mentioned_.count(std::string(event_type)) > 0;
+  return mentioned_.count(event_type) > 0;
 }
 
 void FlowSet::AddFlow(Flow f) { flows_.push_back(std::move(f)); }

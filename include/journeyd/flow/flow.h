@@ -9,10 +9,12 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -107,6 +109,15 @@ struct Step {
   std::string exit_reason;
 };
 
+// Hashes std::string and std::string_view alike, so that the indexes below are searched by
+// a view without building a std::string key for every lookup.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
 struct Flow {
   std::string id;
   std::string name;
@@ -117,8 +128,8 @@ struct Flow {
   Duration reentry_after{0};
   std::vector<EventMatch> exit_on;
   std::optional<Goal> goal;
-  std::vector<Step> steps;  // steps[0] is the first step; empty flows are refused
-  std::unordered_map<std::string, int32_t> step_index;  // id → index
+  std::vector<Step> steps;        // steps[0] is the first step; empty flows are refused
+  StringMap<int32_t> step_index;  // id → index
   // A hash of the file's content, to tell versions apart in logs.
   uint64_t version = 0;
 
@@ -132,10 +143,13 @@ class TemplateSet {
   const Template* Find(std::string_view name, std::string_view locale) const;
   bool Has(std::string_view name) const;
   void Add(Template t);
-  const std::map<std::string, std::map<std::string, Template>>& all() const { return by_name_; }
+  const std::map<std::string, std::map<std::string, Template>, std::less<>>& all() const {
+    return by_name_;
+  }
 
  private:
-  std::map<std::string, std::map<std::string, Template>> by_name_;  // name → locale → template
+  // name → locale → template
+  std::map<std::string, std::map<std::string, Template>, std::less<>> by_name_;
 };
 
 // Everything loaded from one flows directory. Immutable once built; shared between threads
@@ -158,8 +172,8 @@ class FlowSet {
  private:
   std::vector<Flow> flows_;
   TemplateSet templates_;
-  std::unordered_map<std::string, std::vector<int>> triggered_by_;
-  std::unordered_map<std::string, bool> mentioned_;
+  StringMap<std::vector<int>> triggered_by_;
+  StringMap<bool> mentioned_;
   std::vector<int> date_triggered_;
 };
 
