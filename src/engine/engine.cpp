@@ -114,8 +114,8 @@ class EngineScope final : public flow::Scope {
       if (f == "event_id") return event_id.empty() ? Value::Null() : Value::String(event_id);
       if (f == "ts") return Value::Time(ts);
     }
-    if (f == "data" && data) return WalkJson(*data, segs, 1, lists_);
-    if (f == "profile" && profile) return WalkJson(*profile, segs, 1, lists_);
+    if (f == "data" && data) return WalkJson(*data, segs, 1, Lists());
+    if (f == "profile" && profile) return WalkJson(*profile, segs, 1, Lists());
     return Value::Null();
   }
 
@@ -126,7 +126,13 @@ class EngineScope final : public flow::Scope {
   const Step* step_ = nullptr;
   std::string_view unsubscribe_url_;
   std::string_view flow_id_;
-  mutable std::deque<std::vector<Value>> lists_;
+  // Made on first use: a std::deque allocates as soon as it is constructed, and most scopes
+  // never hold a list.
+  std::deque<std::vector<Value>>& Lists() const {
+    if (!lists_) lists_.emplace();
+    return *lists_;
+  }
+  mutable std::optional<std::deque<std::vector<Value>>> lists_;
 };
 
 bool SameAttr(const Attr* a, const Attr& b) {
