@@ -25,6 +25,10 @@ void CustomerState::Set(std::string_view name, Attr value) {
   if (it != profile.end() && it->first == name) {
     it->second = std::move(value);
   } else {
+    if (profile.capacity() == 0) {
+      profile.reserve(4);  // a few attributes arrive together: grow once, not three times
+      it = profile.end();
+    }
     profile.emplace(it, std::string(name), std::move(value));
   }
 }
