@@ -176,8 +176,11 @@ std::string OneLine(std::string_view s) {
 }
 
 std::string SnapshotVars(const flow::Template& t, const flow::Scope& scope) {
-  std::string out = "{";
+  std::string out;
+  out.reserve(256);
+  out += '{';
   std::vector<const Path*> seen;
+  std::string key;  // reused for every placeholder
   auto add = [&](const flow::TextTemplate& part) {
     for (const flow::Placeholder& p : part.placeholders()) {
       if (FromJob(p.path)) continue;
@@ -190,7 +193,7 @@ std::string SnapshotVars(const flow::Template& t, const flow::Scope& scope) {
       Value v = scope.Lookup(p.path);
       if (v.is_null()) continue;
       if (out.size() > 1) out += ',';
-      std::string key;
+      key.clear();
       AppendKey(key, p.path);
       AppendJsonString(out, key);
       out += ':';
