@@ -39,6 +39,14 @@ std::string_view StepKindName(StepKind k) {
 }
 
 int32_t Flow::FindStep(std::string_view id) const {
+  // Most flows have a handful of steps: comparing the ids (lengths first) is cheaper than
+  // hashing one. step_index holds each id at its first index, so the answer is the same.
+  if (steps.size() <= 16) {
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (steps[i].id == id) return static_cast<int32_t>(i);
+    }
+    return kEnd;
+  }
   auto it = step_index.find(id);
   return it == step_index.end() ? kEnd : it->second;
 }
