@@ -135,6 +135,12 @@ class EngineScope final : public flow::Scope {
   mutable std::optional<std::deque<std::vector<Value>>> lists_;
 };
 
+// Fills a string just constructed (empty): most record and history fields are empty or short,
+// and assigning nothing to nothing still goes through std::string's general replace.
+void SetFresh(std::string& dst, std::string_view src) {
+  if (!src.empty()) dst.assign(src.data(), src.size());
+}
+
 bool SameAttr(const Attr* a, const Attr& b) {
   if (!a) return b.kind == Attr::Kind::kNull;
   if (a->kind != b.kind) return false;
@@ -230,10 +236,10 @@ class Engine {
     while (h.size() >= CustomerState::kHistory) h.pop_front();
     HistoryEntry& e = h.emplace_back();
     e.at = now_;
-    e.kind.assign(kind);
-    e.flow.assign(flow);
-    e.step.assign(step);
-    e.detail.assign(detail);
+    SetFresh(e.kind, kind);
+    SetFresh(e.flow, flow);
+    SetFresh(e.step, step);
+    SetFresh(e.detail, detail);
   }
 
   // Appends a record (built in place: no temporaries to move) and its history entry. The
@@ -247,13 +253,17 @@ class Engine {
     r.kind = kind;
     r.at = now_;
     r.customer_id = state_.id;
-    r.flow.assign(flow);
-    r.step.assign(step);
+    SetFresh(r.flow, flow);
+    SetFresh(r.step, step);
     r.run = run;
-    r.template_name.assign(template_name);
-    r.subject.assign(subject);
-    r.reason.reserve(reason_a.size() + reason_b.size());
-    r.reason.append(reason_a).append(reason_b);
+    SetFresh(r.template_name, template_name);
+    SetFresh(r.subject, subject);
+    if (reason_b.empty()) {
+      SetFresh(r.reason, reason_a);
+    } else {
+      r.reason.reserve(reason_a.size() + reason_b.size());
+      r.reason.append(reason_a).append(reason_b);
+    }
     out_.changed = true;
     AddHistory(RecordKindName(kind), r.flow, r.step,
                kind == Record::Kind::kSend ? r.template_name : r.reason);
