@@ -138,7 +138,7 @@ class EngineScope final : public flow::Scope {
 // Fills a string just constructed (empty): most record and history fields are empty or short,
 // and assigning nothing to nothing still goes through std::string's general replace.
 void SetFresh(std::string& dst, std::string_view src) {
-  if (!src.empty()) dst.assign(src.data(), src.size());
+  if (!src.empty()) dst.append(src.data(), src.size());
 }
 
 bool SameAttr(const Attr* a, const Attr& b) {
