@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <deque>
 #include <nlohmann/json.hpp>
@@ -160,6 +161,13 @@ class SnapshotScope final : public flow::Scope {
 }  // namespace
 
 std::string OneLine(std::string_view s) {
+  // Nearly always there is nothing to replace: then the result is the text itself.
+  if (std::none_of(s.begin(), s.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return c < 0x20 || c == 0x7f;
+      })) {
+    return std::string(s);
+  }
   std::string out;
   out.reserve(s.size());
   bool space = false;
@@ -180,6 +188,7 @@ std::string SnapshotVars(const flow::Template& t, const flow::Scope& scope) {
   out.reserve(256);
   out += '{';
   std::vector<const Path*> seen;
+  seen.reserve(8);
   std::string key;  // reused for every placeholder
   auto add = [&](const flow::TextTemplate& part) {
     for (const flow::Placeholder& p : part.placeholders()) {
