@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <deque>
 #include <memory>
 
@@ -485,7 +486,7 @@ class Engine {
       if (f.reentry == flow::Reentry::kNever) return;
       if (f.reentry == flow::Reentry::kAfter && now_ < memo->last_entry + f.reentry_after) return;
     }
-    FlowMemo& m = state_.Memo(f.id);
+    FlowMemo& m = memo ? *memo : state_.Memo(f.id);  // Exit() above leaves the memos alone
     m.runs += 1;
     m.last_entry = now_;
     // Built in place at the end of the journeys (no reference into them is held here).
@@ -924,14 +925,33 @@ std::string JobId(std::string_view customer_id, std::string_view flow, uint32_t 
                   std::string_view step) {
   // The key and the digits are built by hand: this runs for every mail (fmt's parsing of
   // the format strings showed in the profile).
-  std::string key;
-  key.reserve(customer_id.size() + flow.size() + step.size() + 16);
+  // The key goes in a buffer on the stack when it fits (it nearly always does).
   char digits[12];
   const auto end = std::to_chars(digits, digits + sizeof digits, run).ptr;
-  key.append(customer_id).append(1, '\x1f').append(flow).append(1, '\x1f');
-  key.append(digits, end).append(1, '\x1f').append(step);
+  const size_t ndigits = static_cast<size_t>(end - digits);
+  const size_t size = customer_id.size() + flow.size() + step.size() + ndigits + 3;
+  char small[256];
+  std::string large;
+  char* key = small;
+  if (size > sizeof small) {
+    large.resize(size);
+    key = large.data();
+  }
+  char* p = key;
+  auto put = [&p](std::string_view s) {
+    if (!s.empty()) std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  put(customer_id);
+  *p++ = '\x1f';
+  put(flow);
+  *p++ = '\x1f';
+  put(std::string_view(digits, ndigits));
+  *p++ = '\x1f';
+  put(step);
+  const std::string_view k(key, size);
   std::string id(32, '0');
-  const uint64_t halves[2] = {StableHash64(key, 1), StableHash64(key, 2)};
+  const uint64_t halves[2] = {StableHash64(k, 1), StableHash64(k, 2)};
   for (int h = 0; h < 2; ++h) {
     for (int i = 0; i < 16; ++i) {
       id[static_cast<size_t>(h * 16 + i)] = "0123456789abcdef"[(halves[h] >> (60 - 4 * i)) & 0xf];
