@@ -899,7 +899,8 @@ class Engine {
   TimePoint now_;
   Decisions& out_;
   std::optional<Zone> zone_;
-  std::vector<std::string> dirty_attrs_;
+  // Views into the event's profile keys and the flows' assignments, both alive for the step.
+  std::vector<std::string_view> dirty_attrs_;
   bool dates_dirty_all_ = false;
 };
 
