@@ -85,7 +85,9 @@ class FenceTest : public ::testing::Test {
     body.push_back(Cmd({"XADD", "journeyd:{0}:outbox", "*", "job_id", value}));
     const Reply* exec = nullptr;
     why = TransactionError(All(InTransaction(std::move(body))), &exec);
-    if (why.empty()) EXPECT_EQ(exec->elements.size(), 2u);
+    if (why.empty()) {
+      EXPECT_EQ(exec->elements.size(), 2u);
+    }
     return why;
   }
 
