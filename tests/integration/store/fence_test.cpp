@@ -84,7 +84,8 @@ class FenceTest : public ::testing::Test {
     body.push_back(Cmd({"SET", "effect", value}));
     body.push_back(Cmd({"XADD", "journeyd:{0}:outbox", "*", "job_id", value}));
     const Reply* exec = nullptr;
-    why = TransactionError(All(InTransaction(std::move(body))), &exec);
+    const std::vector<Result> replies = All(InTransaction(std::move(body)));  // exec points in
+    why = TransactionError(replies, &exec);
     if (why.empty()) {
       EXPECT_EQ(exec->elements.size(), 2u);
     }
