@@ -56,7 +56,7 @@ inline constexpr int64_t WheelBucket(int64_t wake_ms) {
   return wake_ms - (wake_ms % kWheelBucketMs + kWheelBucketMs) % kWheelBucketMs;
 }
 
-// The commit scripts' last part: dead entries, each added only when its XACK succeeds now.
+// kCommitScript's last part: dead entries, each added only when its XACK succeeds now.
 // ARGV from i: the count, then per entry its source id, field count and fields.
 inline constexpr std::string_view kDeadLettersLua = R"lua(
 local ndead = count()
