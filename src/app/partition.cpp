@@ -29,6 +29,8 @@ using store::Result;
 namespace {
 
 constexpr int kBatch = 500;
+// While a timer is due within a BLOCK's granularity, how long the loop sleeps between reads.
+constexpr int64_t kPollMs = 10;
 // Wheel entries moved per script call: a few milliseconds of Redis at a time.
 constexpr int kWheelMoveBatch = 2000;
 
@@ -148,7 +150,8 @@ class Worker final : public PartitionWorker {
       }
       // Wait for events, but not past the next timer. Redis ends a BLOCK only at its own
       // event-loop tick (up to 100 ms late), so a timer due sooner is waited for here, on a
-      // local timer, followed by a read that does not block.
+      // local timer, in steps of kPollMs each followed by a read that does not block: events
+      // that arrive meanwhile wait no longer than a step.
       int64_t block = 200;
       if (next_wake_) {
         block =
@@ -160,7 +163,7 @@ class Worker final : public PartitionWorker {
         read.push_back("BLOCK");
         read.push_back(std::to_string(block));
       } else if (block > 0) {
-        co_await Sleep(Duration{block});
+        co_await Sleep(Duration{std::min<int64_t>(block, kPollMs)});
       }
       read.push_back("STREAMS");
       read.push_back(keys_.events());

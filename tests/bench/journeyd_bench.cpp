@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
   app.add_option("--lateness-timers", timer_rate,
                  "timers a second due during the lateness section (ticks among its events)")
       ->capture_default_str();
+  double lateness_rate = 0;  // 0: half the measured ingest rate
+  app.add_option("--lateness-rate", lateness_rate,
+                 "events a second during the lateness section (default: half the measured "
+                 "ingest rate, or 10000 when the ingest section does not run)");
   app.add_option("--ingest-customers", bench_customers, "customers in the ingest/timer section")
       ->capture_default_str();
   app.add_option("--rss-customers", rss_customers, "customers for the daemon's RSS figure")
@@ -145,7 +149,9 @@ int main(int argc, char** argv) {
   }
   if (wants("lateness")) {
     // Half the ingest rate measured above (or 10k/s when that section did not run).
-    const double rate = ingest_rate > 0 ? ingest_rate / 2 : 10000;
+    const double rate = lateness_rate > 0 ? lateness_rate
+                        : ingest_rate > 0 ? ingest_rate / 2
+                                          : 10000;
     const int seconds = quick ? 5 : 20;
     const auto postfix = bench::FindPostfixTools(cache_dir);
     std::vector<double> p50, p99, worst;
