@@ -31,6 +31,8 @@ namespace {
 constexpr int kBatch = 500;
 // While a timer is due within a BLOCK's granularity, how long the loop sleeps between reads.
 constexpr int64_t kPollMs = 10;
+// How often the timers set is looked at while timers keep coming due (TakeDueTimers).
+constexpr int64_t kTimerTickMs = 10;
 // Wheel entries moved per script call: a few milliseconds of Redis at a time.
 constexpr int kWheelMoveBatch = 2000;
 
@@ -132,8 +134,6 @@ class Worker final : public PartitionWorker {
     while (!s_.stopping) {
       err = co_await RenewIfDue();
       if (!err.empty()) co_return err;
-      err = co_await FireTimers();
-      if (!err.empty()) co_return err;
       if (std::chrono::steady_clock::now() - last_claim > std::chrono::milliseconds(lease_ms)) {
         err = co_await ClaimAbandoned();
         if (!err.empty()) co_return err;
@@ -148,34 +148,56 @@ class Worker final : public PartitionWorker {
         }
         if (!err.empty()) co_return err;
       }
+      // The timers due now are committed together with the events read next.
+      Due due;
+      err = co_await TakeDueTimers(&due);
+      if (!err.empty()) co_return err;
       // Wait for events, but not past the next timer. Redis ends a BLOCK only at its own
       // event-loop tick (up to 100 ms late), so a timer due sooner is waited for here, on a
       // local timer, in steps of kPollMs each followed by a read that does not block: events
       // that arrive meanwhile wait no longer than a step.
       int64_t block = 200;
-      if (next_wake_) {
+      if (!due.work.empty()) {
+        block = 0;
+      } else if (next_wake_) {
         block =
             std::clamp<int64_t>(s_.clock.RealDelay(*next_wake_ - s_.clock.Now()).count(), 0, 200);
+        // Not before the timer tick is over (TakeDueTimers).
+        const auto tick = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              fire_after_ - std::chrono::steady_clock::now())
+                              .count();
+        block = std::clamp<int64_t>(std::max<int64_t>(block, tick), 0, 200);
       }
-      std::vector<std::string> read = Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup),
-                                          s_.consumer, "COUNT", std::to_string(kBatch));
+      Result r;
       if (block >= 150) {
-        read.push_back("BLOCK");
-        read.push_back(std::to_string(block));
-      } else if (block > 0) {
-        co_await Sleep(Duration{std::min<int64_t>(block, kPollMs)});
+        r = co_await Call(*blocking_, ReadFresh(block), Duration{block + 5000});
+      } else {
+        if (block > 0) co_await Sleep(Duration{std::min<int64_t>(block, kPollMs)});
+        r = co_await Call(*blocking_, ReadFresh(0));
       }
-      read.push_back("STREAMS");
-      read.push_back(keys_.events());
-      read.push_back(">");
-      Result r = co_await Call(*blocking_, std::move(read), Duration{block + 5000});
       if (!r.error.empty()) co_return r.error;
       if (r.reply.is_error()) co_return "XREADGROUP: " + r.reply.str;
       if (s_.stopping && r.reply.is_nil()) break;
-      err = co_await ProcessStreamReply(r.reply, Mode::kFresh);
+      err = co_await ProcessStreamReply(r.reply, Mode::kFresh, std::move(due.work));
       if (!err.empty()) co_return err;
+      s_.stats.timers += due.lateness.size();
+      for (double l : due.lateness) s_.metrics.timer_lateness_seconds.Observe(l);
     }
     co_return "stopping";
+  }
+
+  // XREADGROUP of new entries, blocking up to `block` ms (0: not at all).
+  std::vector<std::string> ReadFresh(int64_t block) const {
+    std::vector<std::string> read = Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup),
+                                        s_.consumer, "COUNT", std::to_string(kBatch));
+    if (block > 0) {
+      read.push_back("BLOCK");
+      read.push_back(std::to_string(block));
+    }
+    read.push_back("STREAMS");
+    read.push_back(keys_.events());
+    read.push_back(">");
+    return read;
   }
 
   // Removes the entries below both the oldest pending entry and the last one delivered.
@@ -243,7 +265,7 @@ class Worker final : public PartitionWorker {
       if (!entries.elements.empty()) {
         spdlog::info("partition {}: took over {} entries of another instance", partition_,
                      entries.elements.size());
-        std::string err = co_await ProcessEntries(entries, Mode::kReplay);
+        std::string err = co_await ProcessEntries(&entries, Mode::kReplay);
         if (!err.empty()) co_return err;
       }
       if (cursor == "0-0") break;
@@ -257,13 +279,6 @@ class Worker final : public PartitionWorker {
     kReplay,  // pending entries read again or claimed: some may be committed already
   };
 
-  awaitable<std::string> ProcessStreamReply(const Reply& r, Mode mode) {
-    if (r.type != Reply::Type::kArray || r.elements.empty()) co_return "";
-    const Reply& stream = r.elements[0];
-    if (stream.elements.size() < 2) co_return "";
-    co_return co_await ProcessEntries(stream.elements[1], mode);
-  }
-
   struct Work {
     std::string customer;
     std::vector<std::string> sources;
@@ -271,13 +286,28 @@ class Worker final : public PartitionWorker {
     bool fired = false;  // taken from the timers set: its entry there must follow the state
   };
 
-  awaitable<std::string> ProcessEntries(const Reply& entries, Mode mode) {
-    std::vector<Work> work;
+  // `fired`: timers taken from the set, committed with the entries (Mode::kFresh only).
+  awaitable<std::string> ProcessStreamReply(const Reply& r, Mode mode,
+                                            std::vector<Work> fired = {}) {
+    const Reply* entries = nullptr;
+    if (r.type == Reply::Type::kArray && !r.elements.empty() &&
+        r.elements[0].elements.size() >= 2) {
+      entries = &r.elements[0].elements[1];
+    }
+    co_return co_await ProcessEntries(entries, mode, std::move(fired));
+  }
+
+  // Commits the stream entries `entries` (may be null) and the timers `work` holds already:
+  // a customer's fired timer comes before its events.
+  awaitable<std::string> ProcessEntries(const Reply* entries, Mode mode,
+                                        std::vector<Work> work = {}) {
     std::map<std::string, size_t> index;
+    for (size_t i = 0; i < work.size(); ++i) index.emplace(work[i].customer, i);
+    static const Reply kNoEntries;
     std::vector<std::pair<std::string, std::vector<std::string>>> dead;  // source, fields
     std::vector<std::pair<std::string, std::string>> dead_labels;        // type, reason
     const TimePoint now = s_.clock.Now();
-    for (const Reply& e : entries.elements) {
+    for (const Reply& e : (entries ? *entries : kNoEntries).elements) {
       if (e.elements.size() < 2) continue;
       const std::string& id = e.elements[0].str;
       std::vector<std::pair<std::string, std::string>> fields;
@@ -351,46 +381,57 @@ class Worker final : public PartitionWorker {
     co_return "";
   }
 
-  awaitable<std::string> FireTimers() {
+  // Timers taken from the set, for the next commit.
+  struct Due {
+    std::vector<Work> work;
+    std::vector<double> lateness;  // seconds of virtual time past each wake time
+  };
+
+  // Takes the timers due now (moving the timing wheel first when its time has come), and
+  // learns when the next one is due. Once it took fewer than a batch, it waits a timer tick
+  // before it looks again: timers due meanwhile fire together, a tick late at most.
+  awaitable<std::string> TakeDueTimers(Due* due) {
     TimePoint now = s_.clock.Now();
     const bool move = !move_at_ || *move_at_ <= now;
     if (!move && next_wake_ && *next_wake_ > now) co_return "";
+    const auto real_now = std::chrono::steady_clock::now();
+    if (!move && real_now < fire_after_) co_return "";
     if (move) {
       std::string err = co_await MoveWheel(now);
       if (!err.empty()) co_return err;
     }
-    Result r = co_await Call(
-        *conn_, Cmd("ZRANGEBYSCORE", keys_.timers(), "-inf", std::to_string(ToUnixMillis(now)),
-                    "WITHSCORES", "LIMIT", "0", std::to_string(kBatch)));
-    if (!r.ok()) co_return "ZRANGEBYSCORE: " + r.what();
-    std::vector<Work> work;
-    std::vector<double> lateness;  // seconds of virtual time past each wake time
-    for (size_t i = 0; i + 1 < r.reply.elements.size(); i += 2) {
-      work.push_back({r.reply.elements[i].str, {}, {engine::TimerInput{}}, true});
-      double due_ms = std::strtod(r.reply.elements[i + 1].str.c_str(), nullptr);
-      lateness.push_back(std::max(0.0, static_cast<double>(ToUnixMillis(now)) - due_ms) / 1000);
+    const std::string now_ms = std::to_string(ToUnixMillis(now));
+    // What is due, and the first wake after it, in one round trip.
+    const std::vector<store::RespCommand> query = {
+        store::RespCommand::Of({"ZRANGEBYSCORE", keys_.timers(), "-inf", now_ms, "WITHSCORES",
+                                "LIMIT", "0", std::to_string(kBatch)}),
+        store::RespCommand::Of({"ZRANGEBYSCORE", keys_.timers(), "(" + now_ms, "+inf", "WITHSCORES",
+                                "LIMIT", "0", "1"}),
+    };
+    std::vector<Result> r = co_await store::CallAll(*conn_, query);
+    for (const Result& x : r) {
+      if (!x.ok()) co_return "ZRANGEBYSCORE: " + x.what();
     }
-    s_.stats.timers += work.size();
-    if (!work.empty()) {
-      std::string err = co_await Commit(work, {}, Mode::kFresh);
-      if (!err.empty()) co_return err;
-      for (double l : lateness) s_.metrics.timer_lateness_seconds.Observe(l);
+    const auto& taken = r[0].reply.elements;
+    for (size_t i = 0; i + 1 < taken.size(); i += 2) {
+      due->work.push_back({taken[i].str, {}, {engine::TimerInput{}}, true});
+      double due_ms = std::strtod(taken[i + 1].str.c_str(), nullptr);
+      due->lateness.push_back(std::max(0.0, static_cast<double>(ToUnixMillis(now)) - due_ms) /
+                              1000);
     }
-    if (work.size() < static_cast<size_t>(kBatch)) {
-      Result nx = co_await Call(*conn_, Cmd("ZRANGE", keys_.timers(), "0", "0", "WITHSCORES"));
-      if (!nx.ok()) co_return "ZRANGE: " + nx.what();
-      if (nx.reply.elements.size() == 2) {
-        next_wake_ = FromUnixMillis(std::strtoll(nx.reply.elements[1].str.c_str(), nullptr, 10));
-      } else {
-        next_wake_.reset();
-      }
-      // The wheel's next move is due then too.
-      if (move_at_ && (!next_wake_ || *move_at_ < *next_wake_)) next_wake_ = move_at_;
+    if (due->work.size() >= static_cast<size_t>(kBatch)) {
+      next_wake_ = now;  // a full batch: more may be due
+      co_return "";
+    }
+    const auto& next = r[1].reply.elements;
+    if (next.size() == 2) {
+      next_wake_ = FromUnixMillis(std::strtoll(next[1].str.c_str(), nullptr, 10));
     } else {
-      // A full batch: more may be due. (The commit set next_wake_ to the earliest wake it
-      // wrote, which would hide them.)
-      next_wake_ = now;
+      next_wake_.reset();
     }
+    // The wheel's next move is due then too.
+    if (move_at_ && (!next_wake_ || *move_at_ < *next_wake_)) next_wake_ = move_at_;
+    fire_after_ = real_now + std::chrono::milliseconds(kTimerTickMs);
     co_return "";
   }
 
@@ -591,32 +632,29 @@ class Worker final : public PartitionWorker {
     if (bulk) {
       // Nothing in a fresh batch can have been committed before (we hold the lease): every
       // customer applies, one command per kind of effect.
-      std::vector<store::RespCommand> body;
-      auto add = [&body](std::initializer_list<std::string_view> head,
-                         const store::RespArgs* rest = nullptr) {
-        store::RespArgs a;
-        for (std::string_view x : head) a.Arg(x);
-        body.push_back(rest ? store::RespCommand::Join(a, *rest) : store::RespCommand::Of(a));
-      };
+      using store::RespCommand;
+      std::vector<RespCommand> body;
       for (const auto& [name, count] : stats) {
-        add({"HINCRBY", keys_.stats(), name, std::to_string(count)});
+        body.push_back(RespCommand::Of({"HINCRBY", keys_.stats(), name, std::to_string(count)}));
       }
       for (const auto& d : dead) f.acks.Arg(d.first);
       const size_t nacks = f.acks.count();
-      if (nacks > 0) add({"XACK", keys_.events(), store::kEventsGroup}, &f.acks);
-      if (f.mset.count() > 0) add({"MSET"}, &f.mset);
-      if (f.zadd.count() > 0) add({"ZADD", keys_.timers()}, &f.zadd);
-      if (f.zrem.count() > 0) add({"ZREM", keys_.timers()}, &f.zrem);
+      if (nacks > 0) {
+        body.push_back(RespCommand::Join({"XACK", keys_.events(), store::kEventsGroup}, f.acks));
+      }
+      if (f.mset.count() > 0) body.push_back(RespCommand::Join({"MSET"}, f.mset));
+      if (f.zadd.count() > 0) body.push_back(RespCommand::Join({"ZADD", keys_.timers()}, f.zadd));
+      if (f.zrem.count() > 0) body.push_back(RespCommand::Join({"ZREM", keys_.timers()}, f.zrem));
       for (const auto& [bucket, entries] : f.buckets) {
         const std::string start = std::to_string(bucket);
-        add({"RPUSH", keys_.wheel_bucket(start)}, &entries);
-        add({"ZADD", keys_.wheel(), "NX", start, start});
+        body.push_back(RespCommand::Join({"RPUSH", keys_.wheel_bucket(start)}, entries));
+        body.push_back(RespCommand::Of({"ZADD", keys_.wheel(), "NX", start, start}));
       }
       for (auto& j : f.jobs) body.push_back(std::move(j));
       for (const auto& [src, fields] : dead) {
         store::RespArgs df;
         for (const auto& x : fields) df.Arg(x);
-        add({"XADD", keys_.dead(), "*"}, &df);
+        body.push_back(RespCommand::Join({"XADD", keys_.dead(), "*"}, df));
       }
       std::vector<Result> replies =
           co_await store::CallAll(*conn_, store::InTransaction(std::move(body)));
@@ -706,6 +744,7 @@ class Worker final : public PartitionWorker {
   int senders_ = 0;  // outbox senders still running
   std::chrono::steady_clock::time_point lease_renewed_;
   std::optional<TimePoint> next_wake_;
+  std::chrono::steady_clock::time_point fire_after_;  // the timer tick (TakeDueTimers)
 };
 
 }  // namespace

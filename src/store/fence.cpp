@@ -5,21 +5,11 @@
 
 namespace journeyd::store {
 
-namespace {
-
-RespCommand Command(std::initializer_list<std::string_view> args) {
-  RespArgs a;
-  for (std::string_view x : args) a.Arg(x);
-  return RespCommand::Of(a);
-}
-
-}  // namespace
-
 std::vector<RespCommand> FenceWatch(const Fence& f) {
   std::vector<RespCommand> c;
-  c.push_back(Command({"WATCH", f.lease_key, f.wheel_moved_key}));
-  c.push_back(Command({"GET", f.lease_key}));
-  c.push_back(Command({"GET", f.wheel_moved_key}));
+  c.push_back(RespCommand::Of({"WATCH", f.lease_key, f.wheel_moved_key}));
+  c.push_back(RespCommand::Of({"GET", f.lease_key}));
+  c.push_back(RespCommand::Of({"GET", f.wheel_moved_key}));
   return c;
 }
 
@@ -42,9 +32,9 @@ std::string FenceCheck(const Fence& f, std::span<const Result> replies) {
 std::vector<RespCommand> InTransaction(std::vector<RespCommand> body) {
   std::vector<RespCommand> c;
   c.reserve(body.size() + 2);
-  c.push_back(Command({"MULTI"}));
+  c.push_back(RespCommand::Of({"MULTI"}));
   for (auto& b : body) c.push_back(std::move(b));
-  c.push_back(Command({"EXEC"}));
+  c.push_back(RespCommand::Of({"EXEC"}));
   return c;
 }
 

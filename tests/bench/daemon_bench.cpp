@@ -353,6 +353,7 @@ std::optional<LatenessFigures> RunLatenessBench(double rate, double timer_rate, 
   };
   const int per_slice = std::max(1, static_cast<int>(rate / 100));
   const int ticks_per_slice = std::clamp(static_cast<int>(timer_rate / 100), 1, per_slice);
+  const double redis_cpu = RedisCpuSeconds(*client);
   auto start = Clock::now();
   int n = 0, ticks = 0;
   for (int slice = 0; slice < seconds * 100; ++slice) {
@@ -391,8 +392,10 @@ std::optional<LatenessFigures> RunLatenessBench(double rate, double timer_rate, 
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     collect();
   }
-  daemon.Stop();
   LatenessFigures fig;
+  fig.daemon_us = CpuSeconds(daemon.pid()) * 1e6 / n;
+  fig.redis_us = (RedisCpuSeconds(*client) - redis_cpu) * 1e6 / n;
+  daemon.Stop();
   fig.rate = per_slice * 100.0;
   fig.timer_rate = ticks_per_slice * 100.0;
   fig.timers = static_cast<int>(late.size());

@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
                                           : 10000;
     const int seconds = quick ? 5 : 20;
     const auto postfix = bench::FindPostfixTools(cache_dir);
-    std::vector<double> p50, p99, worst;
+    std::vector<double> p50, p99, worst, daemon_us, redis_us;
     std::string note;
     int timers = 0;
     double offered = 0, offered_timers = 0;
@@ -164,6 +164,8 @@ int main(int argc, char** argv) {
         p50.push_back(f->p50_ms);
         p99.push_back(f->p99_ms);
         worst.push_back(f->max_ms);
+        daemon_us.push_back(f->daemon_us);
+        redis_us.push_back(f->redis_us);
         timers = f->timers;
         offered = f->rate;
         offered_timers = f->timer_rate;
@@ -180,6 +182,10 @@ int main(int argc, char** argv) {
           "target p99 <= 50 ms\n",
           offered, seconds, offered_timers, timers, Median(p50), Median(p99), Median(worst),
           p50.size());
+      std::cout << fmt::format(
+          "  CPU per event offered: journeyd {:.1f} us, redis-server {:.1f} us (its XADD "
+          "included)\n",
+          Median(daemon_us), Median(redis_us));
       if (!note.empty()) std::cout << "  note:" << note << "\n";
     }
   }

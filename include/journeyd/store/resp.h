@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -58,6 +59,18 @@ class RespCommand {
     c.Frame(args.count(), args.bytes());
     c.wire_.append(args.body());
     return c;
+  }
+  // Frames the arguments given in place: RespCommand::Of({"GET", key}).
+  static RespCommand Of(std::initializer_list<std::string_view> args) {
+    RespArgs a;
+    for (std::string_view x : args) a.Arg(x);
+    return Of(a);
+  }
+  // Frames `head` followed by the arguments of `rest`: Join({"XACK", stream, group}, ids).
+  static RespCommand Join(std::initializer_list<std::string_view> head, const RespArgs& rest) {
+    RespArgs a;
+    for (std::string_view x : head) a.Arg(x);
+    return Join(a, rest);
   }
   template <typename... Parts>
   static RespCommand Join(const Parts&... parts) {

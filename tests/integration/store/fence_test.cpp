@@ -16,12 +16,6 @@ namespace {
 
 namespace asio = boost::asio;
 
-RespCommand Cmd(std::initializer_list<std::string_view> args) {
-  RespArgs a;
-  for (std::string_view x : args) a.Arg(x);
-  return RespCommand::Of(a);
-}
-
 class FenceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -75,14 +69,14 @@ class FenceTest : public ::testing::Test {
     std::string why = FenceCheck(f, All(FenceWatch(f)));
     if (!why.empty()) {
       std::vector<RespCommand> unwatch;
-      unwatch.push_back(Cmd({"UNWATCH"}));
+      unwatch.push_back(RespCommand::Of({"UNWATCH"}));
       All(std::move(unwatch));
       return why;
     }
     if (between) between();
     std::vector<RespCommand> body;
-    body.push_back(Cmd({"SET", "effect", value}));
-    body.push_back(Cmd({"XADD", "journeyd:{0}:outbox", "*", "job_id", value}));
+    body.push_back(RespCommand::Of({"SET", "effect", value}));
+    body.push_back(RespCommand::Of({"XADD", "journeyd:{0}:outbox", "*", "job_id", value}));
     const Reply* exec = nullptr;
     const std::vector<Result> replies = All(InTransaction(std::move(body)));  // exec points in
     why = TransactionError(replies, &exec);
@@ -139,13 +133,13 @@ TEST_F(FenceTest, ALeaseTakenBetweenTheCheckAndExecLandsNothing) {
 TEST_F(FenceTest, AnErrorInTheTransactionIsReported) {
   Do({"RPUSH", "effect", "a-list"});
   std::vector<RespCommand> body;
-  body.push_back(Cmd({"INCR", "effect"}));  // WRONGTYPE at EXEC time
+  body.push_back(RespCommand::Of({"INCR", "effect"}));  // WRONGTYPE at EXEC time
   const Reply* exec = nullptr;
   ASSERT_EQ(FenceCheck(fence_, All(FenceWatch(fence_))), "");
   std::string why = TransactionError(All(InTransaction(std::move(body))), &exec);
   EXPECT_NE(why.find("WRONGTYPE"), std::string::npos) << why;
   body.clear();
-  body.push_back(Cmd({"NOSUCHCOMMAND"}));  // refused while queuing: nothing runs
+  body.push_back(RespCommand::Of({"NOSUCHCOMMAND"}));  // refused while queuing: nothing runs
   why = TransactionError(All(InTransaction(std::move(body))), &exec);
   EXPECT_FALSE(why.empty());
 }
