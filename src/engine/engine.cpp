@@ -26,6 +26,10 @@ using flow::Value;
 
 constexpr int kMaxStepsPerAdvance = 10000;
 constexpr size_t kMaxRecentSends = 64;
+// A journey's waits count from when its trigger event happened when the daemon reads it at
+// most this late; an older event (a backfill, a long outage) starts the journey's clock when
+// it is read, so that it does not send its overdue mails all at once.
+constexpr Duration kJourneyCatchUp = std::chrono::hours(1);
 
 Value WalkJson(const nlohmann::json& root, const std::vector<std::string>& segs, size_t from,
                std::deque<std::vector<Value>>& lists) {
@@ -497,6 +501,11 @@ class Engine {
     j.run = m.runs;
     j.step = f.steps.front().id;
     j.entered_at = now_;
+    if (ev && ev->ts < now_ && ev->ts >= now_ - kJourneyCatchUp) {
+      // The run's clock starts when its event happened: read late, it still waits as long
+      // from then as the flow says.
+      entry_base_.emplace_back(journeys.size() - 1, ev->ts);
+    }
     if (ev) {
       j.trigger_type = ev->type;
       j.trigger_event_id = ev->event_id;
@@ -623,6 +632,9 @@ class Engine {
 
   void Advance(size_t ji) {
     TimePoint base = now_;  // when the run's current moment was due
+    for (const auto& [index, at] : entry_base_) {
+      if (index == ji) base = at;
+    }
     for (int guard = 0; guard < kMaxStepsPerAdvance; ++guard) {
       Journey& j = state_.journeys[ji];
       if (!Alive(j)) return;
@@ -673,7 +685,12 @@ class Engine {
             break;
           }
           if (j.wait == Journey::Wait::kEvent) return;
-          Arm(j, Journey::Wait::kEvent, now_ + s.timeout);
+          if (base + s.timeout <= now_) {  // over before it was read (a late trigger event)
+            base += s.timeout;
+            Goto(*f, j, s.on_timeout);
+            break;
+          }
+          Arm(j, Journey::Wait::kEvent, base + s.timeout);
           return;
         case StepKind::kSend:
           if (woken) base = j.wake;
@@ -898,6 +915,8 @@ class Engine {
   CustomerState& state_;
   TimePoint now_;
   Decisions& out_;
+  // Journeys entered in this step by an event that happened before now (journey index, when).
+  std::vector<std::pair<size_t, TimePoint>> entry_base_;
   std::optional<Zone> zone_;
   // Views into the event's profile keys and the flows' assignments, both alive for the step.
   std::vector<std::string_view> dirty_attrs_;

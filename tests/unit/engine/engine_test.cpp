@@ -272,5 +272,79 @@ TEST(EngineBounce, SuppressesMarketingToTheBouncedAddressUntilTheAddressChanges)
   EXPECT_EQ(d.sends.size(), 2u);
 }
 
+// The daemon reads an event a moment (or, after an outage, minutes) after it happened; the
+// journey's waits count from the event's time, as simulate counts them.
+TEST(EngineEventTime, WaitsCountFromWhenTheTriggerEventHappened) {
+  FlowDir dir;
+  dir.Write("f.yaml",
+            "flow: f\ntrigger: { event: signup }\nsteps:\n  - wait: 1h\n  - send: note\n");
+  auto flows = dir.Load();
+  ASSERT_TRUE(flows);
+  Policy p;
+  // Read ten minutes late: the wake is an hour after the event, not after the read.
+  CustomerState late;
+  late.id = "c1";
+  Step(*flows, p, late, EventInput{Signup("2026-01-01T10:00:00Z")}, T("2026-01-01T10:10:00Z"));
+  ASSERT_TRUE(late.wake);
+  EXPECT_EQ(*late.wake, T("2026-01-01T11:00:00Z"));
+  // Read 40 minutes late with a 30-minute wait: the mail goes at once.
+  dir.Write("g.yaml",
+            "flow: g\ntrigger: { event: signup }\nsteps:\n  - wait: 30m\n  - send: note\n");
+  flows = dir.Load();
+  CustomerState overdue;
+  overdue.id = "c1";
+  auto d = Step(*flows, p, overdue, EventInput{Signup("2026-01-01T10:00:00Z")},
+                T("2026-01-01T10:40:00Z"));
+  ASSERT_EQ(d.sends.size(), 1u);
+  EXPECT_EQ(d.sends[0].flow, "g");
+  ASSERT_TRUE(overdue.wake);
+  EXPECT_EQ(*overdue.wake, T("2026-01-01T11:00:00Z"));  // flow f's hour, from the event
+}
+
+TEST(EngineEventTime, AnEventOlderThanAnHourStartsTheClockWhenItIsRead) {
+  // A backfill of old events must not send every overdue mail of a long journey at once.
+  FlowDir dir;
+  dir.Write("f.yaml",
+            "flow: f\ntrigger: { event: signup }\nsteps:\n  - wait: 1d\n  - send: note\n"
+            "  - wait: 1d\n  - send: note\n");
+  auto flows = dir.Load();
+  ASSERT_TRUE(flows);
+  Policy p;
+  CustomerState st;
+  st.id = "c1";
+  auto d =
+      Step(*flows, p, st, EventInput{Signup("2025-06-01T10:00:00Z")}, T("2026-01-01T10:00:00Z"));
+  EXPECT_TRUE(d.sends.empty());
+  ASSERT_TRUE(st.wake);
+  EXPECT_EQ(*st.wake, T("2026-01-02T10:00:00Z"));
+}
+
+TEST(EngineEventTime, AWaitForTimeoutCountsFromTheEventToo) {
+  FlowDir dir;
+  dir.Write("f.yaml",
+            "flow: f\ntrigger: { event: signup }\nsteps:\n  - wait_for:\n      event: purchase\n"
+            "      timeout: 2h\n    on_event: []\n    on_timeout:\n      - send: note\n");
+  auto flows = dir.Load();
+  ASSERT_TRUE(flows);
+  Policy p;
+  CustomerState st;
+  st.id = "c1";
+  auto d =
+      Step(*flows, p, st, EventInput{Signup("2026-01-01T10:00:00Z")}, T("2026-01-01T10:30:00Z"));
+  EXPECT_TRUE(d.sends.empty());
+  ASSERT_TRUE(st.wake);
+  EXPECT_EQ(*st.wake, T("2026-01-01T12:00:00Z"));
+  // Its timeout already over when the event is read: the timeout branch runs at once.
+  dir.Write("f.yaml",
+            "flow: f\ntrigger: { event: signup }\nsteps:\n  - wait_for:\n      event: purchase\n"
+            "      timeout: 20m\n    on_event: []\n    on_timeout:\n      - send: note\n");
+  flows = dir.Load();
+  CustomerState over;
+  over.id = "c1";
+  d = Step(*flows, p, over, EventInput{Signup("2026-01-01T10:00:00Z")}, T("2026-01-01T10:30:00Z"));
+  ASSERT_EQ(d.sends.size(), 1u);
+  EXPECT_FALSE(over.wake);
+}
+
 }  // namespace
 }  // namespace journeyd::engine::testing
