@@ -17,11 +17,11 @@ namespace journeyd::store {
 class RespArgs {
  public:
   RespArgs& Arg(std::string_view a) {
-    char len[24];
-    auto end = std::to_chars(len, len + sizeof len, a.size()).ptr;
-    buf_.push_back('$');
-    buf_.append(len, end);
-    buf_.append("\r\n", 2);
+    char head[24] = {'$'};  // "$<length>\r\n"
+    char* end = std::to_chars(head + 1, head + sizeof head - 2, a.size()).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    buf_.append(head, end);
     buf_.append(a);
     buf_.append("\r\n", 2);
     ++count_;
