@@ -5,9 +5,10 @@
 #include "journeyd/common/utf8.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
-#include <deque>
+#include <forward_list>
 
 namespace journeyd::engine {
 
@@ -312,25 +313,27 @@ class Writer {
   // `remember`: later texts may refer to this one.
   void Text(std::string_view s, bool remember = true) {
     if (!s.empty()) {
-      for (size_t i = 0; i < seen_.size(); ++i) {
+      for (size_t i = 0; i < seen_count_; ++i) {
         if (seen_[i] == s) {
           Varint(2 * uint64_t{i});
           return;
         }
       }
     }
-    if (!journeyd::ValidUtf8(s)) s = repaired_.emplace_back(SanitizeUtf8(s));
+    if (!journeyd::ValidUtf8(s)) s = repaired_.emplace_front(SanitizeUtf8(s));
     Varint(2 * uint64_t{s.size()} + 1);
     out_.append(s);
-    if (remember && !s.empty() && seen_.size() < kMaxSeen) seen_.push_back(s);
+    if (remember && !s.empty() && seen_count_ < kMaxSeen) seen_[seen_count_++] = s;
   }
   std::string Take() { return std::move(out_); }
 
  private:
   std::string out_;
   int64_t last_ms_ = kBaseMillis;
-  std::vector<std::string_view> seen_;  // into the state being encoded, or repaired_
-  std::deque<std::string> repaired_;    // stable addresses
+  // Into the state being encoded, or repaired_. Fixed: no allocation per state.
+  std::array<std::string_view, kMaxSeen> seen_;
+  size_t seen_count_ = 0;
+  std::forward_list<std::string> repaired_;  // stable addresses; nothing allocated unless used
 };
 
 class Reader {
@@ -410,14 +413,14 @@ class Reader {
     const uint64_t v = Varint();
     if (!ok_) return {};
     if ((v & 1) == 0) {
-      if ((v >> 1) >= seen_.size()) {
+      if ((v >> 1) >= seen_count_) {
         Fail("text reference out of range");
         return {};
       }
       return std::string(seen_[v >> 1]);
     }
     std::string_view s = Utf8(Take(v >> 1));
-    if (ok_ && remember && !s.empty() && seen_.size() < kMaxSeen) seen_.push_back(s);
+    if (ok_ && remember && !s.empty() && seen_count_ < kMaxSeen) seen_[seen_count_++] = s;
     return std::string(s);
   }
   uint64_t Count() {
@@ -459,7 +462,8 @@ class Reader {
   bool ok_ = true;
   std::string error_;
   int64_t last_ms_ = kBaseMillis;
-  std::vector<std::string_view> seen_;  // into in_
+  std::array<std::string_view, kMaxSeen> seen_;  // into in_
+  size_t seen_count_ = 0;
 };
 
 void WriteAttr(Writer& w, const Attr& a) {
