@@ -33,6 +33,8 @@ constexpr int kBatch = 500;
 constexpr int64_t kPollMs = 10;
 // How often the timers set is looked at while timers keep coming due (TakeDueTimers).
 constexpr int64_t kTimerTickMs = 10;
+// Events read with due timers: few, so that the timers' commit is quick.
+constexpr int kBatchWithTimers = 100;
 // Wheel entries moved per script call: a few milliseconds of Redis at a time.
 constexpr int kWheelMoveBatch = 2000;
 
@@ -173,7 +175,8 @@ class Worker final : public PartitionWorker {
         r = co_await Call(*blocking_, ReadFresh(block), Duration{block + 5000});
       } else {
         if (block > 0) co_await Sleep(Duration{std::min<int64_t>(block, kPollMs)});
-        r = co_await Call(*blocking_, ReadFresh(0));
+        // Timers due: a short batch of events with them, so that their commit is quick.
+        r = co_await Call(*blocking_, ReadFresh(0, due.work.empty() ? kBatch : kBatchWithTimers));
       }
       if (!r.error.empty()) co_return r.error;
       if (r.reply.is_error()) co_return "XREADGROUP: " + r.reply.str;
@@ -187,9 +190,9 @@ class Worker final : public PartitionWorker {
   }
 
   // XREADGROUP of new entries, blocking up to `block` ms (0: not at all).
-  std::vector<std::string> ReadFresh(int64_t block) const {
+  std::vector<std::string> ReadFresh(int64_t block, int count = kBatch) const {
     std::vector<std::string> read = Cmd("XREADGROUP", "GROUP", std::string(store::kEventsGroup),
-                                        s_.consumer, "COUNT", std::to_string(kBatch));
+                                        s_.consumer, "COUNT", std::to_string(count));
     if (block > 0) {
       read.push_back("BLOCK");
       read.push_back(std::to_string(block));
