@@ -632,8 +632,15 @@ class Engine {
 
   void Advance(size_t ji) {
     TimePoint base = now_;  // when the run's current moment was due
+    // Entered just now by an event that happened earlier: its first wait counts from then,
+    // and if that wait is over already the run waits for the next tick all the same, so
+    // that the customer's later events (a purchase read in the same batch) come first.
+    bool late_entry = false;
     for (const auto& [index, at] : entry_base_) {
-      if (index == ji) base = at;
+      if (index == ji) {
+        base = at;
+        late_entry = true;
+      }
     }
     for (int guard = 0; guard < kMaxStepsPerAdvance; ++guard) {
       Journey& j = state_.journeys[ji];
@@ -656,7 +663,7 @@ class Engine {
           // Waits chain from when the previous one was due, not from when it was noticed,
           // so a late timer never pushes the rest of the journey later.
           TimePoint target = base + s.wait;
-          if (target <= now_) {
+          if (target <= now_ && !late_entry) {
             base = target;
             Goto(*f, j, s.next);
             break;
@@ -685,12 +692,7 @@ class Engine {
             break;
           }
           if (j.wait == Journey::Wait::kEvent) return;
-          if (base + s.timeout <= now_) {  // over before it was read (a late trigger event)
-            base += s.timeout;
-            Goto(*f, j, s.on_timeout);
-            break;
-          }
-          Arm(j, Journey::Wait::kEvent, base + s.timeout);
+          Arm(j, Journey::Wait::kEvent, (late_entry ? base : now_) + s.timeout);
           return;
         case StepKind::kSend:
           if (woken) base = j.wake;

@@ -287,7 +287,8 @@ TEST(EngineEventTime, WaitsCountFromWhenTheTriggerEventHappened) {
   Step(*flows, p, late, EventInput{Signup("2026-01-01T10:00:00Z")}, T("2026-01-01T10:10:00Z"));
   ASSERT_TRUE(late.wake);
   EXPECT_EQ(*late.wake, T("2026-01-01T11:00:00Z"));
-  // Read 40 minutes late with a 30-minute wait: the mail goes at once.
+  // Read 40 minutes late with a 30-minute wait: due already, so the mail goes at the next
+  // timer, after whatever else of the customer's was read with the event.
   dir.Write("g.yaml",
             "flow: g\ntrigger: { event: signup }\nsteps:\n  - wait: 30m\n  - send: note\n");
   flows = dir.Load();
@@ -295,10 +296,38 @@ TEST(EngineEventTime, WaitsCountFromWhenTheTriggerEventHappened) {
   overdue.id = "c1";
   auto d = Step(*flows, p, overdue, EventInput{Signup("2026-01-01T10:00:00Z")},
                 T("2026-01-01T10:40:00Z"));
+  EXPECT_TRUE(d.sends.empty());
+  ASSERT_TRUE(overdue.wake);
+  EXPECT_EQ(*overdue.wake, T("2026-01-01T10:30:00Z"));
+  d = Step(*flows, p, overdue, TimerInput{}, T("2026-01-01T10:40:01Z"));
   ASSERT_EQ(d.sends.size(), 1u);
   EXPECT_EQ(d.sends[0].flow, "g");
   ASSERT_TRUE(overdue.wake);
   EXPECT_EQ(*overdue.wake, T("2026-01-01T11:00:00Z"));  // flow f's hour, from the event
+}
+
+TEST(EngineEventTime, AnEventReadWithTheLateTriggerStillHaltsTheJourney) {
+  // A cart update and the purchase ten minutes later, both read 40 minutes late: the
+  // reminder due 30 minutes after the cart update is not sent.
+  FlowDir dir;
+  dir.Write("f.yaml",
+            "flow: f\ntrigger: { event: signup }\nexit_on: [purchase]\nsteps:\n"
+            "  - wait: 30m\n  - send: note\n");
+  auto flows = dir.Load();
+  ASSERT_TRUE(flows);
+  Policy p;
+  CustomerState st;
+  st.id = "c1";
+  const TimePoint now = T("2026-01-01T10:40:00Z");
+  auto d = Step(*flows, p, st, EventInput{Signup("2026-01-01T10:00:00Z")}, now);
+  EXPECT_TRUE(d.sends.empty());
+  d = Step(*flows, p, st,
+           EventInput{Ev(R"({"type":"purchase","customer_id":"c1","ts":"2026-01-01T10:10:00Z",)"
+                         R"("data":{"total":20}})")},
+           now);
+  EXPECT_TRUE(d.sends.empty());
+  EXPECT_TRUE(st.journeys.empty());
+  EXPECT_FALSE(st.wake);
 }
 
 TEST(EngineEventTime, AnEventOlderThanAnHourStartsTheClockWhenItIsRead) {
@@ -334,7 +363,8 @@ TEST(EngineEventTime, AWaitForTimeoutCountsFromTheEventToo) {
   EXPECT_TRUE(d.sends.empty());
   ASSERT_TRUE(st.wake);
   EXPECT_EQ(*st.wake, T("2026-01-01T12:00:00Z"));
-  // Its timeout already over when the event is read: the timeout branch runs at once.
+  // Its timeout already over when the event is read: the timeout branch runs at the next
+  // timer, unless the awaited event was read first.
   dir.Write("f.yaml",
             "flow: f\ntrigger: { event: signup }\nsteps:\n  - wait_for:\n      event: purchase\n"
             "      timeout: 20m\n    on_event: []\n    on_timeout:\n      - send: note\n");
@@ -342,6 +372,10 @@ TEST(EngineEventTime, AWaitForTimeoutCountsFromTheEventToo) {
   CustomerState over;
   over.id = "c1";
   d = Step(*flows, p, over, EventInput{Signup("2026-01-01T10:00:00Z")}, T("2026-01-01T10:30:00Z"));
+  EXPECT_TRUE(d.sends.empty());
+  ASSERT_TRUE(over.wake);
+  EXPECT_EQ(*over.wake, T("2026-01-01T10:20:00Z"));
+  d = Step(*flows, p, over, TimerInput{}, T("2026-01-01T10:30:01Z"));
   ASSERT_EQ(d.sends.size(), 1u);
   EXPECT_FALSE(over.wake);
 }
