@@ -155,26 +155,28 @@ class Worker final : public PartitionWorker {
       err = co_await TakeDueTimers(&due);
       if (!err.empty()) co_return err;
       // Wait for events, but not past the next timer. Redis ends a BLOCK only at its own
-      // event-loop tick (up to 100 ms late), so a timer due sooner is waited for here, on a
-      // local timer, in steps of kPollMs each followed by a read that does not block: events
-      // that arrive meanwhile wait no longer than a step.
-      int64_t block = 200;
+      // event-loop tick (up to 100 ms late), so a BLOCK ends at least that long before the
+      // next timer, and a timer due sooner is waited for here, on a local timer, in steps of
+      // kPollMs each followed by a read that does not block: events that arrive meanwhile
+      // wait no longer than a step.
+      int64_t until = 300;  // ms until something is due (at most 300)
       if (!due.work.empty()) {
-        block = 0;
+        until = 0;
       } else if (next_wake_) {
-        block =
-            std::clamp<int64_t>(s_.clock.RealDelay(*next_wake_ - s_.clock.Now()).count(), 0, 200);
+        until =
+            std::clamp<int64_t>(s_.clock.RealDelay(*next_wake_ - s_.clock.Now()).count(), 0, 300);
         // Not before the timer tick is over (TakeDueTimers).
-        const auto tick = std::chrono::duration_cast<std::chrono::milliseconds>(
+        const auto tick = std::chrono::ceil<std::chrono::milliseconds>(
                               fire_after_ - std::chrono::steady_clock::now())
                               .count();
-        block = std::clamp<int64_t>(std::max<int64_t>(block, tick), 0, 200);
+        until = std::clamp<int64_t>(std::max<int64_t>(until, tick), 0, 300);
       }
       Result r;
-      if (block >= 150) {
+      if (until >= 250) {
+        const int64_t block = std::min<int64_t>(200, until - 100);
         r = co_await Call(*blocking_, ReadFresh(block), Duration{block + 5000});
       } else {
-        if (block > 0) co_await Sleep(Duration{std::min<int64_t>(block, kPollMs)});
+        if (until > 0) co_await Sleep(Duration{std::min<int64_t>(until, kPollMs)});
         // Timers due: a short batch of events with them, so that their commit is quick.
         r = co_await Call(*blocking_, ReadFresh(0, due.work.empty() ? kBatch : kBatchWithTimers));
       }
@@ -287,6 +289,10 @@ class Worker final : public PartitionWorker {
     std::vector<std::string> sources;
     std::vector<engine::Input> inputs;
     bool fired = false;  // taken from the timers set: its entry there must follow the state
+    // Fired: when the timer was due, and where its input stands among `inputs` (events that
+    // happened by then go before it).
+    TimePoint due{};
+    size_t timer_at = 0;
   };
 
   // `fired`: timers taken from the set, committed with the entries (Mode::kFresh only).
@@ -301,7 +307,8 @@ class Worker final : public PartitionWorker {
   }
 
   // Commits the stream entries `entries` (may be null) and the timers `work` holds already:
-  // a customer's fired timer comes before its events.
+  // a customer's events that happened by the time its timer was due come before it, later
+  // ones after it.
   awaitable<std::string> ProcessEntries(const Reply* entries, Mode mode,
                                         std::vector<Work> work = {}) {
     std::map<std::string, size_t> index;
@@ -346,8 +353,14 @@ class Worker final : public PartitionWorker {
       }
       auto [it, fresh] = index.emplace(ev->customer_id, work.size());
       if (fresh) work.push_back({ev->customer_id, {}, {}});
-      work[it->second].sources.push_back(id);
-      work[it->second].inputs.push_back(engine::EventInput{std::move(*ev)});
+      Work& w = work[it->second];
+      w.sources.push_back(id);
+      if (w.fired && w.timer_at < w.inputs.size() && ev->ts <= w.due) {
+        w.inputs.insert(w.inputs.begin() + static_cast<std::ptrdiff_t>(w.timer_at++),
+                        engine::EventInput{std::move(*ev)});
+      } else {
+        w.inputs.push_back(engine::EventInput{std::move(*ev)});
+      }
       ++s_.stats.events;
     }
     std::string err = co_await Commit(work, dead, mode);
@@ -417,8 +430,13 @@ class Worker final : public PartitionWorker {
     }
     const auto& taken = r[0].reply.elements;
     for (size_t i = 0; i + 1 < taken.size(); i += 2) {
-      due->work.push_back({taken[i].str, {}, {engine::TimerInput{}}, true});
       double due_ms = std::strtod(taken[i + 1].str.c_str(), nullptr);
+      due->work.push_back({taken[i].str,
+                           {},
+                           {engine::TimerInput{}},
+                           true,
+                           FromUnixMillis(static_cast<int64_t>(due_ms)),
+                           0});
       due->lateness.push_back(std::max(0.0, static_cast<double>(ToUnixMillis(now)) - due_ms) /
                               1000);
     }

@@ -62,5 +62,40 @@ TEST_F(Timers, MoreDueAtOnceThanOneBatchAllFire) {
   ExpectOneMailPerCustomer(kCustomers);
 }
 
+// The daemon was down when a wait_for's timeout came due; the awaited purchase had happened
+// before that and is read together with the due timer: the purchase wins, no timeout mail.
+TEST_F(Timers, AnEventThatHappenedBeforeTheDueTimerIsAppliedFirst) {
+  fs::path flows = dir_ / "flows";
+  fs::create_directories(flows / "templates");
+  std::ofstream(flows / "nudge.yaml")
+      << "flow: nudge\nname: Nudge\ncategory: transactional\ntrigger: { event: tick }\n"
+         "steps:\n  - wait_for:\n      event: purchase\n      timeout: 2s\n"
+         "    on_event: []\n    on_timeout:\n      - send: note\n";
+  std::ofstream(flows / "templates" / "note.yaml") << "subject: Note\ntext: hello\n";
+  std::ofstream(dir_ / "journeyd.yaml")
+      << "redis: { port: " << redis_.port() << " }\n"
+      << "flows: { dir: " << flows.string() << " }\n"
+      << "smtp: { mode: file, dir: " << (dir_ / "mail").string() << " }\n"
+      << "admin: { listen: \"127.0.0.1:" << admin_port_ << "\" }\n"
+      << "log: { level: warn }\n";
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  const std::string id = Cmd({"XADD", "journeyd:{0}:events", "*", "type", "tick", "customer_id",
+                              "c1", "profile", R"({"email":"c1@example.com"})"})
+                             .str;
+  ASSERT_TRUE(WaitFor([&] { return Waiting() == 1; }));
+  EXPECT_EQ(Stop(SIGTERM), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // the timeout is due meanwhile
+  const std::string bought = std::to_string(std::atoll(id.c_str()) + 1000);  // before it
+  Cmd({"XADD", "journeyd:{0}:events", "*", "type", "purchase", "customer_id", "c1", "ts", bought,
+       "data", R"({"total":10})"});
+  Start();
+  ASSERT_TRUE(WaitFor([&] {
+    return Waiting() == 0 &&
+           Cmd({"XPENDING", "journeyd:{0}:events", "journeyd"}).elements.at(0).integer == 0;
+  }));
+  EXPECT_EQ(Cmd({"XLEN", "journeyd:{0}:outbox"}).integer, 0);
+}
+
 }  // namespace
 }  // namespace journeyd
