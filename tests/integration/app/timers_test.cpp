@@ -18,6 +18,16 @@ class Timers : public Daemon {
     }
     return n;
   }
+  // Starts the daemon on `flows`, mail to files.
+  void StartWith(const fs::path& flows) {
+    std::ofstream(dir_ / "journeyd.yaml")
+        << "redis: { port: " << redis_.port() << " }\n"
+        << "flows: { dir: " << flows.string() << " }\n"
+        << "smtp: { mode: file, dir: " << (dir_ / "mail").string() << " }\n"
+        << "admin: { listen: \"127.0.0.1:" << admin_port_ << "\" }\n"
+        << "log: { level: warn }\n";
+    Start();
+  }
 };
 
 TEST_F(Timers, MoreDueAtOnceThanOneBatchAllFire) {
@@ -27,13 +37,7 @@ TEST_F(Timers, MoreDueAtOnceThanOneBatchAllFire) {
                                         "trigger: { event: tick }\nsteps:\n  - wait: 3s\n"
                                         "  - send: note\n  - wait: 30d\n  - send: note\n";
   std::ofstream(flows / "templates" / "note.yaml") << "subject: Note\ntext: hello\n";
-  std::ofstream(dir_ / "journeyd.yaml")
-      << "redis: { port: " << redis_.port() << " }\n"
-      << "flows: { dir: " << flows.string() << " }\n"
-      << "smtp: { mode: file, dir: " << (dir_ / "mail").string() << " }\n"
-      << "admin: { listen: \"127.0.0.1:" << admin_port_ << "\" }\n"
-      << "log: { level: warn }\n";
-  Start();
+  StartWith(flows);
   ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
   const int kCustomers = 1300;  // batches hold 500
   std::vector<std::vector<std::string>> cmds;
@@ -72,13 +76,7 @@ TEST_F(Timers, AnEventThatHappenedBeforeTheDueTimerIsAppliedFirst) {
          "steps:\n  - wait_for:\n      event: purchase\n      timeout: 2s\n"
          "    on_event: []\n    on_timeout:\n      - send: note\n";
   std::ofstream(flows / "templates" / "note.yaml") << "subject: Note\ntext: hello\n";
-  std::ofstream(dir_ / "journeyd.yaml")
-      << "redis: { port: " << redis_.port() << " }\n"
-      << "flows: { dir: " << flows.string() << " }\n"
-      << "smtp: { mode: file, dir: " << (dir_ / "mail").string() << " }\n"
-      << "admin: { listen: \"127.0.0.1:" << admin_port_ << "\" }\n"
-      << "log: { level: warn }\n";
-  Start();
+  StartWith(flows);
   ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
   const std::string id = Cmd({"XADD", "journeyd:{0}:events", "*", "type", "tick", "customer_id",
                               "c1", "profile", R"({"email":"c1@example.com"})"})
