@@ -274,26 +274,39 @@ TEST(EngineBounce, SuppressesMarketingToTheBouncedAddressUntilTheAddressChanges)
 
 // The daemon reads an event a moment (or, after an outage, minutes) after it happened; the
 // journey's waits count from the event's time, as simulate counts them.
+
+// Writes flow `id`, started by a signup, with `body` (its keys after the trigger).
+void SignupFlow(FlowDir& dir, const std::string& id, const std::string& body) {
+  dir.Write(id + ".yaml", "flow: " + id + "\ntrigger: { event: signup }\n" + body);
+}
+
+std::string WaitForPurchase(const std::string& timeout) {
+  return "steps:\n  - wait_for:\n      event: purchase\n      timeout: " + timeout +
+         "\n    on_event: []\n    on_timeout:\n      - send: note\n";
+}
+
+CustomerState C1() {
+  CustomerState st;
+  st.id = "c1";
+  return st;
+}
+
 TEST(EngineEventTime, WaitsCountFromWhenTheTriggerEventHappened) {
   FlowDir dir;
-  dir.Write("f.yaml",
-            "flow: f\ntrigger: { event: signup }\nsteps:\n  - wait: 1h\n  - send: note\n");
+  SignupFlow(dir, "f", "steps:\n  - wait: 1h\n  - send: note\n");
   auto flows = dir.Load();
   ASSERT_TRUE(flows);
   Policy p;
   // Read ten minutes late: the wake is an hour after the event, not after the read.
-  CustomerState late;
-  late.id = "c1";
+  CustomerState late = C1();
   Step(*flows, p, late, EventInput{Signup("2026-01-01T10:00:00Z")}, T("2026-01-01T10:10:00Z"));
   ASSERT_TRUE(late.wake);
   EXPECT_EQ(*late.wake, T("2026-01-01T11:00:00Z"));
   // Read 40 minutes late with a 30-minute wait: due already, so the mail goes at the next
   // timer, after whatever else of the customer's was read with the event.
-  dir.Write("g.yaml",
-            "flow: g\ntrigger: { event: signup }\nsteps:\n  - wait: 30m\n  - send: note\n");
+  SignupFlow(dir, "g", "steps:\n  - wait: 30m\n  - send: note\n");
   flows = dir.Load();
-  CustomerState overdue;
-  overdue.id = "c1";
+  CustomerState overdue = C1();
   auto d = Step(*flows, p, overdue, EventInput{Signup("2026-01-01T10:00:00Z")},
                 T("2026-01-01T10:40:00Z"));
   EXPECT_TRUE(d.sends.empty());
@@ -310,14 +323,11 @@ TEST(EngineEventTime, AnEventReadWithTheLateTriggerStillHaltsTheJourney) {
   // A cart update and the purchase ten minutes later, both read 40 minutes late: the
   // reminder due 30 minutes after the cart update is not sent.
   FlowDir dir;
-  dir.Write("f.yaml",
-            "flow: f\ntrigger: { event: signup }\nexit_on: [purchase]\nsteps:\n"
-            "  - wait: 30m\n  - send: note\n");
+  SignupFlow(dir, "f", "exit_on: [purchase]\nsteps:\n  - wait: 30m\n  - send: note\n");
   auto flows = dir.Load();
   ASSERT_TRUE(flows);
   Policy p;
-  CustomerState st;
-  st.id = "c1";
+  CustomerState st = C1();
   const TimePoint now = T("2026-01-01T10:40:00Z");
   auto d = Step(*flows, p, st, EventInput{Signup("2026-01-01T10:00:00Z")}, now);
   EXPECT_TRUE(d.sends.empty());
@@ -333,14 +343,11 @@ TEST(EngineEventTime, AnEventReadWithTheLateTriggerStillHaltsTheJourney) {
 TEST(EngineEventTime, AnEventOlderThanAnHourStartsTheClockWhenItIsRead) {
   // A backfill of old events must not send every overdue mail of a long journey at once.
   FlowDir dir;
-  dir.Write("f.yaml",
-            "flow: f\ntrigger: { event: signup }\nsteps:\n  - wait: 1d\n  - send: note\n"
-            "  - wait: 1d\n  - send: note\n");
+  SignupFlow(dir, "f", "steps:\n  - wait: 1d\n  - send: note\n  - wait: 1d\n  - send: note\n");
   auto flows = dir.Load();
   ASSERT_TRUE(flows);
   Policy p;
-  CustomerState st;
-  st.id = "c1";
+  CustomerState st = C1();
   auto d =
       Step(*flows, p, st, EventInput{Signup("2025-06-01T10:00:00Z")}, T("2026-01-01T10:00:00Z"));
   EXPECT_TRUE(d.sends.empty());
@@ -350,14 +357,11 @@ TEST(EngineEventTime, AnEventOlderThanAnHourStartsTheClockWhenItIsRead) {
 
 TEST(EngineEventTime, AWaitForTimeoutCountsFromTheEventToo) {
   FlowDir dir;
-  dir.Write("f.yaml",
-            "flow: f\ntrigger: { event: signup }\nsteps:\n  - wait_for:\n      event: purchase\n"
-            "      timeout: 2h\n    on_event: []\n    on_timeout:\n      - send: note\n");
+  SignupFlow(dir, "f", WaitForPurchase("2h"));
   auto flows = dir.Load();
   ASSERT_TRUE(flows);
   Policy p;
-  CustomerState st;
-  st.id = "c1";
+  CustomerState st = C1();
   auto d =
       Step(*flows, p, st, EventInput{Signup("2026-01-01T10:00:00Z")}, T("2026-01-01T10:30:00Z"));
   EXPECT_TRUE(d.sends.empty());
@@ -365,12 +369,9 @@ TEST(EngineEventTime, AWaitForTimeoutCountsFromTheEventToo) {
   EXPECT_EQ(*st.wake, T("2026-01-01T12:00:00Z"));
   // Its timeout already over when the event is read: the timeout branch runs at the next
   // timer, unless the awaited event was read first.
-  dir.Write("f.yaml",
-            "flow: f\ntrigger: { event: signup }\nsteps:\n  - wait_for:\n      event: purchase\n"
-            "      timeout: 20m\n    on_event: []\n    on_timeout:\n      - send: note\n");
+  SignupFlow(dir, "f", WaitForPurchase("20m"));
   flows = dir.Load();
-  CustomerState over;
-  over.id = "c1";
+  CustomerState over = C1();
   d = Step(*flows, p, over, EventInput{Signup("2026-01-01T10:00:00Z")}, T("2026-01-01T10:30:00Z"));
   EXPECT_TRUE(d.sends.empty());
   ASSERT_TRUE(over.wake);
