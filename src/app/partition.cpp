@@ -539,7 +539,7 @@ class Worker final : public PartitionWorker {
       bool changed = false;
       std::vector<engine::SendJob> jobs;
       std::vector<std::pair<size_t, int64_t>> mine;  // stat index → count
-      for (const auto& in : work[i].inputs) {
+      auto apply = [&](const engine::Input& in) {
         engine::Decisions d = engine::Step(*flows, s_.policy, st, in, now);
         changed = changed || d.changed;
         if (const auto* ev = std::get_if<engine::EventInput>(&in)) {
@@ -566,7 +566,11 @@ class Worker final : public PartitionWorker {
           }
         }
         for (auto& j : d.sends) jobs.push_back(std::move(j));
-      }
+      };
+      for (const auto& in : work[i].inputs) apply(in);
+      // A wake that is over once the customer's events are in (a trigger read after its first
+      // wait ended) fires in this commit, after those events, not a timer round trip later.
+      if (st.wake && *st.wake <= now) apply(engine::TimerInput{});
       // What to write: the state (nullopt: unchanged), and what the timers must do.
       std::optional<std::string> state;
       if (changed || !existed[i]) state = engine::EncodeState(st);

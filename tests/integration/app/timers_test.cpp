@@ -18,6 +18,35 @@ class Timers : public Daemon {
     }
     return n;
   }
+  // The events group's last delivered entry and how many of its entries wait for their commit.
+  std::pair<std::string, int64_t> Delivered() {
+    for (const auto& g : Cmd({"XINFO", "GROUPS", "journeyd:{0}:events"}).elements) {
+      std::string last;
+      int64_t pending = -1;
+      for (size_t i = 0; i + 1 < g.elements.size(); i += 2) {
+        if (g.elements[i].str == "last-delivered-id") last = g.elements[i + 1].str;
+        if (g.elements[i].str == "pending") pending = g.elements[i + 1].integer;
+      }
+      return {last, pending};
+    }
+    return {"", -1};
+  }
+  // A flow whose first wait is 2 s, then a mail; a purchase ends it.
+  fs::path TickFlow() {
+    fs::path flows = dir_ / "flows";
+    fs::create_directories(flows / "templates");
+    std::ofstream(flows / "tick.yaml") << "flow: tick\nname: Tick\ncategory: transactional\n"
+                                          "trigger: { event: tick }\nexit_on:\n"
+                                          "  - event: purchase\nsteps:\n  - wait: 2s\n"
+                                          "  - send: note\n";
+    std::ofstream(flows / "templates" / "note.yaml") << "subject: Note\ntext: hello\n";
+    return flows;
+  }
+  static std::string MillisAgo(int64_t ms) {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    return std::to_string(now.count() - ms);
+  }
   // Starts the daemon on `flows`, mail to files.
   void StartWith(const fs::path& flows) {
     std::ofstream(dir_ / "journeyd.yaml")
@@ -93,6 +122,51 @@ TEST_F(Timers, AnEventThatHappenedBeforeTheDueTimerIsAppliedFirst) {
            Cmd({"XPENDING", "journeyd:{0}:events", "journeyd"}).elements.at(0).integer == 0;
   }));
   EXPECT_EQ(Cmd({"XLEN", "journeyd:{0}:outbox"}).integer, 0);
+}
+
+// A trigger read 5 s after it happened: its 2 s wait is over, so its mail is queued in the
+// commit that takes the event in, not a timer round trip later.
+TEST_F(Timers, ATriggerReadAfterItsWaitEndedIsMailedInTheCommitThatTakesItIn) {
+  StartWith(TickFlow());
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  const std::string id =
+      Cmd({"XADD", "journeyd:{0}:events", "*", "type", "tick", "customer_id", "c1", "ts",
+           MillisAgo(5000), "profile", R"({"email":"c1@example.com"})"})
+          .str;
+  // Polled as fast as Redis answers: the first moment the event is seen committed, its mail
+  // must be in the outbox already.
+  int64_t mails_at_commit = -1;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < until) {
+    auto [last, pending] = Delivered();
+    if (last == id && pending == 0) {
+      mails_at_commit = Cmd({"XLEN", "journeyd:{0}:outbox"}).integer;
+      break;
+    }
+  }
+  EXPECT_EQ(mails_at_commit, 1);
+  EXPECT_EQ(Waiting(), 0);
+}
+
+// The daemon was down while a trigger's wait ran out and the customer then bought: both are
+// read in one batch, the purchase ends the journey before the over wait can send.
+TEST_F(Timers, ALateTriggerAndThePurchaseAfterItInOneBatchSendNothing) {
+  StartWith(TickFlow());
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  EXPECT_EQ(Stop(SIGTERM), 0);
+  Cmd({"XADD", "journeyd:{0}:events", "*", "type", "tick", "customer_id", "c1", "ts",
+       MillisAgo(5000), "profile", R"({"email":"c1@example.com"})"});
+  const std::string bought =
+      Cmd({"XADD", "journeyd:{0}:events", "*", "type", "purchase", "customer_id", "c1", "ts",
+           MillisAgo(4000), "data", R"({"total":10})"})
+          .str;
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return Delivered() == std::make_pair(bought, int64_t{0}); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a wrongly armed timer fires
+  EXPECT_EQ(Cmd({"XLEN", "journeyd:{0}:outbox"}).integer, 0);
+  EXPECT_EQ(Waiting(), 0);
+  const std::string state = HttpGet("/v1/customers/c1");
+  EXPECT_NE(state.find("exit_on:purchase"), std::string::npos) << state;
 }
 
 }  // namespace
