@@ -633,8 +633,9 @@ class Engine {
   void Advance(size_t ji) {
     TimePoint base = now_;  // when the run's current moment was due
     // Entered just now by an event that happened earlier: its first wait counts from then,
-    // and if that wait is over already the run waits for the next tick all the same, so
-    // that the customer's later events (a purchase read in the same batch) come first.
+    // and if that wait is over already the run still arms it (a wake in the past), so that
+    // the customer's later events (a purchase read in the same batch) come first; the
+    // daemon fires such a wake right after them, in the same commit.
     bool late_entry = false;
     for (const auto& [index, at] : entry_base_) {
       if (index == ji) {
