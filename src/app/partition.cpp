@@ -172,18 +172,24 @@ class Worker final : public PartitionWorker {
         until = std::clamp<int64_t>(std::max<int64_t>(until, tick), 0, 300);
       }
       Result r;
+      int count = kBatch;
       if (until >= 250) {
         const int64_t block = std::min<int64_t>(200, until - 100);
         r = co_await Call(*blocking_, ReadFresh(block), Duration{block + 5000});
       } else {
         if (until > 0) co_await Sleep(Duration{std::min<int64_t>(until, kPollMs)});
-        // Timers due: a short batch of events with them, so that their commit is quick.
-        r = co_await Call(*blocking_, ReadFresh(0, due.work.empty() ? kBatch : kBatchWithTimers));
+        // Timers due: a short batch of events with them, so that their commit is quick;
+        // behind a backlog, a whole one, so that the backlog shrinks.
+        count = due.work.empty() || backlog_ ? kBatch : kBatchWithTimers;
+        r = co_await Call(*blocking_, ReadFresh(0, count));
       }
       if (!r.error.empty()) co_return r.error;
       if (r.reply.is_error()) co_return "XREADGROUP: " + r.reply.str;
       if (s_.stopping && r.reply.is_nil()) break;
+      backlog_ = EntryCount(r.reply) >= static_cast<size_t>(count);
+      fire_over_wakes_ = !backlog_;
       err = co_await ProcessStreamReply(r.reply, Mode::kFresh, std::move(due.work));
+      fire_over_wakes_ = false;
       if (!err.empty()) co_return err;
       s_.stats.timers += due.lateness.size();
       for (double l : due.lateness) s_.metrics.timer_lateness_seconds.Observe(l);
@@ -569,8 +575,10 @@ class Worker final : public PartitionWorker {
       };
       for (const auto& in : work[i].inputs) apply(in);
       // A wake that is over once the customer's events are in (a trigger read after its first
-      // wait ended) fires in this commit, after those events, not a timer round trip later.
-      if (st.wake && *st.wake <= now) apply(engine::TimerInput{});
+      // wait ended) fires in this commit, after those events, when the read left no entries
+      // behind; else it goes through the timers set, and fires with the next read, after that
+      // read's events that happened by then.
+      if (fire_over_wakes_ && st.wake && *st.wake <= now) apply(engine::TimerInput{});
       // What to write: the state (nullopt: unchanged), and what the timers must do.
       std::optional<std::string> state;
       if (changed || !existed[i]) state = engine::EncodeState(st);
@@ -770,6 +778,10 @@ class Worker final : public PartitionWorker {
   std::chrono::steady_clock::time_point lease_renewed_;
   std::optional<TimePoint> next_wake_;
   std::chrono::steady_clock::time_point fire_after_;  // the timer tick (TakeDueTimers)
+  // The last fresh read: whether it filled its batch (more entries were waiting), and
+  // whether wakes over by the end of the batch fire in its commit (it left none).
+  bool backlog_ = false;
+  bool fire_over_wakes_ = false;
 };
 
 }  // namespace

@@ -169,5 +169,40 @@ TEST_F(Timers, ALateTriggerAndThePurchaseAfterItInOneBatchSendNothing) {
   EXPECT_NE(state.find("exit_on:purchase"), std::string::npos) << state;
 }
 
+// Behind a backlog the look-ahead holds across batches: the late trigger is entry 450 of 600
+// waiting and the purchase that ends its journey entry 520, so they are read in different
+// batches; the over wait fires only with the read that brings the purchase, after it.
+TEST_F(Timers, ALateTriggerWhosePurchaseIsInTheNextBatchSendsNothing) {
+  StartWith(TickFlow());
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  EXPECT_EQ(Stop(SIGTERM), 0);
+  std::vector<std::vector<std::string>> cmds;
+  auto filler = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      std::string id = std::to_string(cmds.size());
+      id.insert(0, 1, 'f');
+      cmds.push_back({"XADD", "journeyd:{0}:events", "*", "type", "page_view", "customer_id", id});
+    }
+  };
+  filler(449);
+  cmds.push_back({"XADD", "journeyd:{0}:events", "*", "type", "tick", "customer_id", "c1", "ts",
+                  MillisAgo(5000), "profile", R"({"email":"c1@example.com"})"});
+  filler(69);
+  cmds.push_back({"XADD", "journeyd:{0}:events", "*", "type", "purchase", "customer_id", "c1", "ts",
+                  MillisAgo(4000), "data", R"({"total":10})"});
+  filler(80);
+  std::string err;
+  auto ids = client_->Pipeline(cmds, &err);
+  ASSERT_TRUE(ids) << err;
+  ASSERT_EQ(ids->size(), 600u);
+  const std::string last = ids->back().str;
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return Delivered() == std::make_pair(last, int64_t{0}); }));
+  ASSERT_TRUE(WaitFor([&] { return Waiting() == 0; }));
+  EXPECT_EQ(Cmd({"XLEN", "journeyd:{0}:outbox"}).integer, 0);
+  const std::string state = HttpGet("/v1/customers/c1");
+  EXPECT_NE(state.find("exit_on:purchase"), std::string::npos) << state;
+}
+
 }  // namespace
 }  // namespace journeyd
