@@ -635,7 +635,7 @@ class Engine {
     // Entered just now by an event that happened earlier: its first wait counts from then,
     // and if that wait is over already the run still arms it (a wake in the past), so that
     // the customer's later events (a purchase read in the same batch) come first; the
-    // daemon fires such a wake right after them, in the same commit.
+    // daemon fires such a wake after them (app/partition.cpp, Commit).
     bool late_entry = false;
     for (const auto& [index, at] : entry_base_) {
       if (index == ji) {
