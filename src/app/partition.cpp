@@ -538,6 +538,7 @@ class Worker final : public PartitionWorker {
     // the flows of its jobs.
     std::vector<std::vector<std::pair<std::string, bool>>> events_of(work.size());
     std::vector<std::vector<std::string>> mails_of(work.size());
+    std::vector<double> fired_late(work.size(), -1);  // over wakes fired here: how late (s)
     size_t mails = 0;
     std::string field;
     for (size_t i = 0; i < work.size(); ++i) {
@@ -578,7 +579,10 @@ class Worker final : public PartitionWorker {
       // wait ended) fires in this commit, after those events, when the read left no entries
       // behind; else it goes through the timers set, and fires with the next read, after that
       // read's events that happened by then.
-      if (fire_over_wakes_ && st.wake && *st.wake <= now) apply(engine::TimerInput{});
+      if (fire_over_wakes_ && st.wake && *st.wake <= now) {
+        fired_late[i] = std::chrono::duration<double>(now - *st.wake).count();
+        apply(engine::TimerInput{});
+      }
       // What to write: the state (nullopt: unchanged), and what the timers must do.
       std::optional<std::string> state;
       if (changed || !existed[i]) state = engine::EncodeState(st);
@@ -758,6 +762,10 @@ class Worker final : public PartitionWorker {
       }
       if (skipped[i]) continue;
       for (const auto& flow : mails_of[i]) s_.metrics.CountMail(flow, "queued");
+      if (fired_late[i] >= 0) {  // counted as the timers taken from the set are
+        ++s_.stats.timers;
+        s_.metrics.timer_lateness_seconds.Observe(fired_late[i]);
+      }
     }
     co_return "";
   }

@@ -146,6 +146,15 @@ TEST_F(Timers, ATriggerReadAfterItsWaitEndedIsMailedInTheCommitThatTakesItIn) {
   }
   EXPECT_EQ(mails_at_commit, 1);
   EXPECT_EQ(Waiting(), 0);
+  // Counted as a timer, about 3 s late (5 s ago, a 2 s wait).
+  const std::string metrics = HttpGet("/metrics");
+  auto value = [&](const std::string& name) {
+    auto at = metrics.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::atof(metrics.c_str() + at + name.size() + 2);
+  };
+  EXPECT_EQ(value("journeyd_timer_lateness_seconds_count"), 1.0) << metrics;
+  EXPECT_GT(value("journeyd_timer_lateness_seconds_sum"), 2.5);
+  EXPECT_LT(value("journeyd_timer_lateness_seconds_sum"), 10.0);
 }
 
 // The daemon was down while a trigger's wait ran out and the customer then bought: both are
