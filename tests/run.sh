@@ -9,7 +9,8 @@ bash deploy/install-deps.sh
 BUILD_DIR="${JOURNEYD_TEST_BUILD_DIR:-build/test}"
 # -Og -g1 rather than -O2 -g: line tables are all the sanitizers' reports need, and the
 # sanitized build compiles about three times faster (src/admin/server.cpp alone: 196 s ->
-# 58 s; the whole build: 15 min of CPU instead of 43). The tests run as long either way.
+# 58 s; the whole build: 15 min of CPU instead of 43, that on a busier machine). The tests
+# run as long either way.
 cmake -S . -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-Og -g1 -DNDEBUG" \

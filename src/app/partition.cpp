@@ -187,9 +187,7 @@ class Worker final : public PartitionWorker {
       if (r.reply.is_error()) co_return "XREADGROUP: " + r.reply.str;
       if (s_.stopping && r.reply.is_nil()) break;
       backlog_ = EntryCount(r.reply) >= static_cast<size_t>(count);
-      fire_over_wakes_ = !backlog_;
-      err = co_await ProcessStreamReply(r.reply, Mode::kFresh, std::move(due.work));
-      fire_over_wakes_ = false;
+      err = co_await ProcessStreamReply(r.reply, Mode::kFresh, std::move(due.work), !backlog_);
       if (!err.empty()) co_return err;
       s_.stats.timers += due.lateness.size();
       for (double l : due.lateness) s_.metrics.timer_lateness_seconds.Observe(l);
@@ -302,21 +300,23 @@ class Worker final : public PartitionWorker {
   };
 
   // `fired`: timers taken from the set, committed with the entries (Mode::kFresh only).
-  awaitable<std::string> ProcessStreamReply(const Reply& r, Mode mode,
-                                            std::vector<Work> fired = {}) {
+  // `fire_over_wakes`: the read left no entries behind, so wakes that are over once a
+  // customer's entries are in fire in this commit (Commit).
+  awaitable<std::string> ProcessStreamReply(const Reply& r, Mode mode, std::vector<Work> fired = {},
+                                            bool fire_over_wakes = false) {
     const Reply* entries = nullptr;
     if (r.type == Reply::Type::kArray && !r.elements.empty() &&
         r.elements[0].elements.size() >= 2) {
       entries = &r.elements[0].elements[1];
     }
-    co_return co_await ProcessEntries(entries, mode, std::move(fired));
+    co_return co_await ProcessEntries(entries, mode, std::move(fired), fire_over_wakes);
   }
 
   // Commits the stream entries `entries` (may be null) and the timers `work` holds already:
   // a customer's events that happened by the time its timer was due come before it, later
   // ones after it.
   awaitable<std::string> ProcessEntries(const Reply* entries, Mode mode,
-                                        std::vector<Work> work = {}) {
+                                        std::vector<Work> work = {}, bool fire_over_wakes = false) {
     std::map<std::string, size_t> index;
     for (size_t i = 0; i < work.size(); ++i) index.emplace(work[i].customer, i);
     static const Reply kNoEntries;
@@ -369,7 +369,7 @@ class Worker final : public PartitionWorker {
       }
       ++s_.stats.events;
     }
-    std::string err = co_await Commit(work, dead, mode);
+    std::string err = co_await Commit(work, dead, mode, fire_over_wakes);
     if (err.empty()) {
       for (const auto& [type, reason] : dead_labels) {
         s_.metrics.CountEvent(type, "dead");
@@ -464,7 +464,8 @@ class Worker final : public PartitionWorker {
 
   awaitable<std::string> Commit(
       std::vector<Work>& work,
-      const std::vector<std::pair<std::string, std::vector<std::string>>>& dead, Mode mode) {
+      const std::vector<std::pair<std::string, std::vector<std::string>>>& dead, Mode mode,
+      bool fire_over_wakes) {
     if (work.empty() && dead.empty()) co_return "";
     // One flow set for the whole batch, even if a reload swaps s_.flows while it waits on Redis.
     const std::shared_ptr<const flow::FlowSet> flows = s_.flows;
@@ -579,7 +580,7 @@ class Worker final : public PartitionWorker {
       // wait ended) fires in this commit, after those events, when the read left no entries
       // behind; else it goes through the timers set, and fires with the next read, after that
       // read's events that happened by then.
-      if (fire_over_wakes_ && st.wake && *st.wake <= now) {
+      if (fire_over_wakes && st.wake && *st.wake <= now) {
         fired_late[i] = std::chrono::duration<double>(now - *st.wake).count();
         apply(engine::TimerInput{});
       }
@@ -786,10 +787,8 @@ class Worker final : public PartitionWorker {
   std::chrono::steady_clock::time_point lease_renewed_;
   std::optional<TimePoint> next_wake_;
   std::chrono::steady_clock::time_point fire_after_;  // the timer tick (TakeDueTimers)
-  // The last fresh read: whether it filled its batch (more entries were waiting), and
-  // whether wakes over by the end of the batch fire in its commit (it left none).
+  // Whether the last fresh read filled its batch (more entries were waiting).
   bool backlog_ = false;
-  bool fire_over_wakes_ = false;
 };
 
 }  // namespace
