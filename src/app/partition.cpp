@@ -105,6 +105,8 @@ class Worker final : public PartitionWorker {
     owned_ = true;
     move_at_.reset();  // move the wheel first: the last owner may have stopped long ago
     wheel_moved_.reset();
+    past_more_ = false;
+    past_bucket_.reset();
     ++s_.stats.partitions_owned;
     lease_renewed_ = std::chrono::steady_clock::now();
     spdlog::info("partition {}: owned (fencing token {})", partition_, token_);
@@ -187,7 +189,8 @@ class Worker final : public PartitionWorker {
       if (r.reply.is_error()) co_return "XREADGROUP: " + r.reply.str;
       if (s_.stopping && r.reply.is_nil()) break;
       backlog_ = EntryCount(r.reply) >= static_cast<size_t>(count);
-      err = co_await ProcessStreamReply(r.reply, Mode::kFresh, std::move(due.work), !backlog_);
+      err = co_await ProcessStreamReply(r.reply, Mode::kFresh, std::move(due.work), !backlog_,
+                                        due.take ? &*due.take : nullptr);
       if (!err.empty()) co_return err;
       s_.stats.timers += due.lateness.size();
       for (double l : due.lateness) s_.metrics.timer_lateness_seconds.Observe(l);
@@ -291,32 +294,38 @@ class Worker final : public PartitionWorker {
   struct Work {
     std::string customer;
     std::vector<std::string> sources;
-    std::vector<engine::Input> inputs;
-    bool fired = false;  // taken from the timers set: its entry there must follow the state
-    // Fired: when the timer was due, and where its input stands among `inputs` (events that
-    // happened by then go before it).
-    TimePoint due{};
-    size_t timer_at = 0;
+    std::vector<engine::Input> inputs;  // its events, in stream order
+    // Taken from the timers set or a wheel bucket: the timer fires in the commit (after the
+    // events that happened by the state's wake), and the set must then follow the state.
+    bool fired = false;
+    TimePoint due{};  // fired: the entry's wake time
+  };
+
+  // Entries fired straight from the head of a wheel bucket's list (TakeDueTimers); the commit
+  // that fires them trims them off.
+  struct WheelTake {
+    std::string bucket;  // its start, ms
+    size_t entries = 0;
   };
 
   // `fired`: timers taken from the set, committed with the entries (Mode::kFresh only).
   // `fire_over_wakes`: the read left no entries behind, so wakes that are over once a
   // customer's entries are in fire in this commit (Commit).
   awaitable<std::string> ProcessStreamReply(const Reply& r, Mode mode, std::vector<Work> fired = {},
-                                            bool fire_over_wakes = false) {
+                                            bool fire_over_wakes = false,
+                                            const WheelTake* take = nullptr) {
     const Reply* entries = nullptr;
     if (r.type == Reply::Type::kArray && !r.elements.empty() &&
         r.elements[0].elements.size() >= 2) {
       entries = &r.elements[0].elements[1];
     }
-    co_return co_await ProcessEntries(entries, mode, std::move(fired), fire_over_wakes);
+    co_return co_await ProcessEntries(entries, mode, std::move(fired), fire_over_wakes, take);
   }
 
-  // Commits the stream entries `entries` (may be null) and the timers `work` holds already:
-  // a customer's events that happened by the time its timer was due come before it, later
-  // ones after it.
+  // Commits the stream entries `entries` (may be null) and the timers `work` holds already.
   awaitable<std::string> ProcessEntries(const Reply* entries, Mode mode,
-                                        std::vector<Work> work = {}, bool fire_over_wakes = false) {
+                                        std::vector<Work> work = {}, bool fire_over_wakes = false,
+                                        const WheelTake* take = nullptr) {
     std::map<std::string, size_t> index;
     for (size_t i = 0; i < work.size(); ++i) index.emplace(work[i].customer, i);
     static const Reply kNoEntries;
@@ -361,15 +370,10 @@ class Worker final : public PartitionWorker {
       if (fresh) work.push_back({ev->customer_id, {}, {}});
       Work& w = work[it->second];
       w.sources.push_back(id);
-      if (w.fired && w.timer_at < w.inputs.size() && ev->ts <= w.due) {
-        w.inputs.insert(w.inputs.begin() + static_cast<std::ptrdiff_t>(w.timer_at++),
-                        engine::EventInput{std::move(*ev)});
-      } else {
-        w.inputs.push_back(engine::EventInput{std::move(*ev)});
-      }
+      w.inputs.push_back(engine::EventInput{std::move(*ev)});
       ++s_.stats.events;
     }
-    std::string err = co_await Commit(work, dead, mode, fire_over_wakes);
+    std::string err = co_await Commit(work, dead, mode, fire_over_wakes, take);
     if (err.empty()) {
       for (const auto& [type, reason] : dead_labels) {
         s_.metrics.CountEvent(type, "dead");
@@ -379,15 +383,19 @@ class Worker final : public PartitionWorker {
     co_return err;
   }
 
-  // Moves the timing wheel's buckets that start before the end of the next one into the
-  // timers set, so a wake is in the set at least one bucket width before it is due.
+  // Moves the timing wheel's buckets of now and the next one into the timers set, so a wake
+  // is in the set at least one bucket width before it is due. Buckets that ended before now
+  // (the wheel did not move for a while: this instance just took the partition over, or the
+  // clock jumped) stay where they are: every entry in them is due, so TakeDueTimers fires
+  // them straight from their lists.
   awaitable<std::string> MoveWheel(TimePoint now) {
-    const int64_t target = store::WheelBucket(ToUnixMillis(now)) + store::kWheelBucketMs;
+    const int64_t from = store::WheelBucket(ToUnixMillis(now));
+    const int64_t target = from + store::kWheelBucketMs;
     while (!s_.stopping) {
       Result r = co_await Script(
           *conn_, wheel_sha_, store::kWheelScript,
           Cmd("4", keys_.lease(), keys_.timers(), keys_.wheel(), keys_.wheel_moved(), token_,
-              std::to_string(target), std::to_string(kWheelMoveBatch)));
+              std::to_string(target), std::to_string(kWheelMoveBatch), std::to_string(from)));
       if (!r.ok()) co_return "moving the timing wheel: " + r.what();
       if (r.reply.elements.size() < 2) co_return "moving the timing wheel: unexpected reply";
       if (r.reply.elements[1].integer == 0) {
@@ -397,6 +405,8 @@ class Worker final : public PartitionWorker {
         Result moved = co_await Call(*conn_, Cmd("GET", keys_.wheel_moved()));
         if (!moved.ok()) co_return "reading wheel_moved: " + moved.what();
         wheel_moved_ = std::strtoll(moved.reply.str.c_str(), nullptr, 10);
+        past_until_ = from - store::kWheelBucketMs;
+        past_more_ = true;
         break;
       }
     }
@@ -406,8 +416,55 @@ class Worker final : public PartitionWorker {
   // Timers taken from the set, for the next commit.
   struct Due {
     std::vector<Work> work;
-    std::vector<double> lateness;  // seconds of virtual time past each wake time
+    std::vector<double> lateness;   // seconds of virtual time past each wake time
+    std::optional<WheelTake> take;  // fired from a wheel bucket's list instead of the set
   };
+
+  // Takes the entries at the head of the oldest bucket that ended before the wheel's last
+  // move, if any is left (MoveWheel): all of them are due. Their commit trims them off the
+  // list; the bucket leaves the wheel once the list is empty. A customer listed twice in the
+  // slice (an entry left by a wake that changed) fires once.
+  awaitable<std::string> TakePastBucket(TimePoint now, Due* due) {
+    for (int round = 0; round < 100 && past_more_; ++round) {
+      if (!past_bucket_) {
+        Result head = co_await Call(*conn_, Cmd("ZRANGEBYSCORE", keys_.wheel(), "-inf",
+                                                std::to_string(past_until_), "LIMIT", "0", "1"));
+        if (!head.ok()) co_return "ZRANGEBYSCORE: " + head.what();
+        if (head.reply.elements.empty()) {
+          past_more_ = false;
+          break;
+        }
+        past_bucket_ = head.reply.elements[0].str;
+      }
+      Result items = co_await Call(*conn_, Cmd("LRANGE", keys_.wheel_bucket(*past_bucket_), "0",
+                                               std::to_string(kBatch - 1)));
+      if (!items.ok()) co_return "LRANGE: " + items.what();
+      if (items.reply.elements.empty()) {
+        // Emptied by the last commit. Nothing adds to a bucket the wheel has moved past.
+        Result z = co_await Call(*conn_, Cmd("ZREM", keys_.wheel(), *past_bucket_));
+        if (!z.ok()) co_return "ZREM: " + z.what();
+        past_bucket_.reset();
+        continue;
+      }
+      const int64_t now_ms = ToUnixMillis(now);
+      std::unordered_map<std::string_view, size_t> seen;
+      for (const Reply& e : items.reply.elements) {
+        const std::string_view entry = e.str;
+        const size_t colon = entry.find(':');
+        if (colon == std::string_view::npos) continue;
+        int64_t wake_ms = 0;
+        std::from_chars(entry.data(), entry.data() + colon, wake_ms);
+        const std::string_view customer = entry.substr(colon + 1);
+        if (!seen.emplace(customer, due->work.size()).second) continue;
+        due->work.push_back({std::string(customer), {}, {}, true, FromUnixMillis(wake_ms)});
+        due->lateness.push_back(static_cast<double>(std::max<int64_t>(0, now_ms - wake_ms)) / 1000);
+      }
+      due->take = WheelTake{*past_bucket_, items.reply.elements.size()};
+      next_wake_ = now;  // more may be due
+      co_return "";
+    }
+    co_return "";
+  }
 
   // Takes the timers due now (moving the timing wheel first when its time has come), and
   // learns when the next one is due. Once it took fewer than a batch, it waits a timer tick
@@ -421,6 +478,10 @@ class Worker final : public PartitionWorker {
     if (move) {
       std::string err = co_await MoveWheel(now);
       if (!err.empty()) co_return err;
+    }
+    if (past_more_) {
+      std::string err = co_await TakePastBucket(now, due);
+      if (!err.empty() || due->take) co_return err;
     }
     const std::string now_ms = std::to_string(ToUnixMillis(now));
     // What is due, and the first wake after it, in one round trip.
@@ -437,12 +498,8 @@ class Worker final : public PartitionWorker {
     const auto& taken = r[0].reply.elements;
     for (size_t i = 0; i + 1 < taken.size(); i += 2) {
       double due_ms = std::strtod(taken[i + 1].str.c_str(), nullptr);
-      due->work.push_back({taken[i].str,
-                           {},
-                           {engine::TimerInput{}},
-                           true,
-                           FromUnixMillis(static_cast<int64_t>(due_ms)),
-                           0});
+      due->work.push_back(
+          {taken[i].str, {}, {}, true, FromUnixMillis(static_cast<int64_t>(due_ms))});
       due->lateness.push_back(std::max(0.0, static_cast<double>(ToUnixMillis(now)) - due_ms) /
                               1000);
     }
@@ -465,7 +522,7 @@ class Worker final : public PartitionWorker {
   awaitable<std::string> Commit(
       std::vector<Work>& work,
       const std::vector<std::pair<std::string, std::vector<std::string>>>& dead, Mode mode,
-      bool fire_over_wakes) {
+      bool fire_over_wakes, const WheelTake* take) {
     if (work.empty() && dead.empty()) co_return "";
     // One flow set for the whole batch, even if a reload swaps s_.flows while it waits on Redis.
     const std::shared_ptr<const flow::FlowSet> flows = s_.flows;
@@ -482,6 +539,7 @@ class Worker final : public PartitionWorker {
     // committed as plain commands in MULTI/EXEC, fenced by WATCH (store/fence.h); replays go
     // to kCommitScript customer by customer.
     const bool bulk = mode == Mode::kFresh && wheel_moved_.has_value();
+    if (take && !bulk) co_return "entries fired from a wheel bucket outside a bulk commit";
     const store::Fence fence{keys_.lease(), token_, keys_.wheel_moved(), wheel_moved_.value_or(0)};
     std::vector<store::RespCommand> reads;
     if (bulk) reads = store::FenceWatch(fence);
@@ -575,7 +633,23 @@ class Worker final : public PartitionWorker {
         }
         for (auto& j : d.sends) jobs.push_back(std::move(j));
       };
-      for (const auto& in : work[i].inputs) apply(in);
+      if (work[i].fired) {
+        // The events that happened by the time the timer was due go first. That time is the
+        // state's wake: an entry's own can be an old one, left behind when the wake changed.
+        const TimePoint due = st.wake.value_or(work[i].due);
+        auto by_due = [&](const engine::Input& in) {
+          return std::get<engine::EventInput>(in).event.ts <= due;
+        };
+        for (const auto& in : work[i].inputs) {
+          if (by_due(in)) apply(in);
+        }
+        apply(engine::TimerInput{});
+        for (const auto& in : work[i].inputs) {
+          if (!by_due(in)) apply(in);
+        }
+      } else {
+        for (const auto& in : work[i].inputs) apply(in);
+      }
       // A wake that is over once the customer's events are in (a trigger read after its first
       // wait ended) fires in this commit, after those events, when the read left no entries
       // behind; else it goes through the timers set, and fires with the next read, after that
@@ -689,6 +763,10 @@ class Worker final : public PartitionWorker {
         body.push_back(RespCommand::Of({"ZADD", keys_.wheel(), "NX", start, start}));
       }
       for (auto& j : f.jobs) body.push_back(std::move(j));
+      if (take) {
+        body.push_back(RespCommand::Of(
+            {"LTRIM", keys_.wheel_bucket(take->bucket), std::to_string(take->entries), "-1"}));
+      }
       for (const auto& [src, fields] : dead) {
         store::RespArgs df;
         for (const auto& x : fields) df.Arg(x);
@@ -782,6 +860,11 @@ class Worker final : public PartitionWorker {
   // The wheel_moved value in Redis, known once we moved the wheel since taking the lease.
   std::optional<int64_t> wheel_moved_;
   std::optional<TimePoint> move_at_;  // when the timing wheel must move next (unset: at once)
+  // Buckets starting at or before past_until_ had ended when the wheel last moved; past_more_
+  // while some may be left, past_bucket_ the one being fired (TakePastBucket).
+  int64_t past_until_ = 0;
+  bool past_more_ = false;
+  std::optional<std::string> past_bucket_;
   bool owned_ = false;
   int senders_ = 0;  // outbox senders still running
   std::chrono::steady_clock::time_point lease_renewed_;

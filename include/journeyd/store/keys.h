@@ -23,7 +23,9 @@ class Keys {
   // timing wheel: one list per bucket of kWheelBucketMs, `wheel:<bucket start ms>`, of
   // "<wake ms>:<customer id>" entries, indexed by the sorted set `wheel` (member and score:
   // the bucket's start). `wheel_moved` holds the start of the last bucket moved into `timers`;
-  // every bucket up to it is empty. A list entry costs about a fifth of a sorted-set member.
+  // nothing is added to a bucket up to it. Those are empty, except buckets that had ended when
+  // the wheel moved: their entries fire from the list. A list entry costs about a fifth of a
+  // sorted-set member.
   std::string timers() const { return p_ + "timers"; }
   std::string wheel() const { return p_ + "wheel"; }
   std::string wheel_bucket(std::string_view start_ms) const {
@@ -218,9 +220,10 @@ return {applied, dead_added, skipped, unacked}
 )lua";
 
 // Moves the timing wheel's due buckets into the timers set. KEYS: lease, timers, wheel,
-// wheel_moved. ARGV: fence token, target (a bucket start, ms), the most entries to move.
-// Every bucket starting at or before the target is emptied in order; an entry is added with
-// ZADD LT, so an old entry never pushes back a customer's earlier wake (a customer woken early
+// wheel_moved. ARGV: fence token, target (a bucket start, ms), the most entries to move, and
+// the first bucket to move (optional; buckets before it stay, for the daemon to fire from their
+// lists). Every bucket starting from there up to the target is emptied in order; an entry is added
+// with ZADD LT, so an old entry never pushes back a customer's earlier wake (a customer woken early
 // by one finds nothing due, and its commit sets the timers set right). Once every such bucket
 // is empty, wheel_moved becomes the target. Returns {entries moved, 1 if more remain}.
 inline constexpr std::string_view kWheelScript = R"lua(
@@ -229,9 +232,10 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
 end
 local target = tonumber(ARGV[2])
 local budget = tonumber(ARGV[3])
+local from = ARGV[4] or '-inf'
 local moved = 0
 while moved < budget do
-  local head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  local head = redis.call('ZRANGEBYSCORE', KEYS[3], from, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if #head == 0 or tonumber(head[2]) > target then
     if tonumber(redis.call('GET', KEYS[4]) or '0') < target then
       redis.call('SET', KEYS[4], ARGV[2])

@@ -31,14 +31,14 @@ class Timers : public Daemon {
     }
     return {"", -1};
   }
-  // A flow whose first wait is 2 s, then a mail; a purchase ends it.
-  fs::path TickFlow() {
+  // A flow a tick starts and a purchase ends, with `steps`; by default a 2 s wait, then a mail.
+  fs::path TickFlow(const std::string& steps = "  - wait: 2s\n  - send: note\n") {
     fs::path flows = dir_ / "flows";
     fs::create_directories(flows / "templates");
     std::ofstream(flows / "tick.yaml") << "flow: tick\nname: Tick\ncategory: transactional\n"
                                           "trigger: { event: tick }\nexit_on:\n"
-                                          "  - event: purchase\nsteps:\n  - wait: 2s\n"
-                                          "  - send: note\n";
+                                          "  - event: purchase\nsteps:\n"
+                                       << steps;
     std::ofstream(flows / "templates" / "note.yaml") << "subject: Note\ntext: hello\n";
     return flows;
   }
@@ -47,15 +47,27 @@ class Timers : public Daemon {
         std::chrono::system_clock::now().time_since_epoch());
     return std::to_string(now.count() - ms);
   }
-  // Starts the daemon on `flows`, mail to files.
-  void StartWith(const fs::path& flows) {
+  // Starts the daemon on `flows`, mail to files; `more`: further configuration.
+  void StartWith(const fs::path& flows, const std::string& more = "") {
     std::ofstream(dir_ / "journeyd.yaml")
         << "redis: { port: " << redis_.port() << " }\n"
         << "flows: { dir: " << flows.string() << " }\n"
         << "smtp: { mode: file, dir: " << (dir_ / "mail").string() << " }\n"
         << "admin: { listen: \"127.0.0.1:" << admin_port_ << "\" }\n"
-        << "log: { level: warn }\n";
+        << more << "log: { level: warn }\n";
     Start();
+  }
+  // A tick from each of the customers t0 ... t<n-1>, with an address.
+  bool TickAll(int customers) {
+    std::vector<std::vector<std::string>> cmds;
+    for (int i = 0; i < customers; ++i) {
+      cmds.push_back({"XADD", "journeyd:{0}:events", "*", "type", "tick", "customer_id",
+                      "t" + std::to_string(i), "profile", R"({"email":"t@example.com"})"});
+    }
+    std::string err;
+    const bool ok = client_->Pipeline(cmds, &err).has_value();
+    EXPECT_TRUE(ok) << err;
+    return ok;
   }
 };
 
@@ -69,13 +81,7 @@ TEST_F(Timers, MoreDueAtOnceThanOneBatchAllFire) {
   StartWith(flows);
   ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
   const int kCustomers = 1300;  // batches hold 500
-  std::vector<std::vector<std::string>> cmds;
-  for (int i = 0; i < kCustomers; ++i) {
-    cmds.push_back({"XADD", "journeyd:{0}:events", "*", "type", "tick", "customer_id",
-                    "t" + std::to_string(i), "profile", R"({"email":"t@example.com"})"});
-  }
-  std::string err;
-  ASSERT_TRUE(client_->Pipeline(cmds, &err)) << err;
+  ASSERT_TRUE(TickAll(kCustomers));
   // Everyone waiting; the daemon stops before they are due and starts again after, so it
   // finds them all due at once (as after downtime). Each then waits a month, so a fired batch
   // moves its wake times far ahead of the ones still due.
@@ -210,6 +216,55 @@ TEST_F(Timers, ALateTriggerWhosePurchaseIsInTheNextBatchSendsNothing) {
   ASSERT_TRUE(WaitFor([&] { return Waiting() == 0; }));
   EXPECT_EQ(Cmd({"XLEN", "journeyd:{0}:outbox"}).integer, 0);
   const std::string state = HttpGet("/v1/customers/c1");
+  EXPECT_NE(state.find("exit_on:purchase"), std::string::npos) << state;
+}
+
+// The daemon was down past the end of a timing-wheel bucket (100 min of virtual time at
+// clock.scale 1000), so every wake in it is due when it starts: they fire straight from the
+// bucket's list, in slices of a batch, each customer once (even one listed twice there), and
+// the bucket leaves the wheel. A purchase made before its wake, read with the fire, wins.
+TEST_F(Timers, WakesInABucketThatEndedWhileTheDaemonWasDownFireFromItsList) {
+  StartWith(TickFlow("  - wait: 1h\n  - send: note\n  - wait: 30d\n  - send: note\n"),
+            "clock: { scale: 1000 }\n");
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  const int kCustomers = 1300;  // three slices of a batch (500)
+  ASSERT_TRUE(TickAll(kCustomers));
+  ASSERT_TRUE(WaitFor([&] { return Waiting() == kCustomers; }));
+  EXPECT_EQ(Cmd({"ZCARD", "journeyd:{0}:timers"}).integer, 0) << "an hour on: in the wheel";
+  EXPECT_EQ(Stop(SIGTERM), 0);
+  // Every wake waits in a bucket's list. t5 is listed twice (as when a wake changed).
+  std::vector<std::string> buckets;
+  for (const auto& b : Cmd({"ZRANGE", "journeyd:{0}:wheel", "0", "-1"}).elements) {
+    buckets.push_back(b.str);
+  }
+  ASSERT_FALSE(buckets.empty());
+  const std::string list = "journeyd:{0}:wheel:" + buckets.front();
+  const store::Reply head = Cmd({"LRANGE", list, "0", "0"});
+  ASSERT_EQ(head.elements.size(), 1u);
+  const std::string wake = head.elements[0].str.substr(0, head.elements[0].str.find(':'));
+  Cmd({"RPUSH", list, wake + ":t5"});
+  // t0 bought half an hour (virtual) after its trigger: before its wake.
+  const int64_t bought = std::atoll(wake.c_str()) - 1800 * 1000;
+  Cmd({"XADD", "journeyd:{0}:events", "*", "type", "purchase", "customer_id", "t0", "ts",
+       std::to_string(bought), "data", R"({"total":10})"});
+  std::this_thread::sleep_for(std::chrono::seconds(6));  // 100 min of virtual time
+  Start();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Cmd({"XLEN", "journeyd:{0}:outbox"}).integer >= kCustomers - 1;
+      },
+      std::chrono::seconds(30)))
+      << Cmd({"XLEN", "journeyd:{0}:outbox"}).integer << " of " << kCustomers - 1 << " queued";
+  ASSERT_TRUE(WaitFor([&] { return Waiting() == kCustomers - 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a second fire would show
+  EXPECT_EQ(Cmd({"XLEN", "journeyd:{0}:outbox"}).integer, kCustomers - 1);
+  ExpectOneMailPerCustomer(kCustomers - 1);
+  for (const auto& b : buckets) {
+    EXPECT_EQ(Cmd({"EXISTS", "journeyd:{0}:wheel:" + b}).integer, 0) << b;
+    EXPECT_TRUE(Cmd({"ZSCORE", "journeyd:{0}:wheel", b}).is_nil()) << b;
+  }
+  EXPECT_EQ(Cmd({"ZCARD", "journeyd:{0}:timers"}).integer, 0) << "a month on: in the wheel";
+  const std::string state = HttpGet("/v1/customers/t0");
   EXPECT_NE(state.find("exit_on:purchase"), std::string::npos) << state;
 }
 

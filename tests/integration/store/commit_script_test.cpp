@@ -191,10 +191,10 @@ class TimingWheel : public CommitScript {
     Reply r = Commit("7", {}, batch, "f");
     ASSERT_EQ(r.elements.size(), 4u) << r.str;
   }
-  Reply Move(const std::string& token, int64_t target, int budget) {
+  Reply Move(const std::string& token, int64_t target, int budget, std::string from = "-inf") {
     return Cmd({"EVAL", std::string(kWheelScript), "4", keys_.lease(), keys_.timers(),
                 keys_.wheel(), keys_.wheel_moved(), token, std::to_string(target),
-                std::to_string(budget)});
+                std::to_string(budget), from});
   }
   std::vector<std::string> Strings(const Reply& r) {
     std::vector<std::string> out;
@@ -264,6 +264,20 @@ TEST_F(TimingWheel, MovesInSlicesAndSaysWhenMoreRemain) {
   EXPECT_EQ(Cmd({"ZCARD", keys_.timers()}).integer, 5);
   EXPECT_EQ(Cmd({"GET", keys_.wheel_moved()}).str, "5000000");
   EXPECT_EQ(Cmd({"LLEN", keys_.wheel_bucket("7000000")}).integer, 1);
+}
+
+// Buckets before `from` had ended when the wheel moved: they stay, for the daemon to fire
+// from their lists; the ones from there up to the target move.
+TEST_F(TimingWheel, BucketsBeforeTheFirstToMoveStayInTheirLists) {
+  Wakes({{"old", "2100000"}, {"now", "4200000"}, {"next", "5300000"}, {"later", "6400000"}});
+  Reply m = Move("7", 5000000, 100, "4000000");
+  ASSERT_EQ(m.elements.size(), 2u) << m.str;
+  EXPECT_EQ(m.elements[0].integer, 2);
+  EXPECT_EQ(m.elements[1].integer, 0);
+  EXPECT_EQ(Strings(Cmd({"ZRANGE", keys_.timers(), "0", "-1"})), (V{"now", "next"}));
+  EXPECT_EQ(Strings(Cmd({"LRANGE", keys_.wheel_bucket("2000000"), "0", "-1"})), (V{"2100000:old"}));
+  EXPECT_EQ(Strings(Cmd({"ZRANGE", keys_.wheel(), "0", "-1"})), (V{"2000000", "6000000"}));
+  EXPECT_EQ(Cmd({"GET", keys_.wheel_moved()}).str, "5000000");
 }
 
 }  // namespace
