@@ -73,7 +73,7 @@ class EngineScope final : public flow::Scope {
           return Value::Null();
         }
         return EventField(p.segments, journey_->trigger_type, state_.id, journey_->trigger_event_id,
-                          journey_->trigger_ts, &journey_->trigger_data, nullptr);
+                          journey_->trigger_ts, TriggerData(), nullptr);
       case Root::kVar: {
         if (p.segments.empty()) return Value::Null();
         const std::string_view name = p.segments[0];
@@ -131,6 +131,19 @@ class EngineScope final : public flow::Scope {
   const Step* step_ = nullptr;
   std::string_view unsubscribe_url_;
   std::string_view flow_id_;
+  // The journey's trigger data, unpacked on first use, and again when the scope moves on to
+  // a journey with other data.
+  const nlohmann::json* TriggerData() const {
+    if (!trigger_unpacked_ || trigger_packed_ != journey_->trigger_data) {
+      trigger_packed_ = journey_->trigger_data;
+      trigger_data_ = UnpackTriggerData(trigger_packed_);
+      trigger_unpacked_ = true;
+    }
+    return &trigger_data_;
+  }
+  mutable bool trigger_unpacked_ = false;
+  mutable std::string trigger_packed_;
+  mutable nlohmann::json trigger_data_;
   // Made on first use: a std::deque allocates as soon as it is constructed, and most scopes
   // never hold a list.
   std::deque<std::vector<Value>>& Lists() const {
@@ -510,7 +523,7 @@ class Engine {
       j.trigger_type = ev->type;
       j.trigger_event_id = ev->event_id;
       j.trigger_ts = ev->ts;
-      j.trigger_data = ev->data;
+      j.trigger_data = PackTriggerData(ev->data);
     }
     if (ev) {
       Emit(Record::Kind::kEnter, f.id, j.step, j.run, {}, "event:", ev->type);

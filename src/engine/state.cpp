@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <forward_list>
+#include <limits>
 
 namespace journeyd::engine {
 
@@ -101,7 +102,8 @@ bool CustomerState::empty() const {
 //   recent event id repeats a trigger's). Decoding checks every reference and all UTF-8.
 // - Profile names: 0 and a string, or 1 + the index of a well-known attribute; values a tag
 //   (null, false, true, integer varint, double, string) and the value.
-// - trigger_data: MessagePack of the object (null when the flag is clear).
+// - trigger_data: MessagePack of the object (null when the flag is clear), kept as these
+//   bytes in Journey::trigger_data: decoding checks them (CheckMsgpack) but does not parse.
 
 namespace {
 
@@ -173,9 +175,9 @@ std::string SanitizeUtf8(std::string_view s) {
   return out;
 }
 
-// True when `in` is exactly one MessagePack value made of JSON types (no bin/ext), nested at
-// most kMaxMsgpackDepth deep, with valid UTF-8 strings. Iterative: it runs before
-// nlohmann::json::from_msgpack, whose recursion a deeply nested input would overflow.
+// True when `in` is exactly one MessagePack value made of JSON types (no bin/ext, text map
+// keys), nested at most kMaxMsgpackDepth deep, with valid UTF-8 strings. Iterative: it runs
+// before nlohmann::json::from_msgpack, whose recursion a deeply nested input would overflow.
 bool CheckMsgpack(std::string_view in) {
   size_t pos = 0;
   auto left = [&] { return in.size() - pos; };
@@ -185,15 +187,23 @@ bool CheckMsgpack(std::string_view in) {
     for (size_t i = 0; i < n; ++i) *v = (*v << 8) | static_cast<uint8_t>(in[pos++]);
     return true;
   };
-  std::vector<uint64_t> open{1};  // values still to read at each open level
-  while (!open.empty()) {
-    if (open.back() == 0) {
-      open.pop_back();
+  // Per open level: the values still to read, and whether it is a map (keys and values by
+  // turns). Fixed: no allocation per check.
+  std::array<uint64_t, kMaxMsgpackDepth + 1> open;
+  std::array<bool, kMaxMsgpackDepth + 1> map;
+  size_t depth = 1;
+  open[0] = 1;
+  map[0] = false;
+  while (depth > 0) {
+    if (open[depth - 1] == 0) {
+      --depth;
       continue;
     }
-    --open.back();
+    const bool key = map[depth - 1] && open[depth - 1] % 2 == 0;
+    --open[depth - 1];
     if (left() == 0) return false;
     const auto t = static_cast<uint8_t>(in[pos++]);
+    if (key && !((t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb))) return false;
     uint64_t skip = 0, str = 0, items = 0;
     bool is_str = false;
     if (t <= 0x7f || t >= 0xe0) {
@@ -255,11 +265,126 @@ bool CheckMsgpack(std::string_view in) {
       if (skip > left()) return false;
       pos += skip;
     } else if (items > 0) {
-      if (items > left() || open.size() > kMaxMsgpackDepth) return false;
-      open.push_back(items);
+      if (items > left() || depth > kMaxMsgpackDepth) return false;
+      open[depth] = items;
+      map[depth] = t <= 0x8f || t >= 0xde;
+      ++depth;
     }
   }
   return pos == in.size();
+}
+
+// Whether MessagePack `in` starts as a map (fixmap, map 16, map 32): the one kind of value
+// trigger data holds.
+bool IsPackedObject(std::string_view in) {
+  if (in.empty()) return false;
+  const auto t = static_cast<uint8_t>(in[0]);
+  return (t >= 0x80 && t <= 0x8f) || t == 0xde || t == 0xdf;
+}
+
+// Appends `v` as MessagePack, as CheckMsgpack accepts it and nlohmann::json::from_msgpack
+// reads it back; false when it holds what a state does not keep (binary data, invalid UTF-8,
+// containers nested deeper than kMaxMsgpackDepth). `depth`: v's, the outermost being 1.
+bool PackJson(const nlohmann::json& v, size_t depth, std::string& out) {
+  using T = nlohmann::json::value_t;
+  auto big_endian = [&](uint8_t type, uint64_t x, int bytes) {
+    out.push_back(static_cast<char>(type));
+    for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>(x >> (8 * i)));
+  };
+  auto unsigned_int = [&](uint64_t x) {
+    if (x <= 0x7f) {
+      out.push_back(static_cast<char>(x));
+    } else if (x <= UINT8_MAX) {
+      big_endian(0xcc, x, 1);
+    } else if (x <= UINT16_MAX) {
+      big_endian(0xcd, x, 2);
+    } else if (x <= UINT32_MAX) {
+      big_endian(0xce, x, 4);
+    } else {
+      big_endian(0xcf, x, 8);
+    }
+  };
+  // A string's, an array's or a map's header: the fix form up to `fix_max`, then 8 (strings
+  // only), 16 and 32 bits.
+  auto header = [&](size_t n, uint8_t fix, size_t fix_max, int first_sized, uint8_t sized) {
+    if (n <= fix_max) {
+      out.push_back(static_cast<char>(fix | n));
+      return;
+    }
+    int form = 0;  // 0: 8 bits, 1: 16, 2: 32
+    while ((form < 2 && n > (uint64_t{1} << (8 << form)) - 1) || form < first_sized) ++form;
+    big_endian(static_cast<uint8_t>(sized + form - first_sized), n, 1 << form);
+  };
+  auto text = [&](const std::string& s) {
+    if (!journeyd::ValidUtf8(s)) return false;
+    header(s.size(), 0xa0, 31, 0, 0xd9);
+    out.append(s);
+    return true;
+  };
+  switch (v.type()) {
+    case T::null:
+      out.push_back(static_cast<char>(0xc0));
+      return true;
+    case T::boolean:
+      out.push_back(static_cast<char>(v.get<bool>() ? 0xc3 : 0xc2));
+      return true;
+    case T::number_unsigned:
+      unsigned_int(v.get<uint64_t>());
+      return true;
+    case T::number_integer: {
+      const auto x = v.get<int64_t>();
+      if (x >= 0) {
+        unsigned_int(static_cast<uint64_t>(x));
+      } else if (x >= -32) {
+        out.push_back(static_cast<char>(x));
+      } else if (x >= INT8_MIN) {
+        big_endian(0xd0, static_cast<uint64_t>(x), 1);
+      } else if (x >= INT16_MIN) {
+        big_endian(0xd1, static_cast<uint64_t>(x), 2);
+      } else if (x >= INT32_MIN) {
+        big_endian(0xd2, static_cast<uint64_t>(x), 4);
+      } else {
+        big_endian(0xd3, static_cast<uint64_t>(x), 8);
+      }
+      return true;
+    }
+    case T::number_float: {
+      // 32 bits when they hold the value exactly (42.5, 0.25): 4 bytes less in the state.
+      const double d = v.get<double>();
+      const bool narrow = std::isinf(d) || (std::abs(d) <= std::numeric_limits<float>::max() &&
+                                            static_cast<double>(static_cast<float>(d)) == d);
+      if (narrow) {
+        const auto f = static_cast<float>(d);
+        uint32_t bits;
+        std::memcpy(&bits, &f, 4);
+        big_endian(0xca, bits, 4);
+      } else {
+        uint64_t bits;
+        std::memcpy(&bits, &d, 8);
+        big_endian(0xcb, bits, 8);
+      }
+      return true;
+    }
+    case T::string:
+      return text(v.get_ref<const std::string&>());
+    case T::array:
+      if (!v.empty() && depth > kMaxMsgpackDepth) return false;
+      header(v.size(), 0x90, 15, 1, 0xdc);
+      for (const auto& x : v.get_ref<const nlohmann::json::array_t&>()) {
+        if (!PackJson(x, depth + 1, out)) return false;
+      }
+      return true;
+    case T::object:
+      if (!v.empty() && depth > kMaxMsgpackDepth) return false;
+      header(v.size(), 0x80, 15, 1, 0xde);
+      // The map itself: nlohmann's items() builds a string per entry.
+      for (const auto& [k, x] : v.get_ref<const nlohmann::json::object_t&>()) {
+        if (!text(k) || !PackJson(x, depth + 1, out)) return false;
+      }
+      return true;
+    default:  // binary, discarded
+      return false;
+  }
 }
 
 class Writer {
@@ -548,6 +673,19 @@ std::string ReadName(Reader& r) {
 
 }  // namespace
 
+std::string PackTriggerData(const nlohmann::json& data) {
+  std::string packed;
+  if (!data.is_object()) return packed;
+  packed.reserve(64);
+  if (!PackJson(data, 1, packed)) packed.clear();
+  return packed;
+}
+
+nlohmann::json UnpackTriggerData(std::string_view packed) {
+  if (!IsPackedObject(packed) || !CheckMsgpack(packed)) return nullptr;
+  return nlohmann::json::from_msgpack(packed, true, false);
+}
+
 std::string EncodeState(const CustomerState& s) {
   Writer w;
   w.Byte(CustomerState::kCodecVersion);
@@ -593,16 +731,10 @@ std::string EncodeState(const CustomerState& s) {
     w.Text(j.flow);
     w.Varint(j.run);
     w.Text(j.step);
-    // Trigger data is an object or null; a payload that would not read back is dropped
+    // Checked when packed (PackTriggerData); a payload that would not read back is dropped
     // rather than making the whole customer unreadable.
-    std::vector<uint8_t> packed;
-    if (j.trigger_data.is_object()) {
-      packed = nlohmann::json::to_msgpack(j.trigger_data);
-      if (!CheckMsgpack(
-              std::string_view(reinterpret_cast<const char*>(packed.data()), packed.size()))) {
-        packed.clear();
-      }
-    }
+    const std::string_view packed =
+        IsPackedObject(j.trigger_data) ? std::string_view(j.trigger_data) : std::string_view();
     const uint8_t jf = static_cast<uint8_t>(static_cast<uint8_t>(j.wait) & kJourneyWaitMask) |
                        (j.wake != TimePoint{} ? kJourneyWake : 0) |
                        (!j.trigger_type.empty() ? kJourneyTriggerType : 0) |
@@ -615,9 +747,7 @@ std::string EncodeState(const CustomerState& s) {
     if (jf & kJourneyTriggerType) w.Text(j.trigger_type);
     if (jf & kJourneyTriggerId) w.Text(j.trigger_event_id);
     if (jf & kJourneyTriggerTs) w.TimeFrom(j.trigger_ts, entered);
-    if (jf & kJourneyTriggerData) {
-      w.Bytes(std::string_view(reinterpret_cast<const char*>(packed.data()), packed.size()));
-    }
+    if (jf & kJourneyTriggerData) w.Bytes(packed);
   }
 
   w.Varint(s.history.size());
@@ -720,12 +850,10 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
       if (r.ok()) {
         if (!CheckMsgpack(packed)) {
           r.Fail("trigger data is not valid MessagePack");
+        } else if (!IsPackedObject(packed)) {
+          r.Fail("trigger data is not an object");
         } else {
-          j.trigger_data = nlohmann::json::from_msgpack(packed, true, false);
-          if (!j.trigger_data.is_object()) {
-            j.trigger_data = nullptr;
-            r.Fail("trigger data is not an object");
-          }
+          j.trigger_data = std::string(packed);
         }
       }
     }

@@ -35,8 +35,17 @@ struct Journey {
   std::string trigger_type;
   std::string trigger_event_id;
   TimePoint trigger_ts{};
-  nlohmann::json trigger_data;  // object or null
+  // The trigger event's data object as MessagePack (PackTriggerData; empty: none). It stays
+  // packed from state to state, and is parsed only when a condition or template reads
+  // trigger.data: most journeys never do, and a parsed object costs a map node per field.
+  std::string trigger_data;
 };
+
+// An event's data object packed for Journey::trigger_data; empty when it is not an object, or
+// when it would not read back (nested deeper than a state allows).
+std::string PackTriggerData(const nlohmann::json& data);
+// The object back; null when `packed` is empty or not a packed object.
+nlohmann::json UnpackTriggerData(std::string_view packed);
 
 // What the customer did with a flow before: for reentry rules, date triggers and goals.
 struct FlowMemo {

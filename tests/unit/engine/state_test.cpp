@@ -93,9 +93,9 @@ CustomerState RichState() {
   j1.trigger_type = "signup";
   j1.trigger_event_id = "evt-0001";
   j1.trigger_ts = Ts("2026-05-01T08:59:59.750Z");
-  j1.trigger_data = nlohmann::json::parse(
+  j1.trigger_data = PackTriggerData(nlohmann::json::parse(
       R"({"source":"web","total":49.5,"count":3,"neg":-2,"ok":true,"none":null,
-          "items":[{"sku":"A-1","qty":2},{"sku":"東京","qty":1}],"empty":{},"list":[]})");
+          "items":[{"sku":"A-1","qty":2},{"sku":"東京","qty":1}],"empty":{},"list":[]})"));
   Journey j2;
   j2.flow = "cart_reminder";  // no memo for this one: its name is written out
   j2.run = 4000000000u;
@@ -105,7 +105,7 @@ CustomerState RichState() {
   j2.wake = Ts("2026-05-13T12:00:00Z");
   j2.trigger_type = "cart_updated";
   j2.trigger_ts = Ts("2026-05-12T12:00:00Z");
-  j2.trigger_data = nlohmann::json::object();  // empty object stays an empty object
+  j2.trigger_data = PackTriggerData(nlohmann::json::object());  // stays an empty object
   Journey j3;
   j3.flow = "birthday";  // a date trigger: no trigger event
   j3.run = 7;
@@ -169,7 +169,8 @@ void ExpectSame(const CustomerState& a, const CustomerState& b) {
     EXPECT_EQ(x.trigger_event_id, y.trigger_event_id);
     EXPECT_EQ(x.trigger_ts, y.trigger_ts);
     EXPECT_EQ(x.trigger_data, y.trigger_data);
-    EXPECT_EQ(x.trigger_data.type(), y.trigger_data.type());
+    EXPECT_EQ(UnpackTriggerData(x.trigger_data), UnpackTriggerData(y.trigger_data));
+    EXPECT_EQ(UnpackTriggerData(x.trigger_data).type(), UnpackTriggerData(y.trigger_data).type());
   }
   ASSERT_EQ(a.memos.size(), b.memos.size());
   for (size_t i = 0; i < a.memos.size(); ++i) {
@@ -318,7 +319,7 @@ TEST(StateCodec, OddValuesRoundTrip) {
   j.flow = "f";
   j.step = "s";
   j.run = UINT32_MAX;
-  j.trigger_data = nullptr;
+  j.trigger_data = PackTriggerData(nullptr);
   j.trigger_type = "x";
   s.journeys.push_back(j);
   CustomerState out = RoundTrip(s);
@@ -368,7 +369,7 @@ TEST(StateCodec, TheSampleCustomerIsSmall) {
   j.trigger_type = "signup";
   j.trigger_event_id = "evt-7f3a9c";
   j.trigger_ts = Ts("2026-05-17T09:00:00.250Z");
-  j.trigger_data = nlohmann::json::object();
+  j.trigger_data = PackTriggerData(nlohmann::json::object());
   s.journeys.push_back(j);
   s.recent_event_ids.push_back("evt-7f3a9c");
   s.recent_marketing_sends.push_back(m.last_entry);
@@ -541,12 +542,47 @@ std::string WithTriggerData(const std::string& packed) {
   return bytes;
 }
 
+// Trigger data is packed by the engine's own writer: every JSON value and every size form of
+// numbers, strings, arrays and maps reads back as it was; what a state cannot keep is dropped.
+TEST(StateCodec, PackedTriggerDataReadsBackAsItWas) {
+  nlohmann::json data = {{"n", nullptr},     {"t", true},    {"f", false},     {"total", 49.5},
+                         {"third", 1.0 / 3}, {"neg", -2.25}, {"sku", "東京-1"}};
+  const std::vector<int64_t> ints = {
+      0,   127, 128,  255,  256,    65535,  65536,         4294967295LL,  4294967296LL, -1,
+      -32, -33, -128, -129, -32768, -32769, -2147483648LL, -2147483649LL, INT64_MIN,    INT64_MAX};
+  nlohmann::json list = nlohmann::json::array();
+  for (int64_t i : ints) list.push_back(i);
+  data["ints"] = list;
+  data["max"] = UINT64_MAX;
+  data["s31"] = std::string(31, 'a');
+  data["s32"] = std::string(32, 'b');
+  data["s256"] = std::string(256, 'c');
+  data["s65536"] = std::string(65536, 'd');
+  nlohmann::json many = nlohmann::json::object();
+  for (int i = 0; i < 70000; ++i)
+    many["k" + std::to_string(i)] = i % 3 ? nlohmann::json(i) : nlohmann::json::array();
+  data["many"] = many;
+  data["long"] = nlohmann::json(std::vector<int>(16, 7));
+  data["empty"] = nlohmann::json::object();
+  data["none"] = nlohmann::json::array();
+  const std::string packed = PackTriggerData(data);
+  ASSERT_FALSE(packed.empty());
+  EXPECT_EQ(UnpackTriggerData(packed), data);
+
+  EXPECT_EQ(PackTriggerData(nlohmann::json::array()), "") << "not an object";
+  EXPECT_EQ(PackTriggerData(nlohmann::json{{"bad", "\xff"}}), "") << "invalid UTF-8";
+  nlohmann::json deep = 1;
+  for (int i = 0; i < 63; ++i) deep = nlohmann::json::array({deep});
+  EXPECT_NE(PackTriggerData(nlohmann::json{{"d", deep}}), "") << "64 deep with the object";
+  EXPECT_EQ(PackTriggerData(nlohmann::json{{"d", nlohmann::json::array({deep})}}), "") << "65 deep";
+}
+
 TEST(StateCodec, TriggerDataIsCheckedBeforeMessagePackParsing) {
   CustomerState out;
   std::string err;
   // Sanity: a well-formed map decodes.
   ASSERT_TRUE(DecodeState(WithTriggerData(Bytes({0x81, 0xa1, 'a', 1})), &out, &err)) << err;
-  EXPECT_EQ(out.journeys.at(0).trigger_data, nlohmann::json({{"a", 1}}));
+  EXPECT_EQ(UnpackTriggerData(out.journeys.at(0).trigger_data), nlohmann::json({{"a", 1}}));
   // 200000 nested one-element arrays would overflow a recursive parser's stack.
   std::string bomb = Bytes({0x81, 0xa1, 'a'}) + std::string(200000, '\x91') + '\xc0';
   EXPECT_FALSE(DecodeState(WithTriggerData(bomb), &out, &err));
@@ -557,6 +593,7 @@ TEST(StateCodec, TriggerDataIsCheckedBeforeMessagePackParsing) {
            Bytes({0xc4, 1, 'x'}),
            Bytes({0x81, 0xa1, 0xff, 1}),
            Bytes({0x81, 0x01, 0x01}),
+           Bytes({0x81, 0xa1, 'a', 0x91, 0x81, 0xc3, 0x01}),  // a non-text key further in
            Bytes({0x82, 0xa1, 'a', 1}),
            Bytes({0x81, 0xa1, 'a', 1, 1}),
            Bytes({0xc1}),
