@@ -10,6 +10,7 @@
 #include <chrono>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "journeyd/engine/state.h"
 #include "journeyd/store/fence.h"
@@ -459,8 +460,8 @@ class Worker final : public PartitionWorker {
         due->work.push_back({std::string(customer), {}, {}, true, FromUnixMillis(wake_ms)});
         due->lateness.push_back(static_cast<double>(std::max<int64_t>(0, now_ms - wake_ms)) / 1000);
       }
+      // Set even when no entry in the slice could be read, so that the commit trims them.
       due->take = WheelTake{*past_bucket_, items.reply.elements.size()};
-      next_wake_ = now;  // more may be due
       co_return "";
     }
     co_return "";
@@ -479,9 +480,15 @@ class Worker final : public PartitionWorker {
       std::string err = co_await MoveWheel(now);
       if (!err.empty()) co_return err;
     }
+    // Past buckets' entries first; the timers set's due ones come along in the same commit,
+    // so that they do not wait for every past bucket to be fired.
     if (past_more_) {
       std::string err = co_await TakePastBucket(now, due);
-      if (!err.empty() || due->take) co_return err;
+      if (!err.empty()) co_return err;
+    }
+    std::unordered_set<std::string> from_list;
+    if (due->take) {
+      for (const Work& w : due->work) from_list.insert(w.customer);
     }
     const std::string now_ms = std::to_string(ToUnixMillis(now));
     // What is due, and the first wake after it, in one round trip.
@@ -497,14 +504,15 @@ class Worker final : public PartitionWorker {
     }
     const auto& taken = r[0].reply.elements;
     for (size_t i = 0; i + 1 < taken.size(); i += 2) {
+      if (from_list.contains(taken[i].str)) continue;  // fires once, from the list's entry
       double due_ms = std::strtod(taken[i + 1].str.c_str(), nullptr);
       due->work.push_back(
           {taken[i].str, {}, {}, true, FromUnixMillis(static_cast<int64_t>(due_ms))});
       due->lateness.push_back(std::max(0.0, static_cast<double>(ToUnixMillis(now)) - due_ms) /
                               1000);
     }
-    if (due->work.size() >= static_cast<size_t>(kBatch)) {
-      next_wake_ = now;  // a full batch: more may be due
+    if (due->take || due->work.size() >= static_cast<size_t>(kBatch)) {
+      next_wake_ = now;  // a full batch, or past buckets being fired: more may be due
       co_return "";
     }
     const auto& next = r[1].reply.elements;
@@ -523,7 +531,7 @@ class Worker final : public PartitionWorker {
       std::vector<Work>& work,
       const std::vector<std::pair<std::string, std::vector<std::string>>>& dead, Mode mode,
       bool fire_over_wakes, const WheelTake* take) {
-    if (work.empty() && dead.empty()) co_return "";
+    if (work.empty() && dead.empty() && !take) co_return "";
     // One flow set for the whole batch, even if a reload swaps s_.flows while it waits on Redis.
     const std::shared_ptr<const flow::FlowSet> flows = s_.flows;
     std::vector<engine::CustomerState> states(work.size());
@@ -635,8 +643,11 @@ class Worker final : public PartitionWorker {
       };
       if (work[i].fired) {
         // The events that happened by the time the timer was due go first. That time is the
-        // state's wake: an entry's own can be an old one, left behind when the wake changed.
-        const TimePoint due = st.wake.value_or(work[i].due);
+        // state's wake when it is due: an entry's own can be an old one, left behind when the
+        // wake changed. When the state's wake is not due, the entry's time orders as before:
+        // the timer fires nothing, and a wake the later events arm in the past fires only as
+        // over wakes do (below).
+        const TimePoint due = st.wake && *st.wake <= now ? *st.wake : work[i].due;
         auto by_due = [&](const engine::Input& in) {
           return std::get<engine::EventInput>(in).event.ts <= due;
         };
