@@ -10,6 +10,7 @@
 #include <chrono>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "journeyd/engine/state.h"
 #include "journeyd/store/fence.h"
@@ -295,8 +296,8 @@ class Worker final : public PartitionWorker {
     std::string customer;
     std::vector<std::string> sources;
     std::vector<engine::Input> inputs;  // its events, in stream order
-    // Taken from the timers set or a wheel bucket: the timer fires in the commit (after the
-    // events that happened by the state's wake), and the set must then follow the state.
+    // Taken from the timers set or a wheel bucket: the timer fires in the commit, among the
+    // events by when it was due (Commit), and the set must then follow the state.
     bool fired = false;
     TimePoint due{};  // fired: the entry's wake time
   };
@@ -447,7 +448,7 @@ class Worker final : public PartitionWorker {
         continue;
       }
       const int64_t now_ms = ToUnixMillis(now);
-      std::unordered_map<std::string_view, size_t> seen;
+      std::unordered_set<std::string_view> seen;  // into items.reply
       for (const Reply& e : items.reply.elements) {
         const std::string_view entry = e.str;
         const size_t colon = entry.find(':');
@@ -455,7 +456,7 @@ class Worker final : public PartitionWorker {
         int64_t wake_ms = 0;
         std::from_chars(entry.data(), entry.data() + colon, wake_ms);
         const std::string_view customer = entry.substr(colon + 1);
-        if (!seen.emplace(customer, due->work.size()).second) continue;
+        if (!seen.insert(customer).second) continue;
         due->work.push_back({std::string(customer), {}, {}, true, FromUnixMillis(wake_ms)});
         due->lateness.push_back(static_cast<double>(std::max<int64_t>(0, now_ms - wake_ms)) / 1000);
       }
@@ -480,7 +481,7 @@ class Worker final : public PartitionWorker {
       if (!err.empty()) co_return err;
     }
     // Past buckets first. The timers set's due entries wait until those are fired (late, not
-    // lost): taking them along in the same commits cost journeyd more per timer (d5cec25).
+    // lost): taking them along in the same commits made each timer cost journeyd more.
     if (past_more_) {
       std::string err = co_await TakePastBucket(now, due);
       if (!err.empty()) co_return err;

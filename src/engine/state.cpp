@@ -731,8 +731,8 @@ std::string EncodeState(const CustomerState& s) {
     w.Text(j.flow);
     w.Varint(j.run);
     w.Text(j.step);
-    // Checked when packed (PackTriggerData); a payload that would not read back is dropped
-    // rather than making the whole customer unreadable.
+    // Made by PackTriggerData or read by DecodeState, both of which check it: written as it
+    // is, unless it is not a packed object at all.
     const std::string_view packed =
         IsPackedObject(j.trigger_data) ? std::string_view(j.trigger_data) : std::string_view();
     const uint8_t jf = static_cast<uint8_t>(static_cast<uint8_t>(j.wait) & kJourneyWaitMask) |
