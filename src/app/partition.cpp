@@ -607,6 +607,7 @@ class Worker final : public PartitionWorker {
     std::vector<double> fired_late(work.size(), -1);  // over wakes fired here: how late (s)
     size_t mails = 0;
     std::string field;
+    const std::string outbox = keys_.outbox();
     for (size_t i = 0; i < work.size(); ++i) {
       engine::CustomerState& st = states[i];
       bool changed = false;
@@ -706,12 +707,11 @@ class Worker final : public PartitionWorker {
           }
         }
         for (const auto& j : jobs) {
-          store::RespArgs xadd;
-          xadd.Reserve(512);
-          xadd.Arg("XADD").Arg(keys_.outbox()).Arg("*");
+          auto xadd = store::RespCommand::Build(512);
+          xadd.Arg("XADD").Arg(outbox).Arg("*");
           store::ForEachOutboxField(
               j, [&xadd](std::string_view k, std::string_view v) { xadd.Arg(k).Arg(v); });
-          f.jobs.push_back(store::RespCommand::Of(xadd));
+          f.jobs.push_back(std::move(xadd).Done());
           mails_of[i].push_back(j.flow);
         }
       } else {

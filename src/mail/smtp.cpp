@@ -490,7 +490,8 @@ struct SmtpPool::Impl {
       : ex(std::move(e)), o(std::move(opts)), ctx(ssl::context::tls_client) {
     SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
     boost::system::error_code ec;
-    ctx.set_default_verify_paths(ec);
+    // The system's CA bundle takes some 40 ms to parse: only when it is used.
+    if (o.tls != SmtpTls::kNone && o.tls_verify) ctx.set_default_verify_paths(ec);
     if (!o.tls_ca_file.empty()) {
       ctx.load_verify_file(o.tls_ca_file, ec);
       if (ec) setup_error = "cannot read smtp.tls_ca_file " + o.tls_ca_file + ": " + ec.message();

@@ -204,6 +204,15 @@ void RedisConnection::Finish(uint64_t id, Reply reply, const std::string& error)
   // Replies come in order, so the match is almost always at the front.
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
     if (it->id != id) continue;
+    if (it->batch_cb) {
+      Result& r = it->results[it->got++];
+      r.reply = std::move(reply);
+      r.error = error;
+      if (it->got < it->expected) return;
+      PostBatch(std::move(*it));
+      pending_.erase(it);
+      return;
+    }
     Callback cb = std::move(it->cb);
     pending_.erase(it);
     asio::post(io_, [cb = std::move(cb), reply = std::move(reply), error]() mutable {
@@ -211,6 +220,12 @@ void RedisConnection::Finish(uint64_t id, Reply reply, const std::string& error)
     });
     return;
   }
+}
+
+void RedisConnection::PostBatch(Pending&& p) {
+  asio::post(io_, [cb = std::move(p.batch_cb), results = std::move(p.results)]() mutable {
+    cb(std::move(results));
+  });
 }
 
 void RedisConnection::AsyncCommand(std::vector<std::string> args, Callback cb,
@@ -231,7 +246,10 @@ void RedisConnection::AsyncWire(std::string_view wire, Callback cb,
   }
   uint64_t id = next_id_++;
   auto deadline = std::chrono::steady_clock::now() + timeout.value_or(options_.command_timeout);
-  pending_.push_back({id, std::move(cb), deadline});
+  Pending& p = pending_.emplace_back();
+  p.id = id;
+  p.cb = std::move(cb);
+  p.deadline = deadline;
   // hiredis copies the bytes into its output buffer before this returns.
   int rc = redisAsyncFormattedCommand(ac_, &RedisConnection::OnReply,
                                       reinterpret_cast<void*>(static_cast<uintptr_t>(id)),
@@ -240,6 +258,41 @@ void RedisConnection::AsyncWire(std::string_view wire, Callback cb,
     Finish(id, Reply{}, "Redis command could not be queued");
     return;
   }
+  if (!deadline_armed_) ArmDeadline();
+}
+
+void RedisConnection::AsyncBatch(std::span<const RespCommand> commands, BatchCallback done,
+                                 std::optional<Duration> timeout) {
+  Pending p;
+  p.batch_cb = std::move(done);
+  p.results.resize(commands.size());
+  p.expected = commands.size();
+  if (!ac_ || !connected_ || commands.empty()) {
+    for (auto& r : p.results) r.error = "not connected to Redis";
+    PostBatch(std::move(p));
+    return;
+  }
+  p.id = next_id_++;
+  p.deadline = std::chrono::steady_clock::now() + timeout.value_or(options_.command_timeout);
+  void* privdata = reinterpret_cast<void*>(static_cast<uintptr_t>(p.id));
+  size_t queued = 0;
+  for (const RespCommand& c : commands) {
+    // hiredis copies the bytes into its output buffer before this returns.
+    if (redisAsyncFormattedCommand(ac_, &RedisConnection::OnReply, privdata, c.wire().data(),
+                                   c.wire().size()) != REDIS_OK) {
+      break;
+    }
+    ++queued;
+  }
+  for (size_t i = queued; i < commands.size(); ++i) {
+    p.results[i].error = "Redis command could not be queued";
+  }
+  p.expected = queued;
+  if (queued == 0) {
+    PostBatch(std::move(p));
+    return;
+  }
+  pending_.push_back(std::move(p));
   if (!deadline_armed_) ArmDeadline();
 }
 
@@ -273,7 +326,12 @@ void RedisConnection::FailAll(const std::string& reason) {
   std::deque<Pending> failed;
   failed.swap(pending_);
   for (auto& p : failed) {
-    asio::post(io_, [cb = std::move(p.cb), reason] { cb(Reply{}, reason); });
+    if (p.batch_cb) {
+      for (size_t i = p.got; i < p.expected; ++i) p.results[i].error = reason;
+      PostBatch(std::move(p));
+    } else {
+      asio::post(io_, [cb = std::move(p.cb), reason] { cb(Reply{}, reason); });
+    }
   }
 }
 

@@ -38,7 +38,11 @@ class UnsubscribeTokens {
   // mail signs a link, and OpenSSL's one-shot HMAC() sets up its digest anew each call.
   struct Mac;
   std::shared_ptr<const Mac> mac_;
-  std::string Hex(std::string_view data) const;
+  // 128 bits of the MAC of `data`, as 32 lowercase hex digits.
+  static constexpr size_t kMacHexSize = 32;
+  void MacHex(std::string_view data, char (&hex)[kMacHexSize]) const;
+  void AppendToken(std::string& out, std::string_view customer_id, std::string_view flow_id) const;
+  static size_t TokenSize(std::string_view customer_id, std::string_view flow_id);
 };
 
 std::string Base64UrlEncode(std::string_view bytes);

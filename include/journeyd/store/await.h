@@ -15,13 +15,6 @@
 
 namespace journeyd::store {
 
-struct Result {
-  Reply reply;
-  std::string error;  // connection-level failure; a Redis error reply is reply.is_error()
-  bool ok() const { return error.empty() && !reply.is_error(); }
-  std::string what() const { return error.empty() ? reply.str : error; }
-};
-
 inline boost::asio::awaitable<Result> Call(RedisConnection& c, std::vector<std::string> args,
                                            std::optional<Duration> timeout = std::nullopt) {
   co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
@@ -65,22 +58,10 @@ inline boost::asio::awaitable<std::vector<Result>> CallAll(
   co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
                                                  void(std::vector<Result>)>(
       [&c, timeout, commands](auto handler) {
-        struct State {
-          std::vector<Result> results;
-          size_t left;
-          decltype(handler) done;
-        };
-        auto st = std::make_shared<State>(
-            State{std::vector<Result>(commands.size()), commands.size(), std::move(handler)});
-        for (size_t i = 0; i < commands.size(); ++i) {
-          c.AsyncWire(
-              commands[i].wire(),
-              [st, i](Reply r, const std::string& e) {
-                st->results[i] = Result{std::move(r), e};
-                if (--st->left == 0) std::move(st->done)(std::move(st->results));
-              },
-              timeout);
-        }
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        c.AsyncBatch(
+            commands, [h](std::vector<Result> results) { std::move (*h)(std::move(results)); },
+            timeout);
       },
       boost::asio::use_awaitable);
 }

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,15 @@ struct Reply {
   static Reply From(const redisReply* r);
 };
 
+struct Result {
+  Reply reply;
+  std::string error;  // connection-level failure; a Redis error reply is reply.is_error()
+  bool ok() const { return error.empty() && !reply.is_error(); }
+  std::string what() const { return error.empty() ? reply.str : error; }
+};
+
+class RespCommand;
+
 struct RedisOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
@@ -47,6 +57,8 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
  public:
   // `error` is empty on success; the reply may still be a Redis error reply (is_error()).
   using Callback = std::function<void(Reply reply, const std::string& error)>;
+  // A batch's results, one per command, in order.
+  using BatchCallback = std::function<void(std::vector<Result> results)>;
 
   static std::shared_ptr<RedisConnection> Create(boost::asio::io_context& io, RedisOptions options);
   ~RedisConnection();
@@ -59,6 +71,11 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   // The same for a command already in wire form (store/resp.h); the bytes are copied at once.
   void AsyncWire(std::string_view wire, Callback cb,
                  std::optional<Duration> timeout = std::nullopt);
+  // Commands in wire form sent back to back; `done` runs once, when the last has its reply
+  // (or the connection failed them). One callback for the whole batch: a MULTI/EXEC of
+  // thousands of commands costs no handler per queued reply.
+  void AsyncBatch(std::span<const RespCommand> commands, BatchCallback done,
+                  std::optional<Duration> timeout = std::nullopt);
   bool connected() const { return ac_ != nullptr && connected_; }
   size_t pending() const { return pending_.size(); }
   // Drops the connection; pending commands fail with `reason`.
@@ -66,9 +83,13 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 
  private:
   struct Pending {
-    uint64_t id;
-    Callback cb;
+    uint64_t id = 0;
+    Callback cb;  // a single command's; empty for a batch
     std::chrono::steady_clock::time_point deadline;
+    // A batch: every command's result, filled in order; `got` of `expected` have come.
+    BatchCallback batch_cb;
+    std::vector<Result> results;
+    size_t got = 0, expected = 0;
   };
 
   RedisConnection(boost::asio::io_context& io, RedisOptions options);
@@ -86,6 +107,8 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   void ArmDeadline();
   void FailAll(const std::string& reason);
   void Finish(uint64_t id, Reply reply, const std::string& error);
+  // Hands a finished batch's results to its callback, on the io_context.
+  void PostBatch(Pending&& p);
 
   boost::asio::io_context& io_;
   RedisOptions options_;

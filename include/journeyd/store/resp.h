@@ -14,16 +14,21 @@ namespace journeyd::store {
 
 // Arguments in RESP form without the array header, so that parts built separately (keys,
 // then arguments) can be joined in any order before the command is framed.
+// Appends `a` to `buf` as a RESP bulk string.
+inline void AppendBulk(std::string& buf, std::string_view a) {
+  char head[24] = {'$'};  // "$<length>\r\n"
+  char* end = std::to_chars(head + 1, head + sizeof head - 2, a.size()).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  buf.append(head, end);
+  buf.append(a);
+  buf.append("\r\n", 2);
+}
+
 class RespArgs {
  public:
   RespArgs& Arg(std::string_view a) {
-    char head[24] = {'$'};  // "$<length>\r\n"
-    char* end = std::to_chars(head + 1, head + sizeof head - 2, a.size()).ptr;
-    *end++ = '\r';
-    *end++ = '\n';
-    buf_.append(head, end);
-    buf_.append(a);
-    buf_.append("\r\n", 2);
+    AppendBulk(buf_, a);
     ++count_;
     return *this;
   }
@@ -79,9 +84,38 @@ class RespCommand {
     (c.wire_.append(parts.body()), ...);
     return c;
   }
-  std::string_view wire() const { return wire_; }
+  // Built in place, one argument after the other, when there is nothing to join: room for the
+  // array header is kept at the front and filled by Done(), so nothing is copied twice.
+  static RespCommand Build(size_t reserve_bytes) {
+    RespCommand c;
+    c.wire_.reserve(reserve_bytes + kHeaderRoom);
+    c.wire_.append(kHeaderRoom, ' ');
+    c.start_ = kHeaderRoom;
+    return c;
+  }
+  RespCommand& Arg(std::string_view a) {
+    AppendBulk(wire_, a);
+    ++built_;
+    return *this;
+  }
+  RespCommand&& Done() && {
+    char n[24];
+    auto end = std::to_chars(n + 1, n + sizeof n - 2, built_).ptr;
+    n[0] = '*';
+    *end++ = '\r';
+    *end++ = '\n';
+    const size_t len = static_cast<size_t>(end - n);
+    start_ = kHeaderRoom - len;
+    wire_.replace(start_, len, n, len);
+    return std::move(*this);
+  }
+  std::string_view wire() const { return std::string_view(wire_).substr(start_); }
 
  private:
+  static constexpr size_t kHeaderRoom = 24;  // "*<count>\r\n" for any size_t count
+  size_t start_ = 0;                         // where the wire form starts in wire_
+  size_t built_ = 0;                         // Build: arguments so far
+
   void Frame(size_t count, size_t bytes) {
     char n[24];
     auto end = std::to_chars(n, n + sizeof n, count).ptr;

@@ -44,5 +44,25 @@ TEST(Resp, ALargeCountHasAllItsDigits) {
   EXPECT_EQ(wire.size(), 8 + 12345 * 7u);
 }
 
+TEST(Resp, ACommandBuiltInPlaceFramesLikeOneJoined) {
+  RespArgs a;
+  auto built = RespCommand::Build(8);  // smaller than the command: the buffer grows
+  for (std::string_view x : {"XADD", "outbox", "*", "job_id", "", "vars", "{\"a\":1}"}) {
+    a.Arg(x);
+    built.Arg(x);
+  }
+  const RespCommand c = std::move(built).Done();
+  EXPECT_EQ(c.wire(), RespCommand::Of(a).wire());
+  EXPECT_EQ(c.wire().substr(0, 4), "*7\r\n");
+  // Moved and copied, it keeps its bytes.
+  RespCommand moved = c;
+  EXPECT_EQ(moved.wire(), RespCommand::Of(a).wire());
+  auto many = RespCommand::Build(0);
+  for (int i = 0; i < 12345; ++i) many.Arg("x");
+  const RespCommand m = std::move(many).Done();
+  EXPECT_EQ(m.wire().substr(0, 8), "*12345\r\n");
+  EXPECT_EQ(m.wire().size(), 8 + 12345 * 7u);
+}
+
 }  // namespace
 }  // namespace journeyd::store
