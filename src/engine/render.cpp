@@ -148,7 +148,12 @@ class SnapshotScope final : public flow::Scope {
  private:
   // As JsonToValue, and times and durations back from their objects.
   Value Convert(const nlohmann::json& j) {
-    if (!j.is_object()) return JsonToValue(j, lists_);
+    if (!j.is_object()) {
+      // Made on first use: a std::deque allocates as soon as it is constructed, and most
+      // jobs' values hold no list.
+      if (!lists_) lists_.emplace();
+      return JsonToValue(j, *lists_);
+    }
     if (j.size() == 1 && j.begin().value().is_number_integer()) {
       const int64_t n = j.begin().value().get<int64_t>();
       if (j.begin().key() == "time_ms") return Value::Time(FromUnixMillis(n));
@@ -160,7 +165,7 @@ class SnapshotScope final : public flow::Scope {
   const SendJob& job_;
   nlohmann::json json_;
   std::vector<std::pair<std::string_view, Value>> values_;
-  std::deque<std::vector<Value>> lists_;
+  std::optional<std::deque<std::vector<Value>>> lists_;
   mutable std::string key_;
 };
 

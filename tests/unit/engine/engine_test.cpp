@@ -381,5 +381,32 @@ TEST(EngineEventTime, AWaitForTimeoutCountsFromTheEventToo) {
   EXPECT_FALSE(over.wake);
 }
 
+// The history keeps the newest kHistory entries, oldest first, through the state codec too.
+TEST(EngineHistory, KeepsTheNewestEntriesInOrder) {
+  FlowDir dir;
+  dir.Write("f.yaml", "flow: f\nname: F\ntrigger:\n  event: never_sent\nsteps:\n  - send: note\n");
+  auto flows = dir.Load();
+  ASSERT_TRUE(flows);
+  Policy policy;
+  CustomerState st;
+  TimePoint t = *ParseTimestamp("2026-01-01T10:00:00Z");
+  const size_t events = CustomerState::kHistory + 7;
+  for (size_t i = 0; i < events; ++i) {
+    Event ev = Ev(
+        fmt::format(R"({{"type":"visit_{}","customer_id":"c1","ts":"2026-01-01T10:00:00Z"}})", i));
+    Step(*flows, policy, st, EventInput{ev}, t);
+    // Read back and written again after every step, as the daemon does.
+    CustomerState again;
+    std::string err;
+    ASSERT_TRUE(DecodeState(EncodeState(st), &again, &err)) << err;
+    st = std::move(again);
+  }
+  ASSERT_EQ(st.history.size(), CustomerState::kHistory);
+  for (size_t k = 0; k < st.history.size(); ++k) {
+    EXPECT_EQ(st.history[k].kind, "event");
+    EXPECT_EQ(st.history[k].detail, fmt::format("visit_{}", events - CustomerState::kHistory + k));
+  }
+}
+
 }  // namespace
 }  // namespace journeyd::engine::testing
