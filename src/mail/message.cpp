@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 
 #include "journeyd/common/hash.h"
@@ -47,8 +49,8 @@ size_t Utf8Len(unsigned char c) {
   return 1;
 }
 
-std::string Header(std::string_view name, std::string_view value) {
-  return fmt::format("{}: {}{}", name, value, kCrlf);
+void AppendHeader(std::string& d, std::string_view name, std::string_view value) {
+  d.append(name).append(": ").append(value).append(kCrlf);
 }
 
 std::string Boundary(std::string_view job_id) {
@@ -128,6 +130,19 @@ std::string EncodeHeaderText(std::string_view raw, size_t name_length) {
   return out;
 }
 
+namespace {
+
+// Bytes that go through as they are (RFC 2045 6.7, rules 2 and 3): printable ASCII but '=',
+// and space and tab (encoded when they end a line).
+constexpr std::array<bool, 256> kQpPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 33; c <= 126; ++c) t[static_cast<size_t>(c)] = c != '=';
+  t[' '] = t['\t'] = true;
+  return t;
+}();
+
+}  // namespace
+
 std::string QuotedPrintable(std::string_view body) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -137,15 +152,14 @@ std::string QuotedPrintable(std::string_view body) {
   // soft line break.
   auto room = [&](size_t n) {
     if (line + n > 75) {
-      out += "=\r\n";
+      out.append("=\r\n", 3);
       line = 0;
     }
     line += n;
   };
   auto hex = [&](unsigned char c) {
-    out += '=';
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
+    const char e[3] = {'=', kHex[c >> 4], kHex[c & 15]};
+    out.append(e, 3);
   };
   // Trailing white space before a line break must be encoded.
   auto encode_trailing_space = [&] {
@@ -155,29 +169,27 @@ std::string QuotedPrintable(std::string_view body) {
       hex(last);
     }
   };
-  for (size_t i = 0; i < body.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(body[i]);
-    if (c == '\r' && i + 1 < body.size() && body[i + 1] == '\n') continue;
+  const char* p = body.data();
+  const size_t n = body.size();
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    if (c == '\r' && i + 1 < n && p[i + 1] == '\n') continue;
     if (c == '\n') {
       encode_trailing_space();
-      out += "\r\n";
+      out.append("\r\n", 2);
       line = 0;
       continue;
     }
     // A '.' at the start of a line is encoded so a line can never be a lone dot.
-    bool literal =
-        (c >= 33 && c <= 126 && c != '=' && !(c == '.' && line == 0)) || c == ' ' || c == '\t';
-    if (literal) {
+    if (kQpPlain[c] && !(c == '.' && line == 0)) {
       room(1);
-      out += static_cast<char>(c);
       // The run of plain characters after it that still fits on the line, in one append
       // (past the line's first character a '.' is plain too).
       size_t j = i + 1;
-      for (; j < body.size() && line < 75; ++j, ++line) {
-        const auto d = static_cast<unsigned char>(body[j]);
-        if (!((d >= 33 && d <= 126 && d != '=') || d == ' ' || d == '\t')) break;
-      }
-      out.append(body.data() + i + 1, j - i - 1);
+      const size_t stop = std::min(n, j + (75 - line));
+      while (j < stop && kQpPlain[static_cast<unsigned char>(p[j])]) ++j;
+      line += j - i - 1;
+      out.append(p + i, j - i);
       i = j - 1;
     } else {
       room(3);
@@ -270,25 +282,28 @@ std::optional<BuiltMessage> BuildMessage(const engine::SendJob& job, const Messa
   m.message_id = fmt::format("<{}@{}>", Clean(job.job_id), domain);
 
   std::string& d = m.data;
+  // The headers, and the parts as quoted-printable makes them (a few bytes in ten grow).
+  const size_t body = job.text.size() + job.html.size();
+  d.reserve(1024 + job.unsubscribe_url.size() + body + body / 4);
   if (from_name.empty()) {
-    d += Header("From", from_address);
+    AppendHeader(d, "From", from_address);
   } else if (IsAscii(from_name)) {
     std::string quoted;
     for (char c : from_name) {
       if (c == '"' || c == '\\') quoted += '\\';
       quoted += c;
     }
-    d += Header("From", fmt::format("\"{}\" <{}>", quoted, from_address));
+    AppendHeader(d, "From", fmt::format("\"{}\" <{}>", quoted, from_address));
   } else {
-    d += Header("From", fmt::format("{} <{}>", EncodeHeaderText(from_name, 4), from_address));
+    AppendHeader(d, "From", fmt::format("{} <{}>", EncodeHeaderText(from_name, 4), from_address));
   }
-  d += Header("To", job.to);
-  d += Header("Subject", EncodeHeaderText(job.subject, 7));
-  d += Header("Date", FormatRfc5322Date(date));
-  d += Header("Message-ID", m.message_id);
-  d += Header("MIME-Version", "1.0");
-  d += Header("X-Journeyd-Flow", Clean(job.flow));
-  d += Header("X-Journeyd-Step", Clean(job.step));
+  AppendHeader(d, "To", job.to);
+  AppendHeader(d, "Subject", EncodeHeaderText(job.subject, 7));
+  AppendHeader(d, "Date", FormatRfc5322Date(date));
+  AppendHeader(d, "Message-ID", m.message_id);
+  AppendHeader(d, "MIME-Version", "1.0");
+  AppendHeader(d, "X-Journeyd-Flow", Clean(job.flow));
+  AppendHeader(d, "X-Journeyd-Step", Clean(job.step));
   if (job.marketing) {
     std::string links;
     if (!job.unsubscribe_url.empty() && !HasControl(job.unsubscribe_url) &&
@@ -300,16 +315,16 @@ std::optional<BuiltMessage> BuildMessage(const engine::SendJob& job, const Messa
       links += "<mailto:" + options.unsubscribe_mailto + "?subject=unsubscribe>";
     }
     if (!links.empty()) {
-      d += Header("List-Unsubscribe", links);
+      AppendHeader(d, "List-Unsubscribe", links);
       if (links.front() == '<' && links.rfind("<mailto:", 0) != 0) {
-        d += Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+        AppendHeader(d, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
       }
     }
   }
   auto part_headers = [&](std::string_view type) {
     std::string h;
-    h += Header("Content-Type", fmt::format("{}; charset=UTF-8", type));
-    h += Header("Content-Transfer-Encoding", "quoted-printable");
+    AppendHeader(h, "Content-Type", fmt::format("{}; charset=UTF-8", type));
+    AppendHeader(h, "Content-Transfer-Encoding", "quoted-printable");
     return h;
   };
   if (job.html.empty()) {
@@ -319,7 +334,8 @@ std::optional<BuiltMessage> BuildMessage(const engine::SendJob& job, const Messa
     d += kCrlf;
   } else {
     std::string boundary = Boundary(job.job_id);
-    d += Header("Content-Type", fmt::format("multipart/alternative; boundary=\"{}\"", boundary));
+    AppendHeader(d, "Content-Type",
+                 fmt::format("multipart/alternative; boundary=\"{}\"", boundary));
     d += kCrlf;
     d += fmt::format("--{}{}", boundary, kCrlf);
     d += part_headers("text/plain");
