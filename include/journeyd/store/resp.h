@@ -12,8 +12,6 @@
 
 namespace journeyd::store {
 
-// Arguments in RESP form without the array header, so that parts built separately (keys,
-// then arguments) can be joined in any order before the command is framed.
 // Appends `a` to `buf` as a RESP bulk string.
 inline void AppendBulk(std::string& buf, std::string_view a) {
   char head[24] = {'$'};  // "$<length>\r\n"
@@ -25,6 +23,8 @@ inline void AppendBulk(std::string& buf, std::string_view a) {
   buf.append("\r\n", 2);
 }
 
+// Arguments in RESP form without the array header, so that parts built separately (keys,
+// then arguments) can be joined in any order before the command is framed.
 class RespArgs {
  public:
   RespArgs& Arg(std::string_view a) {
