@@ -16,6 +16,7 @@
 #include "journeyd/engine/render.h"
 #include "journeyd/mail/message.h"
 #include "journeyd/store/keys.h"
+#include "journeyd/store/outbox.h"
 
 namespace journeyd::app::internal {
 
@@ -70,15 +71,22 @@ Outgoing Parse(const Reply& entry, const flow::FlowSet& flows, const mail::Messa
   job.job_id = o.Field("job_id");
   job.customer_id = o.Field("customer_id");
   job.flow = o.Field("flow");
-  job.step = o.Field("step");
-  job.marketing = o.Field("marketing") == "1";
-  job.template_name = o.Field("template");
-  job.locale = o.Field("locale");
   job.to = o.Field("to");
-  job.unsubscribe_url = o.Field("unsubscribe_url");
   job.vars = o.Field("vars");
-  auto at = ParseTimestamp(o.Field("at"));
-  job.at = at ? *at : date;
+  const std::string packed = o.Field("job");
+  if (!packed.empty()) {
+    if (!store::ReadOutboxJob(packed, &job, &o.build_error)) return o;
+  } else {
+    // As versions before the `job` field wrote it (store/outbox.h).
+    job.step = o.Field("step");
+    job.run = static_cast<uint32_t>(std::strtoul(o.Field("run").c_str(), nullptr, 10));
+    job.marketing = o.Field("marketing") == "1";
+    job.template_name = o.Field("template");
+    job.locale = o.Field("locale");
+    job.unsubscribe_url = o.Field("unsubscribe_url");
+    auto at = ParseTimestamp(o.Field("at"));
+    job.at = at ? *at : date;
+  }
   const bool id_ok =
       !job.job_id.empty() && job.job_id.find_first_not_of("0123456789abcdef") == std::string::npos;
   if (!id_ok) {
@@ -188,7 +196,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
   const bool smtp = cfg.mode == "smtp" && s.smtp;
   auto conn = store::RedisConnection::Create(io, RedisOptionsOf(s.config));
   if (!smtp) std::filesystem::create_directories(cfg.dir);
-  std::string start = "0";  // our pending jobs first
+  std::string_view start = "0";  // our pending jobs first
   auto last_claim = std::chrono::steady_clock::now() - std::chrono::hours(1);
   mail::MessageOptions mo{cfg.from, cfg.unsubscribe_mailto};
   std::string settle_sha, promote_sha;
@@ -354,7 +362,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
       }
       read.push_back("STREAMS");
       read.push_back(keys.outbox());
-      read.push_back(start);
+      read.emplace_back(start);
       r = co_await Call(*conn, std::move(read), Duration{5200});
       if (!r.ok()) {
         if (flight) co_await finish();

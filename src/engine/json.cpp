@@ -1,5 +1,7 @@
 #include "journeyd/engine/json.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -299,6 +301,28 @@ bool ParseJson(std::string_view text, nlohmann::json* out, int max_depth) {
   if (!parser.Document(&value)) return false;
   *out = std::move(value);
   return true;
+}
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  out += '"';
+  // Runs of characters that need no escape are copied at once.
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char ch = s[i];
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.append(s.data() + run, i - run);
+      run = i + 1;
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      out.append(s.data() + run, i - run);
+      run = i + 1;
+      fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
 }
 
 flow::Value JsonToValue(const nlohmann::json& j, std::deque<std::vector<flow::Value>>& lists) {

@@ -51,28 +51,6 @@ void AppendKey(std::string& out, const Path& p) {
   }
 }
 
-void AppendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  // Runs of characters that need no escape are copied at once.
-  size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char ch = s[i];
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out.append(s.data() + run, i - run);
-      run = i + 1;
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      out.append(s.data() + run, i - run);
-      run = i + 1;
-      fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out += '"';
-}
-
 void AppendJsonValue(std::string& out, const Value& v) {
   switch (v.type()) {
     case ValueType::kNull:

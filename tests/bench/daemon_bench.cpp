@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "journeyd/store/keys.h"
 
@@ -132,6 +133,43 @@ double RedisCpuSeconds(store::SyncRedis& redis) {
   return total;
 }
 
+// INFO commandstats since the last CONFIG RESETSTAT, per item, the costliest command first.
+std::string CommandStats(store::SyncRedis& redis, int items) {
+  std::string err;
+  auto r = redis.Command({"INFO", "commandstats"}, &err);
+  if (!r) return "  (INFO commandstats: " + err + ")\n";
+  struct Row {
+    std::string name;
+    double calls = 0, usec = 0;
+  };
+  std::vector<Row> rows;
+  std::istringstream in(r->str);
+  for (std::string line; std::getline(in, line);) {
+    // cmdstat_xadd:calls=200000,usec=412345,usec_per_call=2.06,...
+    if (line.rfind("cmdstat_", 0) != 0) continue;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    Row row{line.substr(8, colon - 8)};
+    for (const char* key : {"calls=", "usec="}) {
+      auto at = line.find(key, colon);
+      if (at == std::string::npos) continue;
+      (key[0] == 'c' ? row.calls : row.usec) = std::atof(line.c_str() + at + std::strlen(key));
+    }
+    rows.push_back(std::move(row));
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.usec > b.usec; });
+  std::string out;
+  double total = 0;
+  for (const Row& row : rows) total += row.usec;
+  for (const Row& row : rows) {
+    if (row.usec < total / 200) continue;  // under half a percent
+    out += fmt::format("  {:<14} {:>9.0f} calls  {:>7.3f} calls/item  {:>6.2f} us/item\n", row.name,
+                       row.calls, row.calls / items, row.usec / items);
+  }
+  out += fmt::format("  {:<14} {:>48.2f} us/item in commands\n", "all", total / items);
+  return out;
+}
+
 // Customers with a wake time: in the timers sets or in timing-wheel buckets.
 int64_t Waiting(store::SyncRedis& redis, int partitions) {
   std::string err;
@@ -223,6 +261,7 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
                 "smtp: { mode: file, dir: \"" + tmp.path() + "/mail\" }\n");
     double rss_now = 0, daemon_cpu = 0;
     double redis_cpu = RedisCpuSeconds(*client);
+    client->Command({"CONFIG", "RESETSTAT"}, &err);
     auto secs = RunUntil(
         config, tmp.path() + "/journeyd.log", [&] { return Drained(*client, o.partitions); },
         &rss_now, &daemon_cpu);
@@ -230,6 +269,7 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
     ingest.push_back(o.customers / *secs);
     ingest_daemon_us.push_back(daemon_cpu * 1e6 / o.customers);
     ingest_redis_us.push_back((RedisCpuSeconds(*client) - redis_cpu) * 1e6 / o.customers);
+    fig.ingest_commands = CommandStats(*client, o.customers);
     rss.push_back(rss_now);
     const int64_t waiting = Waiting(*client, o.partitions);
     if (waiting != o.customers) {
@@ -257,6 +297,7 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
     WriteConfig(config, redis.port(), o.partitions, flows, kTimerScale,
                 SmtpConfig(sink_port, 4, tmp.path()));
     redis_cpu = RedisCpuSeconds(*client);
+    client->Command({"CONFIG", "RESETSTAT"}, &err);
     secs = RunUntil(
         config, tmp.path() + "/journeyd.log",
         [&] {
@@ -273,6 +314,7 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
     timers.push_back(o.customers / *secs);
     timers_daemon_us.push_back(daemon_cpu * 1e6 / o.customers);
     timers_redis_us.push_back((RedisCpuSeconds(*client) - redis_cpu) * 1e6 / o.customers);
+    fig.timers_commands = CommandStats(*client, o.customers);
     const int64_t queued = Sum(*client, o.partitions, [](const store::Keys& k) {
       return std::vector<std::string>{"XLEN", k.outbox()};
     });

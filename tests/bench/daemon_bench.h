@@ -20,6 +20,9 @@ struct DaemonFigures {
   double xadd_redis_us = 0;  // Redis's CPU time per XADD of the ceiling run
   double ingest_daemon_us = 0, ingest_redis_us = 0;
   double timers_daemon_us = 0, timers_redis_us = 0;
+  // Redis's INFO commandstats of the last run's ingest and timer phases, per item: one line
+  // per command (calls and microseconds of execution per event or timer).
+  std::string ingest_commands, timers_commands;
   std::string note;
 };
 

@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   CLI::App app{"journeyd-bench: performance figures measured side by side"};
   int customers = 100000, runs = 3;
   std::string flows_dir = "flows";
-  bool quick = false;
+  bool quick = false, redis_commands = false;
   std::string only = "ingest,lateness,rss,smtp,engine";
   double ingest_rate = 0;    // measured by the ingest section; the lateness load is half of it
   double timer_rate = 1000;  // timers a second due during the lateness run
@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
   app.add_option("--runs", runs, "runs per figure (the median is printed)")->capture_default_str();
   app.add_option("--flows", flows_dir, "flows directory")->capture_default_str();
   app.add_flag("--quick", quick, "small sizes, for a one-minute run");
+  app.add_flag("--redis-commands", redis_commands,
+               "also print Redis's commandstats of the last ingest and timer phases, per item");
   app.add_option("--only", only,
                  "sections to run, comma-separated: ingest, lateness, rss, smtp, engine")
       ->capture_default_str();
@@ -141,6 +143,10 @@ int main(int argc, char** argv) {
           f->bytes_per_customer);
       std::cout << fmt::format("daemon RSS after the ingest of {} customers: {:.1f} MiB\n",
                                bench_customers, f->rss_mib);
+      if (redis_commands) {
+        std::cout << "redis commands per ingested event (last run):\n" << f->ingest_commands;
+        std::cout << "redis commands per fired timer (last run):\n" << f->timers_commands;
+      }
       if (!f->note.empty()) std::cout << "  note:" << f->note << "\n";
       ingest_rate = f->ingest_per_sec;
     } else {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <deque>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -20,6 +21,9 @@ namespace journeyd::engine {
 // Parses all of `text` (surrounding whitespace allowed) into `*out`; false when it is not
 // one valid JSON value or is nested more than `max_depth` arrays and objects deep.
 bool ParseJson(std::string_view text, nlohmann::json* out, int max_depth = 512);
+
+// Appends `s` as a JSON string: quoted, with `"`, `\` and control characters escaped.
+void AppendJsonString(std::string& out, std::string_view s);
 
 // A JSON value as expressions and templates see it: scalars as themselves, an array as a list
 // of its scalars (held in `lists`), objects as null. Strings view into `j`.

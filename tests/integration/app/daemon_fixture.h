@@ -18,6 +18,7 @@
 #include "../redis_server.h"
 #include "journeyd/common/time.h"
 #include "journeyd/store/keys.h"
+#include "journeyd/store/outbox.h"
 #include "journeyd/store/sync.h"
 
 namespace journeyd::testing {
@@ -119,6 +120,19 @@ class Daemon : public ::testing::Test {
     std::map<std::string, std::string> f;
     const auto& kv = entry.elements[1].elements;
     for (size_t i = 0; i + 1 < kv.size(); i += 2) f[kv[i].str] = kv[i + 1].str;
+    return f;
+  }
+
+  // As Fields, with a send job's `job` field read into "step" and "at" as well
+  // (store/outbox.h); a `job` field that cannot be read fails the test.
+  static std::map<std::string, std::string> JobFields(const Reply& entry) {
+    std::map<std::string, std::string> f = Fields(entry);
+    if (f.count("job") == 0) return f;
+    engine::SendJob j;
+    std::string err;
+    EXPECT_TRUE(store::ReadOutboxJob(f["job"], &j, &err)) << err << ": " << f["job"];
+    f["step"] = j.step;
+    f["at"] = FormatRfc3339(j.at);
     return f;
   }
 

@@ -135,7 +135,7 @@ TEST_F(Daemon, FirstPurchaseGetsTheFiveWinbackMailsOnTheirDays) {
   Reply out = Cmd({"XRANGE", "journeyd:{0}:outbox", "-", "+"});
   std::set<std::string> steps;
   for (const Reply& e : out.elements) {
-    auto f = Fields(e);
+    auto f = JobFields(e);
     if (f["flow"] != "winback") continue;
     steps.insert(f["step"]);
     auto at = ParseTimestamp(f["at"]);
@@ -269,7 +269,7 @@ TEST_F(Daemon, PurchaseOnDay100StopsWinbackBeforeMailOneAndOnDay195AfterIt) {
   std::map<std::string, std::set<std::string>> winback;
   Reply out = Cmd({"XRANGE", "journeyd:{0}:outbox", "-", "+"});
   for (const Reply& e : out.elements) {
-    auto f = Fields(e);
+    auto f = JobFields(e);
     if (f["flow"] == "winback") winback[f["customer_id"]].insert(f["step"]);
   }
   EXPECT_TRUE(winback["early"].empty());
@@ -317,7 +317,11 @@ TEST_F(Daemon, SendJobsCarryTheirValuesAndTheSenderRendersThem) {
   Reply out = Cmd({"XRANGE", "journeyd:{0}:outbox", "-", "+"});
   ASSERT_EQ(out.elements.size(), 1u);
   auto f = Fields(out.elements[0]);
-  EXPECT_EQ(f["template"], "welcome_thanks");
+  EXPECT_EQ(f.size(), 6u);  // job_id, customer_id, flow, to, vars, job (store/outbox.h)
+  EXPECT_EQ(f["customer_id"], "r1");
+  EXPECT_EQ(f["to"], "r@example.com");
+  EXPECT_NE(f["job"].find(R"("step":"thanks","run":1,)"), std::string::npos) << f["job"];
+  EXPECT_NE(f["job"].find(R"("template":"welcome_thanks")"), std::string::npos) << f["job"];
   EXPECT_NE(f["vars"].find(R"("customer.first_name":"Zoë \"Z\" <b>")"), std::string::npos)
       << f["vars"];
   EXPECT_EQ(f.count("text"), 0u);
@@ -333,7 +337,8 @@ TEST_F(Daemon, SendJobsCarryTheirValuesAndTheSenderRendersThem) {
 }
 
 // An entry that carries its mail (as earlier versions wrote them) is sent as it is; one whose
-// template is no longer loaded goes to the dead stream with the reason.
+// template is no longer loaded goes to the dead stream with the reason. Both have the fields
+// of the versions before the `job` field.
 TEST_F(Daemon, OutboxEntriesWithTheirMailOrAGoneTemplate) {
   WriteConfig(1);
   Start();
@@ -379,6 +384,31 @@ TEST_F(Daemon, OutboxEntriesWithTheirMailOrAGoneTemplate) {
   EXPECT_EQ(f["customer_id"], "o2");
   EXPECT_NE(f["error"].find("template 'no_such_template' is not loaded"), std::string::npos)
       << f["error"];
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Mails().size(), 1u);
+}
+
+// An entry of the six fields whose `job` field cannot be read goes to the dead stream with
+// the reason, and the next one is sent.
+TEST_F(Daemon, AnOutboxEntryWithABadJobFieldIsDeadLettered) {
+  WriteConfig(1);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  auto add_job = [&](const std::string& n, const std::string& job) {
+    Cmd({"XADD", "journeyd:{0}:outbox", "*", "job_id", "00000000000000000000000000000b0" + n,
+         "customer_id", "j" + n, "flow", "welcome", "to", "j" + n + "@example.com", "vars",
+         R"({"customer.first_name":"Jo"})", "job", job});
+  };
+  add_job("1", R"({"step":"thanks","run":1,"marketing":false,"template":"welcome_thanks"})");
+  add_job("2", R"({"step":"thanks","run":1,"marketing":false,"template":"welcome_thanks",)"
+               R"("at":"2026-01-01T10:00:00Z"})");
+  ASSERT_TRUE(WaitFor([&] { return Mails().size() >= 1; })) << Read(dir_ / "journeyd.log");
+  EXPECT_NE(Read(Mails()[0]).find("Hi Jo,"), std::string::npos) << Read(Mails()[0]);
+  ASSERT_TRUE(WaitFor([&] { return Cmd({"XLEN", "journeyd:{0}:dead"}).integer >= 1; }));
+  auto f = Fields(Cmd({"XRANGE", "journeyd:{0}:dead", "-", "+"}).elements[0]);
+  EXPECT_EQ(f["customer_id"], "j1");
+  EXPECT_NE(f["error"].find("the job field has no at"), std::string::npos) << f["error"];
+  EXPECT_NE(f["job"].find("welcome_thanks"), std::string::npos) << f["job"];
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(Mails().size(), 1u);
 }

@@ -72,7 +72,7 @@ TEST_F(Smtp, ARejectedRecipientIsDeadWithTheReplyAndLaterMarketingIsSuppressed) 
   Publish({"type", "signup", "customer_id", "c1", "profile", testing::kAnna});
   ASSERT_TRUE(WaitFor([&] { return Len("journeyd:{0}:dead") >= 1; })) << DaemonLog();
   Reply dead = Cmd({"XRANGE", "journeyd:{0}:dead", "-", "+"});
-  auto f = Fields(dead.elements[0]);
+  auto f = JobFields(dead.elements[0]);
   EXPECT_EQ(f["step"], "thanks");
   EXPECT_NE(f["error"].find("550"), std::string::npos) << f["error"];
   EXPECT_NE(f["error"].find("User unknown"), std::string::npos) << f["error"];
