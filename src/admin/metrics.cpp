@@ -76,13 +76,30 @@ double& ValueFamily::With(const LabelValues& values) {
   return series_[Normalize(values, labels_.size())];
 }
 
+void ValueFamily::Inc(const LabelValues& values, double by) {
+  std::lock_guard lock(mu_);
+  With(values) += by;
+}
+
+void ValueFamily::Set(const LabelValues& values, double v) {
+  std::lock_guard lock(mu_);
+  With(values) = v;
+}
+
+void ValueFamily::IncMany(const std::vector<std::pair<LabelValues, double>>& adds) {
+  std::lock_guard lock(mu_);
+  for (const auto& [values, by] : adds) With(values) += by;
+}
+
 double ValueFamily::Get(const LabelValues& values) const {
+  std::lock_guard lock(mu_);
   auto it = series_.find(Normalize(values, labels_.size()));
   return it == series_.end() ? 0 : it->second;
 }
 
 void ValueFamily::Render(std::string& out) const {
   RenderHeader(out);
+  std::lock_guard lock(mu_);
   for (const auto& [values, v] : series_) {
     std::string labels = LabelText(values);
     if (!labels.empty()) labels += "}";
@@ -96,7 +113,18 @@ HistogramFamily::HistogramFamily(std::string name, std::string help,
       buckets_(std::move(buckets)) {}
 
 void HistogramFamily::Observe(double v, const LabelValues& values) {
+  std::lock_guard lock(mu_);
+  Add(series_[Normalize(values, labels_.size())], v);
+}
+
+void HistogramFamily::ObserveMany(const std::vector<double>& vs, const LabelValues& values) {
+  if (vs.empty()) return;
+  std::lock_guard lock(mu_);
   Series& s = series_[Normalize(values, labels_.size())];
+  for (double v : vs) Add(s, v);
+}
+
+void HistogramFamily::Add(Series& s, double v) const {
   if (s.counts.empty()) s.counts.assign(buckets_.size() + 1, 0);
   size_t i = 0;
   while (i < buckets_.size() && v > buckets_[i]) ++i;
@@ -107,6 +135,7 @@ void HistogramFamily::Observe(double v, const LabelValues& values) {
 
 void HistogramFamily::Render(std::string& out) const {
   RenderHeader(out);
+  std::lock_guard lock(mu_);
   for (const auto& [values, s] : series_) {
     std::string labels = LabelText(values);
     std::string open = labels.empty() ? "{" : labels + ",";
@@ -155,6 +184,7 @@ std::string Registry::Render() const {
 }
 
 std::string LabelCap::operator()(std::string_view value) {
+  std::lock_guard lock(mu_);
   if (seen_.find(value) != seen_.end()) return std::string(value);
   if (seen_.size() >= max_) return "other";
   seen_.emplace(value);

@@ -241,7 +241,7 @@ asio::awaitable<Response> AdminApi::Readyz(const Request&) {
 }
 
 asio::awaitable<Response> AdminApi::Metrics(const Request&) {
-  s_.metrics.partitions_owned.With() = s_.stats.partitions_owned;
+  s_.metrics.partitions_owned.Set({}, s_.stats.partitions_owned);
   // Refreshed on scrape; when Redis is away the last values stay (and /readyz says why).
   if ((co_await Redis()).empty()) {
     for (int n = 0; n < s_.config.redis.partitions; ++n) {
@@ -274,7 +274,7 @@ asio::awaitable<Response> AdminApi::Flows(const Request&) {
           std::strtoll(r.reply.elements[i + 1].str.c_str(), nullptr, 10);
     }
   }
-  co_return Json(200, FlowsJson(*s_.flows, counts));
+  co_return Json(200, FlowsJson(*s_.Flows(), counts));
 }
 
 asio::awaitable<Response> AdminApi::Customer(const Request& req) {
@@ -306,7 +306,7 @@ asio::awaitable<Response> AdminApi::Unsubscribe(const Request& req) {
   if (!who) co_return InvalidLinkPage();
   // SPEC §7: GET and POST both record the unsubscribe (a person clicking the link, a mail
   // client's RFC 8058 one-click POST). A HEAD (a link checker) changes nothing.
-  if (req.method == "HEAD") co_return ConfirmPage(*s_.flows, *token, who->flow_id);
+  if (req.method == "HEAD") co_return ConfirmPage(*s_.Flows(), *token, who->flow_id);
   // The normal event path: the partition's worker applies it like any shop event.
   std::string err = co_await Redis();
   if (err.empty()) {

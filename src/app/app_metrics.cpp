@@ -38,6 +38,12 @@ AppMetrics::AppMetrics()
   build_info.Set({JOURNEYD_VERSION}, 1);
 }
 
+void AppMetrics::CountEvents(const Tally& t) {
+  std::vector<std::pair<admin::LabelValues, double>> rows = t.rows();
+  for (auto& [labels, n] : rows) labels[0] = event_types_(labels[0]);
+  events.IncMany(rows);
+}
+
 std::string AppMetrics::DeadReason(std::string_view field) {
   std::string_view head = field.substr(0, field.find('.'));
   static constexpr std::array<std::string_view, 6> kFields = {"type", "customer_id", "event_id",

@@ -1,13 +1,35 @@
-// The daemon's Prometheus metrics: one registry that the partition workers, the sender and
-// the admin endpoint share on the io_context. Internal to the app module.
+// The daemon's Prometheus metrics: one registry that the partition workers (on their threads),
+// the senders and the admin endpoint share. A commit counts its events and mails in a Tally
+// and adds it at once: one lock per family and batch, not per event. Internal to the app
+// module.
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "journeyd/admin/metrics.h"
 
 namespace journeyd::app::internal {
+
+// Counts by two label values (type and outcome, flow and outcome) gathered over a batch.
+class Tally {
+ public:
+  void Add(std::string_view a, std::string_view b, double n = 1) {
+    for (auto& [labels, count] : rows_) {
+      if (labels[0] == a && labels[1] == b) {
+        count += n;
+        return;
+      }
+    }
+    rows_.push_back({{std::string(a), std::string(b)}, n});
+  }
+  const std::vector<std::pair<admin::LabelValues, double>>& rows() const { return rows_; }
+
+ private:
+  std::vector<std::pair<admin::LabelValues, double>> rows_;
+};
 
 class AppMetrics {
  public:
@@ -22,6 +44,9 @@ class AppMetrics {
   void CountEvent(std::string_view type, std::string_view outcome) {
     events.Inc({event_types_(type), std::string(outcome)});
   }
+  // A batch's event counts by {type, outcome}, and its mails by {flow, outcome}.
+  void CountEvents(const Tally& t);
+  void CountMails(const Tally& t) { mails.IncMany(t.rows()); }
   void CountDead(std::string_view reason) { dead.Inc({std::string(reason)}); }
   void CountMail(std::string_view flow, std::string_view outcome) {
     mails.Inc({std::string(flow), std::string(outcome)});

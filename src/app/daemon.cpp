@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -11,6 +13,8 @@
 #include <csignal>
 #include <functional>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include "admin_api.h"
 #include "journeyd/admin/server.h"
@@ -108,12 +112,20 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     shared.smtp =
         std::make_shared<mail::SmtpPool>(io.get_executor(), internal::SmtpOptionsOf(config));
   }
+  shared.main_io = &io;
+  // The partitions' workers on threads of their own, one per core at most (DESIGN.md §2):
+  // partition n on thread n mod threads. The outbox senders stay here, on the main thread.
+  const int threads =
+      std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, config.redis.partitions);
+  std::vector<std::unique_ptr<asio::io_context>> worker_io;
+  for (int t = 0; t < threads; ++t) worker_io.push_back(std::make_unique<asio::io_context>(1));
   std::vector<std::unique_ptr<internal::PartitionWorker>> workers;
-  int running = 0;
+  std::atomic<int> running{0};
   for (int n = 0; n < config.redis.partitions; ++n) {
-    workers.push_back(internal::PartitionWorker::Create(io, shared, n));
+    asio::io_context& wio = *worker_io[static_cast<size_t>(n % threads)];
+    workers.push_back(internal::PartitionWorker::Create(wio, shared, n));
     ++running;
-    asio::co_spawn(io, workers.back()->Run(), [&](std::exception_ptr e) {
+    asio::co_spawn(wio, workers.back()->Run(), [&](std::exception_ptr e) {
       if (e) {
         try {
           std::rethrow_exception(e);
@@ -125,6 +137,18 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
       if (--running == 0) io.stop();
     });
   }
+  std::vector<std::thread> worker_threads;
+  for (auto& wio : worker_io) worker_threads.emplace_back([&wio] { wio->run(); });
+  // However the main loop ends (the workers done, the hard stop, an error below), the worker
+  // threads stop and are joined before what they use goes away.
+  struct Join {
+    std::vector<std::unique_ptr<asio::io_context>>& ios;
+    std::vector<std::thread>& threads;
+    ~Join() {
+      for (auto& i : ios) i->stop();
+      for (auto& t : threads) t.join();
+    }
+  } join{worker_io, worker_threads};
 
   internal::AdminApi admin_api(io, shared, tokens);
   admin::AdminServer admin(io, config.admin.listen, admin_api.Routes());
@@ -162,8 +186,9 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     auto t = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(8));
     t->async_wait([&io, t](auto) { io.stop(); });
   });
-  spdlog::info("journeyd running: {} partition(s), {} flow(s), admin on {}",
-               config.redis.partitions, shared.flows->flows().size(), config.admin.listen);
+  spdlog::info("journeyd running: {} partition(s) on {} thread(s), {} flow(s), admin on {}",
+               config.redis.partitions, threads, shared.Flows()->flows().size(),
+               config.admin.listen);
   io.run();
   spdlog::info(
       "journeyd stopped: {} events, {} timers, {} mails queued, {} written, {} sent, {} failed",

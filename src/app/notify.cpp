@@ -33,7 +33,7 @@ void ServiceNotifier::Start() {
 std::string ServiceNotifier::Status() const {
   return fmt::format("STATUS={}/{} partition(s) owned, {} flow(s), {} events, {} mails queued",
                      s_.stats.partitions_owned.load(), s_.config.redis.partitions,
-                     s_.flows->flows().size(), s_.stats.events.load(),
+                     s_.Flows()->flows().size(), s_.stats.events.load(),
                      s_.stats.mails_queued.load());
 }
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <charconv>
@@ -132,8 +133,9 @@ class Worker final : public PartitionWorker {
     err = co_await ClaimAbandoned();
     if (!err.empty()) co_return err;
 
+    // The sender runs on the main thread, with the SMTP pool and the admin server.
     ++senders_;
-    asio::co_spawn(io_, RunOutboxSender(io_, s_, partition_, owned_),
+    asio::co_spawn(*s_.main_io, RunOutboxSender(*s_.main_io, s_, partition_, owned_),
                    [this](std::exception_ptr) { --senders_; });
     auto last_claim = std::chrono::steady_clock::now();
     while (!s_.stopping) {
@@ -194,7 +196,7 @@ class Worker final : public PartitionWorker {
                                         due.take ? &*due.take : nullptr);
       if (!err.empty()) co_return err;
       s_.stats.timers += due.lateness.size();
-      for (double l : due.lateness) s_.metrics.timer_lateness_seconds.Observe(l);
+      s_.metrics.timer_lateness_seconds.ObserveMany(due.lateness);
     }
     co_return "stopping";
   }
@@ -531,8 +533,8 @@ class Worker final : public PartitionWorker {
       const std::vector<std::pair<std::string, std::vector<std::string>>>& dead, Mode mode,
       bool fire_over_wakes, const WheelTake* take) {
     if (work.empty() && dead.empty() && !take) co_return "";
-    // One flow set for the whole batch, even if a reload swaps s_.flows while it waits on Redis.
-    const std::shared_ptr<const flow::FlowSet> flows = s_.flows;
+    // One flow set for the whole batch, even if a reload swaps it while it waits on Redis.
+    const std::shared_ptr<const flow::FlowSet> flows = s_.Flows();
     std::vector<engine::CustomerState> states(work.size());
     std::vector<bool> existed(work.size(), false);
     std::vector<std::optional<TimePoint>> old_wake(work.size());
@@ -845,17 +847,20 @@ class Worker final : public PartitionWorker {
     ++s_.stats.commits;
     s_.stats.mails_queued += mails;
     // Customers whose entries were acknowledged before (a replay) changed nothing.
+    Tally events, queued;
+    std::vector<double> late;
     for (size_t i = 0; i < work.size(); ++i) {
       for (const auto& [type, duplicate] : events_of[i]) {
-        s_.metrics.CountEvent(type, skipped[i] || duplicate ? "duplicate" : "processed");
+        events.Add(type, skipped[i] || duplicate ? "duplicate" : "processed");
       }
       if (skipped[i]) continue;
-      for (const auto& flow : mails_of[i]) s_.metrics.CountMail(flow, "queued");
-      if (fired_late[i] >= 0) {  // counted as the timers taken from the set are
-        ++s_.stats.timers;
-        s_.metrics.timer_lateness_seconds.Observe(fired_late[i]);
-      }
+      for (const auto& flow : mails_of[i]) queued.Add(flow, "queued");
+      if (fired_late[i] >= 0) late.push_back(fired_late[i]);  // as timers taken from the set
     }
+    s_.metrics.CountEvents(events);
+    s_.metrics.CountMails(queued);
+    s_.stats.timers += late.size();
+    s_.metrics.timer_lateness_seconds.ObserveMany(late);
     co_return "";
   }
 
@@ -875,8 +880,8 @@ class Worker final : public PartitionWorker {
   int64_t past_until_ = 0;
   bool past_more_ = false;
   std::optional<std::string> past_bucket_;
-  bool owned_ = false;
-  int senders_ = 0;  // outbox senders still running
+  std::atomic<bool> owned_{false};  // read by the sender, on the main thread
+  std::atomic<int> senders_{0};     // outbox senders still running
   std::chrono::steady_clock::time_point lease_renewed_;
   std::optional<TimePoint> next_wake_;
   std::chrono::steady_clock::time_point fire_after_;  // the timer tick (TakeDueTimers)

@@ -58,7 +58,7 @@ ReloadOutcome ReloadFlows(Shared& s) {
 
   // What changed, by flow id and content version, for the log.
   std::map<std::string, uint64_t> before;
-  for (const auto& f : s.flows->flows()) before[f.id] = f.version;
+  for (const auto& f : s.Flows()->flows()) before[f.id] = f.version;
   std::vector<std::string> changes;
   for (const auto& f : loaded.flows->flows()) {
     auto it = before.find(f.id);
@@ -72,11 +72,11 @@ ReloadOutcome ReloadFlows(Shared& s) {
   }
   for (const auto& [id, version] : before) changes.push_back(id + " removed");
 
-  s.flows = loaded.flows;
+  s.flows.store(loaded.flows);
   ReloadOutcome out;
   out.applied = true;
   out.summary = fmt::format(
-      "reloaded {} flow(s) from {}: {}", s.flows->flows().size(), s.config.flows.dir,
+      "reloaded {} flow(s) from {}: {}", s.Flows()->flows().size(), s.config.flows.dir,
       changes.empty() ? "no flow changed" : fmt::format("{}", fmt::join(changes, ", ")));
   spdlog::info("{}", out.summary);
   return out;

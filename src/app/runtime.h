@@ -1,8 +1,12 @@
-// What the daemon's parts share on its one io_context: the config, the live flow set, the
-// policy, the clock and the counters, plus small helpers for coroutines over Redis.
+// What the daemon's parts share: the config, the live flow set, the policy, the clock and the
+// counters, plus small helpers for coroutines over Redis. The partition workers run on
+// threads of their own (an io_context each); the admin server, the outbox senders, the SMTP
+// pool, signals and reloads on the main thread's io_context. Read-only after the start but
+// for what is atomic or locked: the flow set, `stopping`, the stats and the metrics.
 // Internal to the app module.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <map>
@@ -47,14 +51,18 @@ size_t EntryCount(const store::Reply& r);
 
 struct Shared {
   const Config& config;
-  std::shared_ptr<const flow::FlowSet> flows;
+  // The live flow set: a reload on the main thread swaps it while partitions read it.
+  std::atomic<std::shared_ptr<const flow::FlowSet>> flows;
   engine::Policy policy;
   ScaledClock clock;
   DaemonStats stats;
-  bool stopping = false;
+  std::atomic<bool> stopping{false};
   std::string consumer;
   std::shared_ptr<mail::SmtpPool> smtp;  // smtp.mode: smtp — one pool for every partition
   AppMetrics metrics;
+  asio::io_context* main_io = nullptr;  // the senders', the SMTP pool's, the admin server's
+
+  std::shared_ptr<const flow::FlowSet> Flows() const { return flows.load(); }
 };
 
 }  // namespace journeyd::app::internal

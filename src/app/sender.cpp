@@ -190,7 +190,8 @@ mail::SmtpOptions SmtpOptionsOf(const Config& config) {
   return o;
 }
 
-awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, const bool& owned) {
+awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition,
+                                const std::atomic<bool>& owned) {
   const Keys keys(s.config.redis.prefix, partition);
   const auto& cfg = s.config.smtp;
   const bool smtp = cfg.mode == "smtp" && s.smtp;
@@ -380,7 +381,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition, 
     auto next = std::make_unique<Batch>(io);
     next->items.reserve(entries.elements.size());
     const TimePoint date = s.clock.Now();
-    const std::shared_ptr<const flow::FlowSet> flows = s.flows;  // a reload may swap s.flows
+    const std::shared_ptr<const flow::FlowSet> flows = s.Flows();  // a reload may swap them
     for (const Reply& e : entries.elements) {
       if (e.elements.size() < 2) continue;
       next->items.push_back(Parse(e, *flows, mo, date));

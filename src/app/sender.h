@@ -1,6 +1,10 @@
 // A partition's outbox sender: reads send jobs from `{N}:outbox`, builds each mail and hands
-// it to the delivery backend (.eml files or the SMTP pool). Internal to the app module.
+// it to the delivery backend (.eml files or the SMTP pool). It runs on the main thread (`io`),
+// where the SMTP pool is; its partition's worker may run on another. Internal to the app
+// module.
 #pragma once
+
+#include <atomic>
 
 #include "runtime.h"
 
@@ -10,6 +14,6 @@ mail::SmtpOptions SmtpOptionsOf(const Config& config);
 
 // Runs while `owned` stays true and the daemon is not stopping.
 asio::awaitable<void> RunOutboxSender(asio::io_context& io, Shared& shared, int partition,
-                                      const bool& owned);
+                                      const std::atomic<bool>& owned);
 
 }  // namespace journeyd::app::internal

@@ -1,14 +1,17 @@
 // A small Prometheus registry and text writer (exposition format 0.0.4): counters and gauges
-// with labels, histograms with fixed buckets. The daemon runs on one io_context thread, so
-// series are plain values; only registration and rendering walk the maps.
+// with labels, histograms with fixed buckets. The daemon's partitions run on several threads:
+// each family guards its series with its own mutex (held for one map lookup and an add).
+// Families are registered before those threads start.
 #pragma once
 
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace journeyd::admin {
@@ -33,6 +36,7 @@ class Family {
   // `{a="x",b="y"` without the closing brace ("" when there are no labels and no extra).
   std::string LabelText(const LabelValues& values) const;
 
+  mutable std::mutex mu_;  // the family's series
   Type type_;
   std::string name_;
   std::string help_;
@@ -43,14 +47,17 @@ class Family {
 class ValueFamily final : public Family {
  public:
   using Family::Family;
-  // The series for `values` (one per label name; missing ones are ""), created at 0.
-  double& With(const LabelValues& values = {});
-  void Inc(const LabelValues& values = {}, double by = 1) { With(values) += by; }
-  void Set(const LabelValues& values, double v) { With(values) = v; }
+  // Adds to or sets the series for `values` (one per label name; missing ones are ""),
+  // created at 0.
+  void Inc(const LabelValues& values = {}, double by = 1);
+  void Set(const LabelValues& values, double v);
+  // Inc for each (values, by), under one lock: a batch's counts at once.
+  void IncMany(const std::vector<std::pair<LabelValues, double>>& adds);
   double Get(const LabelValues& values = {}) const;
   void Render(std::string& out) const override;
 
  private:
+  double& With(const LabelValues& values);  // with mu_ held
   std::map<LabelValues, double> series_;
 };
 
@@ -60,6 +67,8 @@ class HistogramFamily final : public Family {
   HistogramFamily(std::string name, std::string help, std::vector<std::string> labels,
                   std::vector<double> buckets);
   void Observe(double v, const LabelValues& values = {});
+  // Observe for each of `vs`, under one lock.
+  void ObserveMany(const std::vector<double>& vs, const LabelValues& values = {});
   void Render(std::string& out) const override;
 
  private:
@@ -68,6 +77,7 @@ class HistogramFamily final : public Family {
     double sum = 0;
     uint64_t count = 0;
   };
+  void Add(Series& s, double v) const;  // with mu_ held
   std::vector<double> buckets_;
   std::map<LabelValues, Series> series_;
 };
@@ -93,6 +103,7 @@ class LabelCap {
   std::string operator()(std::string_view value);
 
  private:
+  std::mutex mu_;
   size_t max_;
   std::set<std::string, std::less<>> seen_;
 };

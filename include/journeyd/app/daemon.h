@@ -1,5 +1,6 @@
 // The journeyd daemon: partition workers (events and timers through the engine, one atomic
-// commit per batch), outbox senders and the admin endpoints, all on one io_context.
+// commit per batch) on up to one thread per core, each thread an io_context of its own; the
+// outbox senders, the SMTP pool and the admin endpoints on the main thread's io_context.
 #pragma once
 
 #include <atomic>

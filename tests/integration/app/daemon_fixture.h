@@ -34,6 +34,7 @@ class Daemon : public ::testing::Test {
   pid_t pid_ = -1;
   pid_t second_pid_ = -1;
   int64_t anchor_ = 0;  // the daemon's clock anchor, read once
+  int partitions_ = 1;  // redis.partitions in WriteConfig
   std::unique_ptr<store::SyncRedis> client_;
   std::string smtp_config_;  // the config's smtp section when a test sets it
 
@@ -60,7 +61,8 @@ class Daemon : public ::testing::Test {
 
   void WriteConfig(double scale, const std::string& name = "journeyd.yaml", int admin_port = 0) {
     if (admin_port == 0) admin_port = admin_port_;
-    std::ofstream(dir_ / name) << "redis: { port: " << redis_.port() << ", lease_ms: 2000 }\n"
+    std::ofstream(dir_ / name) << "redis: { port: " << redis_.port()
+                               << ", lease_ms: 2000, partitions: " << partitions_ << " }\n"
                                << "flows: { dir: " << JOURNEYD_SOURCE_DIR << "/flows }\n"
                                << (smtp_config_.empty()
                                        ? "smtp: { mode: file, dir: " + (dir_ / "mail").string() +
@@ -97,8 +99,13 @@ class Daemon : public ::testing::Test {
     return status;
   }
 
+  // To the customer's partition: the field after "customer_id" names it (else partition 0).
   std::string Publish(std::vector<std::string> fields) {
-    std::vector<std::string> cmd = {"XADD", "journeyd:{0}:events", "*"};
+    int partition = 0;
+    for (size_t i = 0; i + 1 < fields.size(); ++i) {
+      if (fields[i] == "customer_id") partition = store::PartitionOf(fields[i + 1], partitions_);
+    }
+    std::vector<std::string> cmd = {"XADD", store::Keys("journeyd", partition).events(), "*"};
     for (auto& f : fields) cmd.push_back(std::move(f));
     std::string err;
     auto r = client_->Command(cmd, &err);

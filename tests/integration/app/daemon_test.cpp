@@ -306,6 +306,47 @@ TEST_F(Daemon, JourneyctlPublishesAndInspects) {
   EXPECT_NE(state.find("p@example.com"), std::string::npos) << state;
 }
 
+// Four partitions on the daemon's worker threads, their outbox senders on the main thread:
+// every customer's mail once, while reloads swap the flow set and /metrics is read.
+TEST_F(Daemon, FourPartitionsOnTheirThreadsSendEveryMailOnce) {
+  partitions_ = 4;
+  WriteConfig(1);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  constexpr int kCustomers = 200;
+  for (int i = 0; i < kCustomers; ++i) {
+    const std::string id = "t" + std::to_string(i);
+    Publish({"type", "signup", "customer_id", id, "profile",
+             R"({"email":")" + id + R"(@example.com","email_opt_in":true})"});
+    if (i % 40 == 0) {
+      ::kill(pid_, SIGHUP);
+      EXPECT_NE(HttpGet("/metrics").find("journeyd_build_info"), std::string::npos);
+    }
+  }
+  ASSERT_TRUE(WaitFor([&] { return Mails().size() >= kCustomers; }, std::chrono::seconds(60)))
+      << Mails().size() << "\n"
+      << Read(dir_ / "journeyd.log");
+  std::set<std::string> jobs, customers;
+  for (int p = 0; p < partitions_; ++p) {
+    Reply out = Cmd({"XRANGE", store::Keys("journeyd", p).outbox(), "-", "+"});
+    EXPECT_GT(out.elements.size(), 0u) << "partition " << p;
+    for (const Reply& e : out.elements) {
+      auto f = Fields(e);
+      EXPECT_TRUE(jobs.insert(f["job_id"]).second) << "job twice: " << f["job_id"];
+      customers.insert(f["customer_id"]);
+    }
+  }
+  EXPECT_EQ(jobs.size(), static_cast<size_t>(kCustomers));
+  EXPECT_EQ(customers.size(), static_cast<size_t>(kCustomers));
+  EXPECT_NE(
+      HttpGet("/metrics").find(R"(journeyd_events_total{type="signup",outcome="processed"} 200)"),
+      std::string::npos)
+      << HttpGet("/metrics");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Mails().size(), static_cast<size_t>(kCustomers));
+  EXPECT_EQ(Stop(SIGTERM), 0);
+}
+
 // A send job in the outbox holds the template's values, not the mail: the sender renders it.
 TEST_F(Daemon, SendJobsCarryTheirValuesAndTheSenderRendersThem) {
   WriteConfig(1);
