@@ -36,7 +36,7 @@ struct Response {
 Response Text(int status, std::string body);
 Response Json(int status, std::string body);
 
-// Handlers run on the daemon's one io_context: anything slow (Redis) is awaited, never
+// Handlers run on the daemon's main io_context: anything slow (Redis) is awaited, never
 // waited for.
 using Handler = std::function<boost::asio::awaitable<Response>(const Request&)>;
 
