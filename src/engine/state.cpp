@@ -389,17 +389,22 @@ bool PackJson(const nlohmann::json& v, size_t depth, std::string& out) {
 
 class Writer {
  public:
-  Writer() { out_.reserve(256); }  // most states fit: no regrowth while writing
-  void Byte(uint8_t b) { out_.push_back(static_cast<char>(b)); }
+  // Written through a pointer into a buffer sized ahead: a state takes about fifty varints
+  // and texts, and std::string's append and push_back checked and grew the string at each.
+  Writer() { Grow(256); }          // most states fit: no regrowth while writing
+  Writer(const Writer&) = delete;  // p_ and end_ point into out_
+  Writer& operator=(const Writer&) = delete;
+  void Byte(uint8_t b) {
+    Room(1);
+    *p_++ = static_cast<char>(b);
+  }
   void Varint(uint64_t v) {
-    char buf[10];
-    size_t n = 0;
+    Room(10);
     while (v >= 0x80) {
-      buf[n++] = static_cast<char>(v | 0x80);
+      *p_++ = static_cast<char>(v | 0x80);
       v >>= 7;
     }
-    buf[n++] = static_cast<char>(v);
-    out_.append(buf, n);
+    *p_++ = static_cast<char>(v);
   }
   void Signed(int64_t v) { Varint(ZigZag(v)); }
   // A time as a delta from the previous one; returns it as written (clamped to the range).
@@ -421,11 +426,12 @@ class Writer {
   void Double(double d) {
     uint64_t bits;
     std::memcpy(&bits, &d, 8);
-    for (int i = 0; i < 8; ++i) Byte(static_cast<uint8_t>(bits >> (8 * i)));
+    Room(8);
+    for (int i = 0; i < 8; ++i) *p_++ = static_cast<char>(bits >> (8 * i));
   }
   void Bytes(std::string_view s) {
     Varint(s.size());
-    out_.append(s);
+    Append(s);
   }
   void Str(std::string_view s) {
     if (journeyd::ValidUtf8(s)) {
@@ -447,13 +453,35 @@ class Writer {
     }
     if (!journeyd::ValidUtf8(s)) s = repaired_.emplace_front(SanitizeUtf8(s));
     Varint(2 * uint64_t{s.size()} + 1);
-    out_.append(s);
+    Append(s);
     if (remember && !s.empty() && seen_count_ < kMaxSeen) seen_[seen_count_++] = s;
   }
-  std::string Take() { return std::move(out_); }
+  std::string Take() {
+    out_.resize(static_cast<size_t>(p_ - out_.data()));
+    return std::move(out_);
+  }
 
  private:
-  std::string out_;
+  void Append(std::string_view s) {
+    if (s.empty()) return;
+    Room(s.size());
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void Room(size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n) Grow(n);
+  }
+  // At least `n` more bytes of room after what is written.
+  void Grow(size_t n) {
+    const size_t used = p_ ? static_cast<size_t>(p_ - out_.data()) : 0;
+    out_.resize(std::max(out_.size() * 2, used + n));
+    p_ = out_.data() + used;
+    end_ = out_.data() + out_.size();
+  }
+
+  std::string out_;  // out_.data() up to p_: written; from p_ to end_: room
+  char* p_ = nullptr;
+  char* end_ = nullptr;
   int64_t last_ms_ = kBaseMillis;
   // Into the state being encoded, or repaired_. Fixed: no allocation per state.
   std::array<std::string_view, kMaxSeen> seen_;

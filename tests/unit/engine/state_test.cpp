@@ -2,6 +2,7 @@
 // and the JSON view.
 #include "journeyd/engine/state.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -287,6 +288,25 @@ TEST(StateCodec, ARichStateRoundTripsExactly) {
   std::cout << "[ size     ] rich state (15 attributes, 3 journeys, 2 memos, 32 event ids, "
                "20 history entries): "
             << bytes.size() << " bytes\n";
+}
+
+// The encoder writes into a buffer it grows ahead of what it writes: a state of many parts
+// grows it several times over, and each size on the way reads back exactly.
+TEST(StateCodec, StatesGrowingTheBufferRoundTripExactly) {
+  CustomerState s = RichState();
+  size_t last = EncodeState(s).size();
+  for (int i = 0; i < 300; ++i) {
+    s.Set(fmt::format("attr_{:03}", i), Str(std::string(static_cast<size_t>(i % 97), 'x')));
+    const std::string bytes = EncodeState(s);
+    ASSERT_GT(bytes.size(), last);
+    last = bytes.size();
+    CustomerState out;
+    std::string err;
+    ASSERT_TRUE(DecodeState(bytes, &out, &err)) << i << ": " << err;
+    ExpectSame(s, out);
+    ASSERT_EQ(EncodeState(out), bytes) << i;
+  }
+  EXPECT_GT(last, 8u * 1024);  // from the first 256 bytes, doubled five times and more
 }
 
 TEST(StateCodec, AnEmptyStateRoundTrips) {
