@@ -137,19 +137,6 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
       if (--running == 0) io.stop();
     });
   }
-  std::vector<std::thread> worker_threads;
-  for (auto& wio : worker_io) worker_threads.emplace_back([&wio] { wio->run(); });
-  // However the main loop ends (the workers done, the hard stop, an error below), the worker
-  // threads stop and are joined before what they use goes away.
-  struct Join {
-    std::vector<std::unique_ptr<asio::io_context>>& ios;
-    std::vector<std::thread>& threads;
-    ~Join() {
-      for (auto& i : ios) i->stop();
-      for (auto& t : threads) t.join();
-    }
-  } join{worker_io, worker_threads};
-
   internal::AdminApi admin_api(io, shared, tokens);
   admin::AdminServer admin(io, config.admin.listen, admin_api.Routes());
   std::string admin_error = admin.Start();
@@ -158,7 +145,9 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     return 1;
   }
 
-  internal::ServiceNotifier notifier(io, shared);
+  std::vector<asio::io_context*> worker_loops;
+  for (auto& wio : worker_io) worker_loops.push_back(wio.get());
+  internal::ServiceNotifier notifier(io, shared, worker_loops);
   notifier.Start();
 
   // SIGHUP: reload. Each batch holds its own copy of the flow-set pointer (partition.cpp,
@@ -186,6 +175,21 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     auto t = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(8));
     t->async_wait([&io, t](auto) { io.stop(); });
   });
+  // The worker threads start once the admin server listens: a failed start has done nothing.
+  // However the main loop ends (the workers done, the hard stop), they stop and are joined
+  // before what they use goes away.
+  std::vector<std::thread> worker_threads;
+  struct Join {
+    std::vector<std::unique_ptr<asio::io_context>>& ios;
+    std::vector<std::thread>& threads;
+    ~Join() {
+      for (auto& i : ios) i->stop();
+      for (auto& t : threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } join{worker_io, worker_threads};
+  for (auto& wio : worker_io) worker_threads.emplace_back([&wio] { wio->run(); });
   spdlog::info("journeyd running: {} partition(s) on {} thread(s), {} flow(s), admin on {}",
                config.redis.partitions, threads, shared.Flows()->flows().size(),
                config.admin.listen);

@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace journeyd::app::internal {
@@ -26,7 +27,29 @@ void ServiceNotifier::Start() {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
     spdlog::info("systemd watchdog: {} ms", usec / 1000);
-    asio::co_spawn(io_, PingWatchdog(std::chrono::microseconds(usec / 2)), asio::detached);
+    const std::chrono::microseconds interval(usec / 2);
+    beats_ = std::make_unique<std::atomic<int64_t>[]>(workers_.size());
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      beats_[i].store(NowMicros());
+      asio::co_spawn(*workers_[i], Beat(i, interval), asio::detached);
+    }
+    asio::co_spawn(io_, PingWatchdog(interval), asio::detached);
+  }
+}
+
+int64_t ServiceNotifier::NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+asio::awaitable<void> ServiceNotifier::Beat(size_t worker, std::chrono::microseconds interval) {
+  // On the worker's own io_context: it runs only while that loop runs its handlers.
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    beats_[worker].store(NowMicros());
+    timer.expires_after(interval / 2);
+    co_await timer.async_wait(asio::use_awaitable);
   }
 }
 
@@ -59,11 +82,25 @@ asio::awaitable<void> ServiceNotifier::WatchReadiness() {
 }
 
 asio::awaitable<void> ServiceNotifier::PingWatchdog(std::chrono::microseconds interval) {
-  // Pinged from the event loop itself: if a handler blocks the loop, the pings stop and
-  // systemd restarts the daemon (WatchdogSec=).
+  // Pinged from the main event loop itself, and only while every partition thread's loop has
+  // beaten within the interval: if a handler blocks either, the pings stop and systemd
+  // restarts the daemon (WatchdogSec=).
   asio::steady_timer timer(io_);
+  bool said = false;
   for (;;) {
-    Send("WATCHDOG=1");
+    const int64_t now = NowMicros();
+    size_t stuck = workers_.size();
+    for (size_t i = 0; i < workers_.size() && stuck == workers_.size(); ++i) {
+      if (now - beats_[i].load() > interval.count()) stuck = i;
+    }
+    if (stuck == workers_.size()) {
+      Send("WATCHDOG=1");
+      said = false;
+    } else if (!said) {
+      spdlog::error("partition thread {}'s event loop has not run for {} ms: no watchdog ping",
+                    stuck, (now - beats_[stuck].load()) / 1000);
+      said = true;
+    }
     timer.expires_after(interval);
     co_await timer.async_wait(asio::use_awaitable);
   }
