@@ -1,6 +1,6 @@
 // A small Prometheus registry and text writer (exposition format 0.0.4): counters and gauges
 // with labels, histograms with fixed buckets. The daemon's partitions run on several threads:
-// each family guards its series with its own mutex (held for one map lookup and an add).
+// each family guards its series with its own mutex, held while a call updates or renders them.
 // Families are registered before those threads start.
 #pragma once
 

@@ -9,8 +9,9 @@
 //    "locale":"de","unsubscribe_url":"https://..."}
 //
 // (`locale` and `unsubscribe_url` only when not empty). Redis's cost of an XADD grows with
-// its number of fields, and a commit adds one per mail: twelve fields as twelve cost about
-// twice what six do. Entries written by earlier versions, with `step`, `run`, `marketing`,
+// its number of fields, and a commit adds one per mail: with twelve fields the outbox XADD
+// took 2.9 to 3.5 µs of Redis per mail, with six 2.4 to 2.7 (`journeyd-bench
+// --redis-commands`). Entries written by earlier versions, with `step`, `run`, `marketing`,
 // `template`, `locale`, `unsubscribe_url` and `at` as fields of their own, are read too.
 #pragma once
 
