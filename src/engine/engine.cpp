@@ -252,12 +252,7 @@ class Engine {
                   std::string_view detail) {
     auto& h = state_.history;
     while (h.size() >= CustomerState::kHistory) h.pop_front();
-    HistoryEntry& e = h.emplace_back();
-    e.at = now_;
-    SetFresh(e.kind, kind);
-    SetFresh(e.flow, flow);
-    SetFresh(e.step, step);
-    SetFresh(e.detail, detail);
+    h.push_back(HistoryEntry{now_, kind, flow, step, detail});
   }
 
   // Appends a record (built in place: no temporaries to move) and its history entry. The

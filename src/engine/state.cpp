@@ -10,6 +10,8 @@
 #include <cstring>
 #include <forward_list>
 #include <limits>
+#include <memory>
+#include <utility>
 
 namespace journeyd::engine {
 
@@ -77,6 +79,131 @@ bool CustomerState::empty() const {
   return profile.empty() && orders == 0 && revenue == 0 && !first_purchase_at &&
          !last_purchase_at && !unsubscribed && !bouncing && journeys.empty() && memos.empty() &&
          recent_event_ids.empty() && recent_marketing_sends.empty() && history.empty();
+}
+
+// ---- History ---------------------------------------------------------------------------
+
+namespace {
+
+uint32_t Load32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+}  // namespace
+
+HistoryEntry History::Read(const char* at) {
+  HistoryEntry e;
+  int64_t ms;
+  std::memcpy(&ms, at, 8);
+  e.at = FromUnixMillis(ms);
+  const char* text = at + kHeader;
+  std::string_view* fields[] = {&e.kind, &e.flow, &e.step, &e.detail};
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t n = Load32(at + 8 + 4 * i);
+    *fields[i] = std::string_view(text, n);
+    text += n;
+  }
+  return e;
+}
+
+size_t History::SizeAt(const char* at) {
+  size_t n = kHeader;
+  for (int i = 0; i < 4; ++i) n += Load32(at + 8 + 4 * i);
+  return n;
+}
+
+History::History(const History& o)
+    : size_(o.size_), capacity_(o.size_), last_(o.last_), count_(o.count_) {
+  if (size_ != 0) {
+    data_ = std::make_unique_for_overwrite<char[]>(size_);
+    std::memcpy(data_.get(), o.data_.get(), size_);
+  }
+}
+
+History& History::operator=(const History& o) {
+  if (this != &o) *this = History(o);
+  return *this;
+}
+
+History::History(History&& o) noexcept
+    : data_(std::move(o.data_)),
+      size_(std::exchange(o.size_, 0)),
+      capacity_(std::exchange(o.capacity_, 0)),
+      last_(std::exchange(o.last_, 0)),
+      count_(std::exchange(o.count_, 0)) {}
+
+History& History::operator=(History&& o) noexcept {
+  if (this != &o) {
+    data_ = std::move(o.data_);
+    size_ = std::exchange(o.size_, 0);
+    capacity_ = std::exchange(o.capacity_, 0);
+    last_ = std::exchange(o.last_, 0);
+    count_ = std::exchange(o.count_, 0);
+  }
+  return *this;
+}
+
+HistoryEntry History::operator[](size_t i) const {
+  const char* at = data_.get();
+  for (; i > 0; --i) at += SizeAt(at);
+  return Read(at);
+}
+
+void History::Reserve(size_t need) {
+  if (need <= capacity_) return;
+  const size_t cap = std::max({need, capacity_ * 2, size_t{256}});
+  auto grown = std::make_unique_for_overwrite<char[]>(cap);
+  if (size_ != 0) std::memcpy(grown.get(), data_.get(), size_);
+  data_ = std::move(grown);
+  capacity_ = cap;
+}
+
+void History::push_back(const HistoryEntry& e) {
+  std::string_view texts[] = {e.kind, e.flow, e.step, e.detail};
+  for (auto& t : texts) t = t.substr(0, std::numeric_limits<uint32_t>::max());  // 4-byte lengths
+  const char* lo = data_.get();
+  const char* hi = lo + size_;
+  size_t total = kHeader;
+  for (std::string_view t : texts) {
+    if (!t.empty() && t.data() >= lo && t.data() < hi) {
+      // A view into this buffer, which growing it may move: copied first.
+      const std::string kind(e.kind), flow(e.flow), step(e.step), detail(e.detail);
+      push_back(HistoryEntry{e.at, kind, flow, step, detail});
+      return;
+    }
+    total += t.size();
+  }
+  Reserve(size_ + total);
+  char* p = data_.get() + size_;
+  const int64_t ms = ToUnixMillis(e.at);
+  std::memcpy(p, &ms, 8);
+  char* text = p + kHeader;
+  for (int i = 0; i < 4; ++i) {
+    const auto n = static_cast<uint32_t>(texts[i].size());
+    std::memcpy(p + 8 + 4 * i, &n, 4);
+    if (n) std::memcpy(text, texts[i].data(), n);
+    text += n;
+  }
+  last_ = size_;
+  size_ += total;
+  ++count_;
+}
+
+void History::pop_front() {
+  if (count_ == 0) return;
+  const size_t n = SizeAt(data_.get());
+  size_ -= n;
+  std::memmove(data_.get(), data_.get() + n, size_);
+  last_ = count_ == 1 ? 0 : last_ - n;
+  --count_;
+}
+
+void History::clear() {
+  size_ = 0;
+  last_ = 0;
+  count_ = 0;
 }
 
 // ---- codec -----------------------------------------------------------------------------
@@ -562,7 +689,9 @@ class Reader {
   }
   std::string_view Bytes() { return Take(Varint()); }
   std::string Str() { return std::string(Utf8(Bytes())); }
-  std::string Text(bool remember = true) {
+  std::string Text(bool remember = true) { return std::string(TextView(remember)); }
+  // A view into the bytes being read.
+  std::string_view TextView(bool remember = true) {
     const uint64_t v = Varint();
     if (!ok_) return {};
     if ((v & 1) == 0) {
@@ -570,11 +699,11 @@ class Reader {
         Fail("text reference out of range");
         return {};
       }
-      return std::string(seen_[v >> 1]);
+      return seen_[v >> 1];
     }
     std::string_view s = Utf8(Take(v >> 1));
     if (ok_ && remember && !s.empty() && seen_count_ < kMaxSeen) seen_[seen_count_++] = s;
-    return std::string(s);
+    return s;
   }
   uint64_t Count() {
     const uint64_t n = Varint();
@@ -779,7 +908,7 @@ std::string EncodeState(const CustomerState& s) {
   }
 
   w.Varint(s.history.size());
-  for (const HistoryEntry& h : s.history) {
+  for (const HistoryEntry h : s.history) {
     w.Time(h.at);
     uint8_t kind = kHistoryKindOther;
     for (size_t i = 0; i < std::size(kHistoryKinds); ++i) {
@@ -894,16 +1023,16 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
     h.at = r.Time();
     const uint8_t kind = r.Byte();
     if (kind < std::size(kHistoryKinds)) {
-      h.kind = std::string(kHistoryKinds[kind]);
+      h.kind = kHistoryKinds[kind];
     } else if (kind == kHistoryKindOther) {
-      h.kind = r.Text();
+      h.kind = r.TextView();
     } else {
       r.Fail("unknown history kind");
     }
-    h.flow = r.Text();
-    h.step = r.Text();
-    h.detail = r.Text();
-    s.history.push_back(std::move(h));
+    h.flow = r.TextView();
+    h.step = r.TextView();
+    h.detail = r.TextView();
+    if (r.ok()) s.history.push_back(h);
   }
 
   n = r.Count();
@@ -986,7 +1115,7 @@ nlohmann::json StateToJson(const CustomerState& s) {
   }
   j["flows"] = std::move(memos);
   json history = json::array();
-  for (const auto& h : s.history) {
+  for (const HistoryEntry h : s.history) {
     json o = {{"at", FormatRfc3339(h.at)}, {"kind", h.kind}};
     if (!h.flow.empty()) o["flow"] = h.flow;
     if (!h.step.empty()) o["step"] = h.step;

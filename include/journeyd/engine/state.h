@@ -4,7 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
-#include <deque>
+#include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,12 +60,81 @@ struct FlowMemo {
   int64_t date_fired_key = 0;  // one-off date triggers: the date already fired (days since epoch)
 };
 
+// One entry of a customer's history, as History hands it out: the texts are views into the
+// history's own buffer, valid until the history next changes.
 struct HistoryEntry {
   TimePoint at{};
-  std::string kind;  // enter, send, suppress, exit, convert, event
-  std::string flow;
-  std::string step;
-  std::string detail;  // template, reason, event type
+  std::string_view kind;  // enter, send, suppress, exit, convert, event
+  std::string_view flow;
+  std::string_view step;
+  std::string_view detail;  // template, reason, event type
+};
+
+// The customer's recent history, oldest first. Every entry lives in one buffer (its time, the
+// lengths of its four texts, then the texts): a state read back holds one allocation for its
+// history, not a deque's blocks and a string per long text.
+class History {
+ public:
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = HistoryEntry;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = HistoryEntry;
+
+    const_iterator() = default;
+    HistoryEntry operator*() const { return History::Read(at_); }
+    const_iterator& operator++() {
+      at_ += History::SizeAt(at_);
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator before = *this;
+      ++*this;
+      return before;
+    }
+    bool operator==(const const_iterator& o) const { return at_ == o.at_; }
+
+   private:
+    friend class History;
+    explicit const_iterator(const char* at) : at_(at) {}
+    const char* at_ = nullptr;
+  };
+
+  History() = default;
+  History(const History& o);
+  History& operator=(const History& o);
+  History(History&& o) noexcept;
+  History& operator=(History&& o) noexcept;
+  ~History() = default;
+
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  const_iterator begin() const { return const_iterator(data_.get()); }
+  const_iterator end() const { return const_iterator(data_.get() + size_); }
+  HistoryEntry front() const { return Read(data_.get()); }  // !empty()
+  HistoryEntry back() const { return Read(data_.get() + last_); }
+  HistoryEntry operator[](size_t i) const;  // walks from the oldest: i < size()
+
+  // The texts are copied; they may point into this history itself.
+  void push_back(const HistoryEntry& e);
+  void pop_front();
+  void clear();
+
+ private:
+  // An entry: 8 bytes of milliseconds since the epoch, four 4-byte text lengths, the texts.
+  // The buffer is not a std::string: growing one fills the new bytes before they are written.
+  static constexpr size_t kHeader = 8 + 4 * 4;
+  static HistoryEntry Read(const char* at);
+  static size_t SizeAt(const char* at);
+  void Reserve(size_t need);
+
+  std::unique_ptr<char[]> data_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+  size_t last_ = 0;  // offset of the newest entry
+  size_t count_ = 0;
 };
 
 struct CustomerState {
@@ -87,7 +157,7 @@ struct CustomerState {
   std::vector<FlowMemo> memos;
   std::vector<std::string> recent_event_ids;      // oldest first, at most kRecentEventIds
   std::vector<TimePoint> recent_marketing_sends;  // for the frequency cap, oldest first
-  std::deque<HistoryEntry> history;               // newest last, at most kHistory
+  History history;                                // newest last, at most kHistory
   std::optional<TimePoint> wake;                  // earliest moment anything is due
 
   const Attr* Find(std::string_view name) const;

@@ -270,8 +270,62 @@ TEST(StateProfile, EmptyMeansNothingKnown) {
   s.recent_event_ids.push_back("e1");
   EXPECT_FALSE(s.empty());
   s.recent_event_ids.clear();
-  s.history.push_back({});
+  s.history.push_back(HistoryEntry{});
   EXPECT_FALSE(s.empty());
+}
+
+// ---- history ---------------------------------------------------------------------------
+
+TEST(StateHistory, KeepsEntriesInOrderThroughPushesAndPops) {
+  History h;
+  EXPECT_TRUE(h.empty());
+  EXPECT_EQ(h.begin(), h.end());
+  const TimePoint t0 = Ts("2026-05-01T09:00:00.250Z");
+  const std::string long_detail(70000, 'x');  // beyond any 16-bit length
+  for (int i = 0; i < 30; ++i) {
+    const std::string detail = i == 7 ? long_detail : fmt::format("detail_{}", i);
+    h.push_back(
+        HistoryEntry{t0 + i * kHour, i % 2 ? "send" : "event", i % 3 ? "winback" : "", "", detail});
+    if (h.size() > 20) h.pop_front();
+  }
+  ASSERT_EQ(h.size(), 20u);
+  size_t k = 0;
+  for (const HistoryEntry e : h) {
+    const int i = static_cast<int>(k) + 10;
+    EXPECT_EQ(e.at, t0 + i * kHour) << k;
+    EXPECT_EQ(e.kind, i % 2 ? "send" : "event") << k;
+    EXPECT_EQ(e.flow, i % 3 ? "winback" : "") << k;
+    EXPECT_EQ(e.step, "") << k;
+    EXPECT_EQ(e.detail, fmt::format("detail_{}", i)) << k;
+    EXPECT_EQ(h[k].detail, e.detail) << k;
+    ++k;
+  }
+  EXPECT_EQ(k, 20u);
+  EXPECT_EQ(h.front().detail, "detail_10");
+  EXPECT_EQ(h.back().detail, "detail_29");
+  EXPECT_EQ(h.back().at, t0 + 29 * kHour);
+}
+
+TEST(StateHistory, AnEntryCopiedFromItselfSurvivesTheBufferGrowing) {
+  History h;
+  h.push_back(HistoryEntry{Ts("2026-05-01T09:00:00Z"), "exit", "abandoned_cart", "reminder2",
+                           "exit_on:purchase_with_a_long_event_type"});
+  for (int i = 0; i < 12; ++i) h.push_back(h.back());  // views into h itself
+  ASSERT_EQ(h.size(), 13u);
+  for (const HistoryEntry e : h) {
+    EXPECT_EQ(e.kind, "exit");
+    EXPECT_EQ(e.flow, "abandoned_cart");
+    EXPECT_EQ(e.step, "reminder2");
+    EXPECT_EQ(e.detail, "exit_on:purchase_with_a_long_event_type");
+  }
+  while (!h.empty()) h.pop_front();
+  EXPECT_EQ(h.begin(), h.end());
+  h.push_back(HistoryEntry{Ts("2026-05-02T09:00:00Z"), "event", "", "", "signup"});
+  EXPECT_EQ(h.size(), 1u);
+  EXPECT_EQ(h.front().detail, "signup");
+  EXPECT_EQ(h.back().detail, "signup");
+  h.clear();
+  EXPECT_TRUE(h.empty());
 }
 
 // ---- codec -----------------------------------------------------------------------------
