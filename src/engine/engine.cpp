@@ -538,17 +538,18 @@ class Engine {
   // The next moment the flow's date trigger fires for this customer, if any.
   std::optional<TimePoint> NextDate(const Flow& f, int64_t* key) {
     const auto& t = f.trigger;
-    const Zone& zone = CustomerZone();
     std::optional<CivilDate> base;
     const std::string& attr = t.date_attribute;
+    // The customer's zone only once there is a date to read in it.
     if (attr == "first_purchase_at" || attr == "last_purchase_at") {
       const auto& v =
           attr == "first_purchase_at" ? state_.first_purchase_at : state_.last_purchase_at;
-      if (v) base = zone.DateOf(*v);
+      if (v) base = CustomerZone().DateOf(*v);
     } else if (const Attr* a = state_.Find(attr); a && a->kind == Attr::Kind::kString) {
-      base = ParseProfileDate(a->str, zone);
+      base = ParseProfileDate(a->str, CustomerZone());
     }
     if (!base) return std::nullopt;
+    const Zone& zone = CustomerZone();
     const int offset_days = static_cast<int>(t.offset / kDay);
     const Duration offset_rest = t.offset - offset_days * kDay;
     if (t.yearly) {

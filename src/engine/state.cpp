@@ -831,10 +831,15 @@ std::string ReadName(Reader& r) {
 }  // namespace
 
 std::string PackTriggerData(const nlohmann::json& data) {
+  if (!data.is_object()) return {};
+  // Packed into a buffer kept for the thread, then copied at its size: a journey keeps the
+  // bytes for as long as it runs, and most trigger data is a few fields (an empty object is
+  // one byte, held in place).
+  thread_local std::string scratch;
+  scratch.clear();
   std::string packed;
-  if (!data.is_object()) return packed;
-  packed.reserve(64);
-  if (!PackJson(data, 1, packed)) packed.clear();
+  if (PackJson(data, 1, scratch)) packed = scratch;
+  if (scratch.capacity() > (size_t{1} << 16)) std::string().swap(scratch);
   return packed;
 }
 
