@@ -335,10 +335,11 @@ class Worker final : public PartitionWorker {
     std::vector<std::pair<std::string, std::vector<std::string>>> dead;  // source, fields
     std::vector<std::pair<std::string, std::string>> dead_labels;        // type, reason
     const TimePoint now = s_.clock.Now();
+    std::vector<engine::FieldView> fields;  // views into the reply, entry by entry
     for (const Reply& e : (entries ? *entries : kNoEntries).elements) {
       if (e.elements.size() < 2) continue;
       const std::string& id = e.elements[0].str;
-      std::vector<std::pair<std::string, std::string>> fields;
+      fields.clear();
       const Reply& f = e.elements[1];
       for (size_t i = 0; i + 1 < f.elements.size(); i += 2) {
         fields.emplace_back(f.elements[i].str, f.elements[i + 1].str);
@@ -350,10 +351,10 @@ class Worker final : public PartitionWorker {
         spdlog::warn("partition {}: entry {} goes to the dead stream: {}", partition_, id,
                      err.ToString());
         std::vector<std::string> df;
-        for (auto& [k, v] : fields) {
+        for (const auto& [k, v] : fields) {
           if (k == "error" || k == "source_id") continue;
-          df.push_back(k);
-          df.push_back(v);
+          df.emplace_back(k);
+          df.emplace_back(v);
         }
         df.push_back("error");
         df.push_back(err.ToString());

@@ -402,6 +402,7 @@ class Engine {
 
   void MergeProfile(const Event& ev) {
     if (!ev.profile.is_object()) return;
+    dirty_attrs_.reserve(dirty_attrs_.size() + ev.profile.size());  // grown once, not per key
     for (auto it = ev.profile.begin(); it != ev.profile.end(); ++it) {
       const std::string_view key = it.key();
       const nlohmann::json& v = it.value();

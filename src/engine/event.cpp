@@ -263,6 +263,12 @@ KnownField Classify(std::string_view name) {
 
 std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, std::string>>& fields,
                                      TimePoint default_ts, TimePoint now, EventError* error) {
+  std::vector<FieldView> views(fields.begin(), fields.end());
+  return EventFromFields(std::span<const FieldView>(views), default_ts, now, error);
+}
+
+std::optional<Event> EventFromFields(std::span<const FieldView> fields, TimePoint default_ts,
+                                     TimePoint now, EventError* error) {
   Event e;
   e.ts = default_ts;
   e.data = nlohmann::json::object();
@@ -271,7 +277,8 @@ std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, st
   unsigned seen = 0;  // bits of the known fields read so far
   for (const auto& [name, value] : fields) {
     if (value.size() > kMaxFieldBytes) {
-      Fail(error, name.size() <= 64 && !HasControl(name) && ValidUtf8(name) ? name : "?",
+      Fail(error,
+           std::string(name.size() <= 64 && !HasControl(name) && ValidUtf8(name) ? name : "?"),
            fmt::format("is {} bytes; the limit is {} bytes", value.size(), kMaxFieldBytes));
       return std::nullopt;
     }
@@ -279,12 +286,12 @@ std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, st
     if (known == KnownField::kOther) continue;
     const unsigned bit = 1u << static_cast<unsigned>(known);
     if (seen & bit) {
-      Fail(error, name, fmt::format("field '{}' given twice", name));
+      Fail(error, std::string(name), fmt::format("field '{}' given twice", name));
       return std::nullopt;
     }
     seen |= bit;
     if (!ValidUtf8(value)) {
-      Fail(error, name, "is not valid UTF-8");
+      Fail(error, std::string(name), "is not valid UTF-8");
       return std::nullopt;
     }
     if (known == KnownField::kType) {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +34,11 @@ struct EventError {
 // Builds an Event from a stream entry's field/value pairs. `default_ts` is the entry id's
 // time. `now` bounds `ts`: an event more than a day in the future is refused.
 // Returns the first problem found (the entry then goes to the dead stream).
+// The fields are views into the entry as read (the daemon's reply): nothing is copied before
+// it is known to be wanted.
+using FieldView = std::pair<std::string_view, std::string_view>;
+std::optional<Event> EventFromFields(std::span<const FieldView> fields, TimePoint default_ts,
+                                     TimePoint now, EventError* error);
 std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, std::string>>& fields,
                                      TimePoint default_ts, TimePoint now, EventError* error);
 

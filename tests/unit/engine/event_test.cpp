@@ -261,7 +261,7 @@ TEST(EventFields, AFieldGivenTwiceIsRefused) {
 }
 
 TEST(EventFields, ANullErrorPointerIsAllowed) {
-  EXPECT_FALSE(EventFromFields({}, kEntryTime, kNow, nullptr));
+  EXPECT_FALSE(EventFromFields(std::span<const FieldView>{}, kEntryTime, kNow, nullptr));
   EXPECT_FALSE(EventFromJson(nlohmann::json::array(), nullptr));
 }
 
