@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -303,25 +304,38 @@ bool ParseJson(std::string_view text, nlohmann::json* out, int max_depth) {
   return true;
 }
 
+namespace {
+
+// The bytes a JSON string cannot hold as they are: the quote, the backslash and controls.
+constexpr std::array<bool, 256> kNeedsEscape = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = true;
+  t['"'] = true;
+  t['\\'] = true;
+  return t;
+}();
+
+}  // namespace
+
 void AppendJsonString(std::string& out, std::string_view s) {
+  out.reserve(out.size() + s.size() + 2);
   out += '"';
   // Runs of characters that need no escape are copied at once.
-  size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char ch = s[i];
-    const auto c = static_cast<unsigned char>(ch);
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (p < end) {
+    const char* run = p;
+    while (p < end && !kNeedsEscape[static_cast<unsigned char>(*p)]) ++p;
+    out.append(run, static_cast<size_t>(p - run));
+    if (p == end) break;
+    const auto c = static_cast<unsigned char>(*p++);
     if (c == '"' || c == '\\') {
-      out.append(s.data() + run, i - run);
-      run = i + 1;
       out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      out.append(s.data() + run, i - run);
-      run = i + 1;
+      out += static_cast<char>(c);
+    } else {
       fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
     }
   }
-  out.append(s.data() + run, s.size() - run);
   out += '"';
 }
 

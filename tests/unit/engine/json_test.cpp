@@ -126,5 +126,26 @@ TEST(ParseJson, LeavesTheTargetAloneOnError) {
   EXPECT_EQ(j.dump(), R"({"kept":true})");
 }
 
+// Every byte value, alone and inside runs: the text reads back through a JSON parser as it was.
+TEST(AppendJsonString, EscapesWhatJsonNeedsAndReadsBackExactly) {
+  std::string out = "x";
+  AppendJsonString(out, "");
+  EXPECT_EQ(out, R"(x"")");
+  out.clear();
+  AppendJsonString(out,
+                   "a\"b\\c\n\x01"
+                   "d\x7f caf\xc3\xa9");
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\u000a\\u0001d\x7f caf\xc3\xa9\"");
+  for (int c = 0; c < 128; ++c) {
+    const std::string text = "run" + std::string(1, static_cast<char>(c)) + "tail";
+    out.clear();
+    AppendJsonString(out, text);
+    nlohmann::json back;
+    ASSERT_TRUE(ParseJson(out, &back, 1)) << c << ": " << out;
+    ASSERT_TRUE(back.is_string()) << c;
+    EXPECT_EQ(back.get<std::string>(), text) << c;
+  }
+}
+
 }  // namespace
 }  // namespace journeyd::engine
