@@ -153,7 +153,7 @@ class EngineScope final : public flow::Scope {
   mutable std::optional<std::deque<std::vector<Value>>> lists_;
 };
 
-// Fills a string just constructed (empty): most record and history fields are empty or short,
+// Fills a string just constructed (empty): most record fields are empty or short,
 // and assigning nothing to nothing still goes through std::string's general replace.
 void SetFresh(std::string& dst, std::string_view src) {
   if (!src.empty()) dst.append(src.data(), src.size());

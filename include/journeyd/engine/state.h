@@ -72,7 +72,7 @@ struct HistoryEntry {
 
 // The customer's recent history, oldest first. Every entry lives in one buffer (its time, the
 // lengths of its four texts, then the texts): a state read back holds one allocation for its
-// history, not a deque's blocks and a string per long text.
+// whole history and none per text.
 class History {
  public:
   class const_iterator {
