@@ -111,7 +111,7 @@ class EngineScope final : public flow::Scope {
 
   Value EventField(const std::vector<std::string>& segs, const std::string& type,
                    const std::string& customer_id, const std::string& event_id, TimePoint ts,
-                   const nlohmann::json* data, const nlohmann::json* profile) const {
+                   const nlohmann::json* data, const FlatObject* profile) const {
     const std::string_view f = segs[0];
     if (segs.size() == 1) {
       if (f == "type") return Value::String(type);
@@ -120,7 +120,11 @@ class EngineScope final : public flow::Scope {
       if (f == "ts") return Value::Time(ts);
     }
     if (f == "data" && data) return WalkJson(*data, segs, 1, Lists());
-    if (f == "profile" && profile) return WalkJson(*profile, segs, 1, Lists());
+    if (f == "profile" && profile && segs.size() == 2) {  // profile values are scalars
+      auto it = std::lower_bound(profile->begin(), profile->end(), segs[1],
+                                 [](const auto& kv, const std::string& n) { return kv.first < n; });
+      if (it != profile->end() && it->first == segs[1]) return it->second.AsValue();
+    }
     return Value::Null();
   }
 
@@ -173,21 +177,6 @@ bool SameAttr(const Attr* a, const Attr& b) {
       return a->str == b.str;
   }
   return false;
-}
-
-Attr AttrFromJson(const nlohmann::json& v) {
-  Attr a;
-  if (v.is_string()) {
-    a.kind = Attr::Kind::kString;
-    a.str = v.get<std::string>();
-  } else if (v.is_boolean()) {
-    a.kind = Attr::Kind::kBool;
-    a.b = v.get<bool>();
-  } else if (v.is_number()) {
-    a.kind = Attr::Kind::kNumber;
-    a.number = v.get<double>();
-  }
-  return a;
 }
 
 bool NumberOf(const nlohmann::json& v, double* out) {
@@ -401,15 +390,13 @@ class Engine {
   }
 
   void MergeProfile(const Event& ev) {
-    if (!ev.profile.is_object()) return;
     dirty_attrs_.reserve(dirty_attrs_.size() + ev.profile.size());  // grown once, not per key
-    for (auto it = ev.profile.begin(); it != ev.profile.end(); ++it) {
-      const std::string_view key = it.key();
-      const nlohmann::json& v = it.value();
+    for (const auto& [name, v] : ev.profile) {
+      const std::string_view key = name;
       // A shop importing history may set the derived attributes once.
       if (key == "orders" || key == "revenue") {
-        double n = 0;
-        if (NumberOf(v, &n) && n >= 0) {
+        const double n = v.number;
+        if (v.kind == Attr::Kind::kNumber && std::isfinite(n) && n >= 0) {
           if (key == "orders") {
             state_.orders = static_cast<int64_t>(n);
           } else {
@@ -419,26 +406,25 @@ class Engine {
         continue;
       }
       if (key == "first_purchase_at" || key == "last_purchase_at") {
-        if (v.is_string()) {
-          if (auto t = ParseTimestamp(v.get_ref<const std::string&>())) {
+        if (v.kind == Attr::Kind::kString) {
+          if (auto t = ParseTimestamp(v.str)) {
             (key == "first_purchase_at" ? state_.first_purchase_at : state_.last_purchase_at) = *t;
           }
         }
         continue;
       }
-      Attr a = AttrFromJson(v);
       const Attr* old = state_.Find(key);
-      if (SameAttr(old, a)) continue;
+      if (SameAttr(old, v)) continue;
       if (key == "timezone") {
         dates_dirty_all_ = true;
         zone_.reset();
       }
       if (key == "email") state_.bouncing = false;  // a new address has not bounced
       dirty_attrs_.emplace_back(key);
-      if (a.kind == Attr::Kind::kNull) {
+      if (v.kind == Attr::Kind::kNull) {
         state_.Erase(key);
       } else {
-        state_.Set(key, std::move(a));
+        state_.Set(key, v);
       }
     }
   }

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cmath>
 
 namespace journeyd::engine {
@@ -73,14 +74,29 @@ bool Fail(EventError* error, std::string field, std::string message) {
   return false;
 }
 
+// Bytes an address may not hold: controls, DEL, and the specials that would let it be read
+// as more than one address (or more than an address) in a header.
+constexpr std::array<bool, 256> kNotInEmail = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = true;
+  t[0x7f] = true;
+  for (unsigned char c : std::string_view(" <>,;\"()[]\\")) t[c] = true;
+  return t;
+}();
+
+// One '@' with text on both sides, none of kNotInEmail, at most 254 bytes: one pass.
 bool ValidEmail(std::string_view e) {
-  if (e.size() > 254 || HasControl(e)) return false;
-  size_t at = e.find('@');
-  if (at == std::string_view::npos || at == 0 || at + 1 >= e.size() ||
-      e.find('@', at + 1) != std::string_view::npos) {
-    return false;
+  if (e.size() > 254) return false;
+  size_t at = std::string_view::npos;
+  for (size_t i = 0; i < e.size(); ++i) {
+    const auto c = static_cast<unsigned char>(e[i]);
+    if (kNotInEmail[c]) return false;
+    if (c == '@') {
+      if (at != std::string_view::npos) return false;
+      at = i;
+    }
   }
-  return e.find_first_of(" <>,;\"()[]\\") == std::string_view::npos;
+  return at != std::string_view::npos && at != 0 && at + 1 < e.size();
 }
 
 bool ValidDate(std::string_view s) {
@@ -88,62 +104,76 @@ bool ValidDate(std::string_view s) {
   return ParseTimestamp(s).has_value();
 }
 
+std::string_view LiteralTypeName(const flow::Literal& v) {
+  switch (v.kind) {
+    case flow::Literal::Kind::kString:
+      return "a string";
+    case flow::Literal::Kind::kBool:
+      return "a boolean";
+    case flow::Literal::Kind::kNull:
+      return "null";
+    case flow::Literal::Kind::kNumber:
+      break;
+  }
+  return "a number";
+}
+
+bool CheckAttributeName(std::string_view key, EventError* error) {
+  if (key.empty() || key.size() > 64 || HasControl(key) || !ValidUtf8(key)) {
+    return Fail(error, "profile", "attribute names must be 1-64 printable characters");
+  }
+  return true;
+}
+
 // Profile attributes with a meaning must have the right type; others may be any scalar.
-bool CheckProfile(const nlohmann::json& profile, EventError* error) {
-  for (auto it = profile.begin(); it != profile.end(); ++it) {
-    // A view: comparisons with the names below check the length first.
-    const std::string_view key = it.key();
-    const nlohmann::json& v = it.value();
-    const auto field = [&key] { return std::string("profile.").append(key); };  // when refused
-    if (key.empty() || key.size() > 64 || HasControl(key) || !ValidUtf8(key)) {
-      return Fail(error, "profile", "attribute names must be 1-64 printable characters");
+bool CheckAttribute(std::string_view key, const flow::Literal& v, EventError* error) {
+  using Kind = flow::Literal::Kind;
+  if (v.kind == Kind::kNull) return true;  // removes the attribute
+  const auto field = [&key] { return std::string("profile.").append(key); };  // when refused
+  auto need_string = [&]() {
+    if (v.kind != Kind::kString) {
+      return Fail(error, field(), fmt::format("must be text, got {}", LiteralTypeName(v)));
     }
-    if (v.is_null()) continue;  // removes the attribute
-    if (v.is_object() || v.is_array()) {
-      return Fail(error, field(), "must be text, a number, true/false or null");
+    return true;
+  };
+  // Comparisons of a view with the names below check the length first.
+  if (key == "email") {
+    if (!need_string()) return false;
+    if (!ValidEmail(v.str)) return Fail(error, field(), "is not a valid e-mail address");
+  } else if (key == "first_name" || key == "last_name" || key == "locale" || key == "timezone") {
+    if (!need_string()) return false;
+  } else if (key == "birthday") {
+    if (!need_string()) return false;
+    if (!ValidDate(v.str)) return Fail(error, field(), "must be a date as YYYY-MM-DD");
+  } else if (key == "points_expire_at" || key == "first_purchase_at" || key == "last_purchase_at") {
+    if (!need_string()) return false;
+    if (!ParseTimestamp(v.str)) {
+      return Fail(error, field(), "must be a date (YYYY-MM-DD) or an RFC 3339 time");
     }
-    auto need_string = [&]() {
-      if (!v.is_string()) {
-        return Fail(error, field(), fmt::format("must be text, got {}", JsonTypeName(v)));
-      }
-      return true;
-    };
-    if (key == "email") {
-      if (!need_string()) return false;
-      if (!ValidEmail(v.get_ref<const std::string&>())) {
-        return Fail(error, field(), "is not a valid e-mail address");
-      }
-    } else if (key == "first_name" || key == "last_name" || key == "locale" || key == "timezone") {
-      if (!need_string()) return false;
-    } else if (key == "birthday") {
-      if (!need_string()) return false;
-      if (!ValidDate(v.get_ref<const std::string&>())) {
-        return Fail(error, field(), "must be a date as YYYY-MM-DD");
-      }
-    } else if (key == "points_expire_at" || key == "first_purchase_at" ||
-               key == "last_purchase_at") {
-      if (!need_string()) return false;
-      if (!ParseTimestamp(v.get_ref<const std::string&>())) {
-        return Fail(error, field(), "must be a date (YYYY-MM-DD) or an RFC 3339 time");
-      }
-    } else if (key == "points" || key == "orders") {
-      if (!v.is_number() || std::floor(v.get<double>()) != v.get<double>()) {
-        return Fail(error, field(), fmt::format("must be a whole number, got {}", JsonTypeName(v)));
-      }
-    } else if (key == "revenue") {
-      if (!v.is_number()) {
-        return Fail(error, field(), fmt::format("must be a number, got {}", JsonTypeName(v)));
-      }
-    } else if (key == "email_opt_in") {
-      if (!v.is_boolean()) {
-        return Fail(error, field(), fmt::format("must be true or false, got {}", JsonTypeName(v)));
-      }
+  } else if (key == "points" || key == "orders") {
+    if (v.kind != Kind::kNumber || std::floor(v.number) != v.number) {
+      return Fail(error, field(),
+                  fmt::format("must be a whole number, got {}", LiteralTypeName(v)));
     }
-    if (v.is_string()) {
-      const auto& s = v.get_ref<const std::string&>();
-      if (s.size() > 4096) return Fail(error, field(), "is longer than 4096 bytes");
-      if (!ValidUtf8(s)) return Fail(error, field(), "is not valid UTF-8");
+  } else if (key == "revenue") {
+    if (v.kind != Kind::kNumber) {
+      return Fail(error, field(), fmt::format("must be a number, got {}", LiteralTypeName(v)));
     }
+  } else if (key == "email_opt_in") {
+    if (v.kind != Kind::kBool) {
+      return Fail(error, field(), fmt::format("must be true or false, got {}", LiteralTypeName(v)));
+    }
+  }
+  if (v.kind == Kind::kString) {
+    if (v.str.size() > 4096) return Fail(error, field(), "is longer than 4096 bytes");
+    if (!ValidUtf8(v.str)) return Fail(error, field(), "is not valid UTF-8");
+  }
+  return true;
+}
+
+bool CheckProfile(const FlatObject& profile, EventError* error) {
+  for (const auto& [key, value] : profile) {
+    if (!CheckAttributeName(key, error) || !CheckAttribute(key, value, error)) return false;
   }
   return true;
 }
@@ -261,6 +291,37 @@ KnownField Classify(std::string_view name) {
 
 }  // namespace
 
+bool ProfileFromJson(const nlohmann::json& object, FlatObject* out, EventError* error) {
+  out->clear();
+  if (!object.is_object()) {
+    return Fail(error, "profile",
+                fmt::format("is not a JSON object (got {})", JsonTypeName(object)));
+  }
+  out->reserve(object.size());
+  for (auto it = object.begin(); it != object.end(); ++it) {  // by name, as FlatObject is
+    const std::string_view key = it.key();
+    const nlohmann::json& v = it.value();
+    if (!CheckAttributeName(key, error)) return false;
+    flow::Literal a;
+    if (v.is_object() || v.is_array()) {
+      return Fail(error, std::string("profile.").append(key),
+                  "must be text, a number, true/false or null");
+    } else if (v.is_string()) {
+      a.kind = flow::Literal::Kind::kString;
+      a.str = v.get<std::string>();
+    } else if (v.is_boolean()) {
+      a.kind = flow::Literal::Kind::kBool;
+      a.b = v.get<bool>();
+    } else if (v.is_number()) {
+      a.kind = flow::Literal::Kind::kNumber;
+      a.number = v.get<double>();
+    }
+    if (!CheckAttribute(key, a, error)) return false;
+    out->emplace_back(std::string(key), std::move(a));
+  }
+  return true;
+}
+
 std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, std::string>>& fields,
                                      TimePoint default_ts, TimePoint now, EventError* error) {
   std::vector<FieldView> views(fields.begin(), fields.end());
@@ -272,7 +333,8 @@ std::optional<Event> EventFromFields(std::span<const FieldView> fields, TimePoin
   Event e;
   e.ts = default_ts;
   e.data = nlohmann::json::object();
-  e.profile = nlohmann::json::object();
+  // A profile that is not a flat object of scalars is parsed as JSON and checked at the end.
+  std::optional<nlohmann::json> profile_json;
   bool has_type = false, has_customer = false;
   unsigned seen = 0;  // bits of the known fields read so far
   for (const auto& [name, value] : fields) {
@@ -312,8 +374,8 @@ std::optional<Event> EventFromFields(std::span<const FieldView> fields, TimePoin
       e.ts = *t;
     } else if (known == KnownField::kData) {
       if (!ParseObject("data", value, &e.data, error)) return std::nullopt;
-    } else {
-      if (!ParseObject("profile", value, &e.profile, error)) return std::nullopt;
+    } else if (!ParseFlatObject(value, &e.profile)) {
+      if (!ParseObject("profile", value, &profile_json.emplace(), error)) return std::nullopt;
     }
   }
   if (!has_type) {
@@ -331,7 +393,10 @@ std::optional<Event> EventFromFields(std::span<const FieldView> fields, TimePoin
       return std::nullopt;
     }
   }
-  if (!CheckProfile(e.profile, error)) return std::nullopt;
+  if (profile_json ? !ProfileFromJson(*profile_json, &e.profile, error)
+                   : !CheckProfile(e.profile, error)) {
+    return std::nullopt;
+  }
   return e;
 }
 
@@ -342,7 +407,7 @@ std::optional<Event> EventFromJson(const nlohmann::json& o, EventError* error) {
   }
   Event e;
   e.data = nlohmann::json::object();
-  e.profile = nlohmann::json::object();
+  nlohmann::json profile = nlohmann::json::object();
   auto str = [&](const char* key, std::string* out, bool required) {
     auto it = o.find(key);
     if (it == o.end() || it->is_null()) {
@@ -399,9 +464,9 @@ std::optional<Event> EventFromJson(const nlohmann::json& o, EventError* error) {
       Fail(error, key, std::string(why));
       return std::nullopt;
     }
-    (std::string_view(key) == "data" ? e.data : e.profile) = *it;
+    (std::string_view(key) == "data" ? e.data : profile) = *it;
   }
-  if (!CheckCommon(e, error) || !CheckProfile(e.profile, error)) return std::nullopt;
+  if (!CheckCommon(e, error) || !ProfileFromJson(profile, &e.profile, error)) return std::nullopt;
   return e;
 }
 

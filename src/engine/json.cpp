@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -23,6 +24,41 @@ class Parser {
     if (end_ - p_ >= 3 && std::string_view(p_, 3) == "\xEF\xBB\xBF") p_ += 3;
     SkipSpace();
     if (!Value(out, 0)) return false;
+    SkipSpace();
+    return p_ == end_;
+  }
+
+  // An object of scalars, its members appended to `out` in the text's order (ParseFlatObject).
+  bool FlatDocument(FlatObject* out) {
+    if (end_ - p_ >= 3 && std::string_view(p_, 3) == "\xEF\xBB\xBF") p_ += 3;
+    SkipSpace();
+    if (p_ == end_ || *p_ != '{' || max_depth_ < 1) return false;
+    ++p_;
+    SkipSpace();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+    } else {
+      while (true) {
+        SkipSpace();
+        if (p_ == end_ || *p_ != '"') return false;
+        if (out->empty()) out->reserve(8);  // room for a usual profile at once
+        auto& [key, value] = out->emplace_back();
+        if (!String(&key)) return false;
+        SkipSpace();
+        if (p_ == end_ || *p_ != ':') return false;
+        ++p_;
+        SkipSpace();
+        if (!Scalar(&value)) return false;
+        SkipSpace();
+        if (p_ == end_) return false;
+        if (*p_ == '}') {
+          ++p_;
+          break;
+        }
+        if (*p_ != ',') return false;
+        ++p_;
+      }
+    }
     SkipSpace();
     return p_ == end_;
   }
@@ -64,6 +100,38 @@ class Parser {
         return Literal("null");
       default:
         return Number(out);
+    }
+  }
+
+  // A value that is not an array or object, as a flow literal (numbers as doubles, as
+  // nlohmann's get<double>() gives them).
+  bool Scalar(flow::Literal* out) {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '"':
+        out->kind = flow::Literal::Kind::kString;
+        return String(&out->str);
+      case 't':
+        out->kind = flow::Literal::Kind::kBool;
+        out->b = true;
+        return Literal("true");
+      case 'f':
+        out->kind = flow::Literal::Kind::kBool;
+        out->b = false;
+        return Literal("false");
+      case 'n':
+        out->kind = flow::Literal::Kind::kNull;
+        return Literal("null");
+      case '{':
+      case '[':
+        return false;
+      default: {
+        nlohmann::json number;  // a scalar: nothing is allocated
+        if (!Number(&number)) return false;
+        out->kind = flow::Literal::Kind::kNumber;
+        out->number = number.get<double>();
+        return true;
+      }
     }
   }
 
@@ -295,6 +363,34 @@ class Parser {
 };
 
 }  // namespace
+
+bool ParseFlatObject(std::string_view text, FlatObject* out) {
+  out->clear();
+  Parser parser(text, 512);
+  if (!parser.FlatDocument(out)) {
+    out->clear();
+    return false;
+  }
+  // By name, the last of duplicate names kept, as in nlohmann's object. An insertion sort:
+  // a profile has a handful of members, often in order already, and it is stable (equal names
+  // keep the text's order) without the buffer std::stable_sort allocates.
+  FlatObject& o = *out;
+  for (size_t i = 1; i < o.size(); ++i) {
+    if (!(o[i].first < o[i - 1].first)) continue;
+    auto member = std::move(o[i]);
+    size_t j = i;
+    for (; j > 0 && member.first < o[j - 1].first; --j) o[j] = std::move(o[j - 1]);
+    o[j] = std::move(member);
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < out->size(); ++i) {
+    if (i + 1 < out->size() && (*out)[i + 1].first == (*out)[i].first) continue;
+    if (kept != i) (*out)[kept] = std::move((*out)[i]);
+    ++kept;
+  }
+  out->resize(kept);
+  return true;
+}
 
 bool ParseJson(std::string_view text, nlohmann::json* out, int max_depth) {
   nlohmann::json value;

@@ -36,13 +36,14 @@ std::vector<engine::Event> MakeEvents(int customers) {
     signup.customer_id = id;
     signup.ts = t;
     signup.data = nlohmann::json::object();
-    signup.profile = {{"email", id + "@example.com"},
-                      {"first_name", "Sam"},
-                      {"email_opt_in", true},
-                      {"birthday", "1990-05-17"}};
+    engine::ProfileFromJson({{"email", id + "@example.com"},
+                             {"first_name", "Sam"},
+                             {"email_opt_in", true},
+                             {"birthday", "1990-05-17"}},
+                            &signup.profile, nullptr);
     engine::Event cart = signup;
     cart.type = "cart_updated";
-    cart.profile = nlohmann::json::object();
+    cart.profile.clear();
     cart.data = {{"total", 80}, {"currency", "EUR"}};
     engine::Event purchase = cart;
     purchase.type = "purchase";

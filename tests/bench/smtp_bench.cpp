@@ -43,7 +43,9 @@ engine::SendJob SampleJob(const flow::FlowSet& flows) {
   ev.customer_id = "bench";
   ev.ts = *ParseTimestamp("2026-01-01T10:00:00Z");
   ev.data = nlohmann::json::object();
-  ev.profile = {{"email", "anna@example.com"}, {"first_name", "Anna"}, {"email_opt_in", true}};
+  engine::ProfileFromJson(
+      {{"email", "anna@example.com"}, {"first_name", "Anna"}, {"email_opt_in", true}}, &ev.profile,
+      nullptr);
   engine::Policy policy;
   policy.unsubscribe_url = [](std::string_view, std::string_view, std::string_view) {
     return std::string("http://127.0.0.1:8725/unsubscribe?token=bench.welcome.0123456789abcdef");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "journeyd/common/time.h"
+#include "journeyd/engine/json.h"
 
 namespace journeyd::engine {
 
@@ -19,8 +20,10 @@ struct Event {
   std::string customer_id;
   std::string event_id;  // "" when the shop gave none
   TimePoint ts{};
-  nlohmann::json data;     // object (empty object when absent)
-  nlohmann::json profile;  // object (empty object when absent)
+  nlohmann::json data;  // object (empty object when absent)
+  // The profile attributes the event sets, sorted by name, one per name (a null removes the
+  // attribute): read straight from the field's text, without building a JSON object first.
+  FlatObject profile;
 };
 
 inline constexpr size_t kMaxFieldBytes = 64 * 1024;
@@ -45,6 +48,11 @@ std::optional<Event> EventFromFields(const std::vector<std::pair<std::string, st
 // The same from a JSON object (a line of a simulate timeline): `data`/`profile` as objects,
 // `ts` required (RFC 3339 or Unix ms).
 std::optional<Event> EventFromJson(const nlohmann::json& object, EventError* error);
+
+// A profile given as a JSON object (EventFromJson; tests and tools that build events in
+// memory), checked as an entry's `profile` field is: into `*out`, or false with the first
+// attribute at fault named in `*error`.
+bool ProfileFromJson(const nlohmann::json& object, FlatObject* out, EventError* error);
 
 // Checks shared by both: type pattern, customer id bytes, profile attribute types.
 bool ValidEventType(std::string_view type);

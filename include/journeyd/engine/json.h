@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "journeyd/flow/flow.h"
 #include "journeyd/flow/value.h"
 
 namespace journeyd::engine {
@@ -21,6 +22,15 @@ namespace journeyd::engine {
 // Parses all of `text` (surrounding whitespace allowed) into `*out`; false when it is not
 // one valid JSON value or is nested more than `max_depth` arrays and objects deep.
 bool ParseJson(std::string_view text, nlohmann::json* out, int max_depth = 512);
+
+// Name/value pairs of a JSON object whose values are all scalars, sorted by name, one per name.
+using FlatObject = std::vector<std::pair<std::string, flow::Literal>>;
+
+// Parses `text` as ParseJson does when it is an object whose values are all scalars (null,
+// true/false, numbers, strings), straight into `*out`: sorted by name, the last of duplicate
+// names kept, numbers as doubles. False (and `*out` empty) for anything else, valid or not:
+// the caller then parses it with ParseJson, which decides, and says, what it is.
+bool ParseFlatObject(std::string_view text, FlatObject* out);
 
 // Appends `s` as a JSON string: quoted, with `"`, `\` and control characters escaped.
 void AppendJsonString(std::string& out, std::string_view s);

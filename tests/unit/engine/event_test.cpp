@@ -23,6 +23,14 @@ TimePoint Ts(const std::string& rfc3339) {
 const TimePoint kEntryTime = Ts("2026-05-17T09:00:00Z");
 const TimePoint kNow = Ts("2026-05-17T09:00:01Z");
 
+// The attribute an event's profile sets, or null when it sets none of that name.
+const flow::Literal* Attr(const Event& ev, std::string_view name) {
+  for (const auto& [key, value] : ev.profile) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
 std::optional<Event> FromFields(const Fields& f, EventError* err) {
   return EventFromFields(f, kEntryTime, kNow, err);
 }
@@ -58,7 +66,7 @@ TEST(EventFields, AMinimalEventTakesTheEntryTime) {
   EXPECT_EQ(ev->event_id, "");
   EXPECT_EQ(ev->ts, kEntryTime);
   EXPECT_TRUE(ev->data.is_object() && ev->data.empty());
-  EXPECT_TRUE(ev->profile.is_object() && ev->profile.empty());
+  EXPECT_TRUE(ev->profile.empty());
 }
 
 TEST(EventFields, AllFieldsAreRead) {
@@ -76,8 +84,78 @@ TEST(EventFields, AllFieldsAreRead) {
   EXPECT_EQ(FormatRfc3339(ev->ts), "2026-05-16T06:30:00.250Z");
   EXPECT_EQ(ev->data["total"], 49.5);
   EXPECT_EQ(ev->data["items"][0]["sku"], "a");
-  EXPECT_EQ(ev->profile["points"], 120);
-  EXPECT_TRUE(ev->profile["locale"].is_null());
+  ASSERT_EQ(ev->profile.size(), 7u);
+  for (size_t i = 1; i < ev->profile.size(); ++i) {
+    EXPECT_LT(ev->profile[i - 1].first, ev->profile[i].first);  // sorted by name
+  }
+  ASSERT_TRUE(Attr(*ev, "points"));
+  EXPECT_EQ(Attr(*ev, "points")->kind, flow::Literal::Kind::kNumber);
+  EXPECT_EQ(Attr(*ev, "points")->number, 120);
+  ASSERT_TRUE(Attr(*ev, "email_opt_in"));
+  EXPECT_TRUE(Attr(*ev, "email_opt_in")->b);
+  ASSERT_TRUE(Attr(*ev, "first_name"));
+  EXPECT_EQ(Attr(*ev, "first_name")->str, "Anna");
+  ASSERT_TRUE(Attr(*ev, "locale"));
+  EXPECT_EQ(Attr(*ev, "locale")->kind, flow::Literal::Kind::kNull);  // removes it
+}
+
+// A flat profile is read without a JSON object built first; any other text takes the general
+// parse. Both must give the same attributes, or refuse alike.
+TEST(EventFields, AFlatProfileReadsAsTheGeneralParseDoes) {
+  const std::vector<std::string> texts = {
+      R"({})",
+      R"(  { "first_name" : "Anna" , "points" : 12 }  )",
+      "\xEF\xBB\xBF{\"first_name\":\"Anna\"}",
+      R"({"first_name":"Anna","first_name":"Bea"})",  // the last of duplicates wins
+      R"({"z":1,"a":true,"m":null,"b":-2.5e3,"c":"\u00e9\n\"q\""})",
+      R"({"points":18446744073709551615})",
+      R"({"points":9007199254740993})",
+      R"({"x":1e400})",
+      R"({"x":01})",
+      R"({"x":"a",})",
+      R"({"x" "a"})",
+      R"({"x":tru})",
+      R"({"x":"\ud800"})",
+      R"({"tags":["a"],"email":42})",
+      R"({"a":{"b":1}})",
+      R"({"email":"anna"} x)",
+      R"([1])",
+      R"("text")",
+  };
+  const size_t kFlat = 7;  // the first texts are flat objects, the others are not
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string& text = texts[i];
+    SCOPED_TRACE(text);
+    FlatObject flat;
+    const bool is_flat = ParseFlatObject(text, &flat);
+    EXPECT_EQ(is_flat, i < kFlat);
+    nlohmann::json j;
+    const bool parsed = ParseJson(text, &j);
+    EXPECT_TRUE(!is_flat || parsed) << "only valid JSON reads as flat";
+    if (!parsed || !j.is_object()) {
+      EXPECT_FALSE(is_flat);
+      continue;
+    }
+    FlatObject general;
+    EventError err;
+    const bool ok = ProfileFromJson(j, &general, &err);
+    if (is_flat) {
+      ASSERT_TRUE(ok) << err.ToString();
+      ASSERT_EQ(flat.size(), general.size());
+      for (size_t i = 0; i < flat.size(); ++i) {
+        EXPECT_EQ(flat[i].first, general[i].first);
+        EXPECT_EQ(flat[i].second.kind, general[i].second.kind);
+        EXPECT_EQ(flat[i].second.b, general[i].second.b);
+        EXPECT_EQ(flat[i].second.number, general[i].second.number);
+        EXPECT_EQ(flat[i].second.str, general[i].second.str);
+      }
+    }
+    // Whichever way the field is read, the event is accepted or refused alike.
+    EventError via_fields;
+    auto ev = FromFields(Base({{"profile", text}}), &via_fields);
+    EXPECT_EQ(ev.has_value(), ok);
+    if (!ok) EXPECT_EQ(via_fields.ToString(), err.ToString());
+  }
 }
 
 TEST(EventFields, UnixMillisecondsAreATime) {
@@ -276,13 +354,14 @@ TEST(EventJson, ATimelineLine) {
   EXPECT_EQ(ev->event_id, "o-1");
   EXPECT_EQ(FormatRfc3339(ev->ts), "2026-01-10T12:00:00Z");
   EXPECT_EQ(ev->data["total"], 40);
-  EXPECT_EQ(ev->profile["email"], "anna@example.com");
+  ASSERT_TRUE(Attr(*ev, "email"));
+  EXPECT_EQ(Attr(*ev, "email")->str, "anna@example.com");
 
   ev = EventFromJson({{"type", "signup"}, {"customer_id", "c1"}, {"ts", 1778922000000}}, &err);
   ASSERT_TRUE(ev) << err.ToString();
   EXPECT_EQ(ToUnixMillis(ev->ts), 1778922000000);
   EXPECT_TRUE(ev->data.is_object());
-  EXPECT_TRUE(ev->profile.is_object());
+  EXPECT_TRUE(ev->profile.empty());
 }
 
 TEST(EventJson, Refusals) {

@@ -37,25 +37,27 @@ Event RandomEvent(std::mt19937_64& rng, int customers, TimePoint t, int serial) 
   e.type = kTypes[pick_t(rng)];
   e.ts = t;
   e.data = nlohmann::json::object();
-  e.profile = nlohmann::json::object();
+  nlohmann::json profile = nlohmann::json::object();
   if (coin(rng) == 0) e.event_id = "e" + std::to_string(serial % 50);  // some repeats
   if (e.type == "purchase" || e.type == "cart_updated") {
     e.data["total"] = amount(rng);
     e.data["currency"] = "EUR";
   }
   if (e.type == "signup" || coin(rng) == 0) {
-    e.profile["email"] = e.customer_id + "@example.com";
-    e.profile["first_name"] = "Sam";
-    e.profile["email_opt_in"] = coin(rng) != 0;
-    e.profile["timezone"] = kZones[pick_z(rng)];
-    e.profile["birthday"] = fmt::format("1990-{:02}-{:02}", month(rng), day(rng));
+    profile["email"] = e.customer_id + "@example.com";
+    profile["first_name"] = "Sam";
+    profile["email_opt_in"] = coin(rng) != 0;
+    profile["timezone"] = kZones[pick_z(rng)];
+    profile["birthday"] = fmt::format("1990-{:02}-{:02}", month(rng), day(rng));
   }
   if (e.type == "points_earned") {
-    e.profile["points"] = amount(rng);
-    e.profile["points_expire_at"] =
+    profile["points"] = amount(rng);
+    profile["points_expire_at"] =
         FormatDate(t + std::uniform_int_distribution<int>(1, 60)(rng) * kDay);
   }
-  if (e.type == "points_redeemed") e.profile["points"] = 0;
+  if (e.type == "points_redeemed") profile["points"] = 0;
+  EventError error;
+  if (!ProfileFromJson(profile, &e.profile, &error)) ADD_FAILURE() << error.ToString();
   return e;
 }
 
