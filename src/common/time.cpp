@@ -182,15 +182,17 @@ std::optional<TimePoint> ParseTimestamp(std::string_view s) {
 namespace {
 
 // `v` in `width` digits, zero-padded (v >= 0; wider values keep all their digits).
-void AppendDigits(std::string& out, int64_t v, int width) {
-  char buf[24];
+// Writes `v` (>= 0) at `at` in at least `width` digits, zero-padded; returns the end.
+char* PutDigits(char* at, int64_t v, int width) {
+  char buf[20];
   int n = 0;
   do {
     buf[n++] = static_cast<char>('0' + v % 10);
     v /= 10;
   } while (v > 0 && n < 20);
-  for (int i = n; i < width; ++i) out += '0';
-  while (n > 0) out += buf[--n];
+  for (int i = n; i < width; ++i) *at++ = '0';
+  while (n > 0) *at++ = buf[--n];
+  return at;
 }
 
 }  // namespace
@@ -203,26 +205,27 @@ std::string FormatRfc3339(TimePoint t) {
   auto rest = t - days;
   int64_t ms = rest.count();
   const int year = static_cast<int>(ymd.year());
-  std::string out;
-  out.reserve(24);
-  if (year < 0) out += '-';
-  AppendDigits(out, year < 0 ? -static_cast<int64_t>(year) : year, 4);
-  out += '-';
-  AppendDigits(out, static_cast<unsigned>(ymd.month()), 2);
-  out += '-';
-  AppendDigits(out, static_cast<unsigned>(ymd.day()), 2);
-  out += 'T';
-  AppendDigits(out, ms / 3'600'000, 2);
-  out += ':';
-  AppendDigits(out, ms / 60'000 % 60, 2);
-  out += ':';
-  AppendDigits(out, ms / 1000 % 60, 2);
+  // Written into a buffer, then into the string at once: this runs for every mail queued.
+  char buf[40];
+  char* p = buf;
+  if (year < 0) *p++ = '-';
+  p = PutDigits(p, year < 0 ? -static_cast<int64_t>(year) : year, 4);
+  *p++ = '-';
+  p = PutDigits(p, static_cast<unsigned>(ymd.month()), 2);
+  *p++ = '-';
+  p = PutDigits(p, static_cast<unsigned>(ymd.day()), 2);
+  *p++ = 'T';
+  p = PutDigits(p, ms / 3'600'000, 2);
+  *p++ = ':';
+  p = PutDigits(p, ms / 60'000 % 60, 2);
+  *p++ = ':';
+  p = PutDigits(p, ms / 1000 % 60, 2);
   if (ms % 1000) {
-    out += '.';
-    AppendDigits(out, ms % 1000, 3);
+    *p++ = '.';
+    p = PutDigits(p, ms % 1000, 3);
   }
-  out += 'Z';
-  return out;
+  *p++ = 'Z';
+  return std::string(buf, static_cast<size_t>(p - buf));
 }
 
 std::string FormatDate(TimePoint t) {
