@@ -371,16 +371,22 @@ bool ParseFlatObject(std::string_view text, FlatObject* out) {
     out->clear();
     return false;
   }
-  // By name, the last of duplicate names kept, as in nlohmann's object. An insertion sort:
-  // a profile has a handful of members, often in order already, and it is stable (equal names
-  // keep the text's order) without the buffer std::stable_sort allocates.
+  // By name, the last of duplicate names kept, as in nlohmann's object. Both sorts are stable
+  // (equal names keep the text's order). A profile has a handful of members, often in order
+  // already: an insertion sort, without the buffer std::stable_sort allocates; a long object
+  // (a field may hold thousands) is sorted in O(n log n).
   FlatObject& o = *out;
-  for (size_t i = 1; i < o.size(); ++i) {
-    if (!(o[i].first < o[i - 1].first)) continue;
-    auto member = std::move(o[i]);
-    size_t j = i;
-    for (; j > 0 && member.first < o[j - 1].first; --j) o[j] = std::move(o[j - 1]);
-    o[j] = std::move(member);
+  auto by_name = [](const auto& x, const auto& y) { return x.first < y.first; };
+  if (o.size() > 16) {
+    std::stable_sort(o.begin(), o.end(), by_name);
+  } else {
+    for (size_t i = 1; i < o.size(); ++i) {
+      if (!by_name(o[i], o[i - 1])) continue;
+      auto member = std::move(o[i]);
+      size_t j = i;
+      for (; j > 0 && by_name(member, o[j - 1]); --j) o[j] = std::move(o[j - 1]);
+      o[j] = std::move(member);
+    }
   }
   size_t kept = 0;
   for (size_t i = 0; i < out->size(); ++i) {

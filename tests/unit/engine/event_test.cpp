@@ -158,6 +158,33 @@ TEST(EventFields, AFlatProfileReadsAsTheGeneralParseDoes) {
   }
 }
 
+// Long profiles are sorted another way than short ones: the same members must come out.
+TEST(EventFields, ALongFlatProfileIsSortedWithTheLastOfDuplicatesKept) {
+  std::string text = "{";
+  for (int i = 40; i >= 1; --i) {
+    if (i != 40) text += ",";
+    text += "\"a" + std::to_string(i % 25) + "\":" + std::to_string(i);  // a1..a15 twice
+  }
+  text += "}";
+  FlatObject flat;
+  ASSERT_TRUE(ParseFlatObject(text, &flat));
+  nlohmann::json j;
+  ASSERT_TRUE(ParseJson(text, &j));
+  FlatObject general;
+  EventError err;
+  ASSERT_TRUE(ProfileFromJson(j, &general, &err)) << err.ToString();
+  ASSERT_EQ(flat.size(), 25u);
+  ASSERT_EQ(general.size(), 25u);
+  for (size_t i = 0; i < flat.size(); ++i) {
+    EXPECT_EQ(flat[i].first, general[i].first);
+    EXPECT_EQ(flat[i].second.number, general[i].second.number) << flat[i].first;
+  }
+  EXPECT_EQ(flat[0].first, "a0");
+  EXPECT_EQ(flat[0].second.number, 25);  // "a0" is 25 only
+  EXPECT_EQ(flat[1].first, "a1");
+  EXPECT_EQ(flat[1].second.number, 1);  // 26 came first in the text, 1 last
+}
+
 TEST(EventFields, UnixMillisecondsAreATime) {
   EventError err;
   auto ev = FromFields(Base({{"ts", "1778922000000"}}), &err);
