@@ -154,7 +154,9 @@ TEST(EventFields, AFlatProfileReadsAsTheGeneralParseDoes) {
     EventError via_fields;
     auto ev = FromFields(Base({{"profile", text}}), &via_fields);
     EXPECT_EQ(ev.has_value(), ok);
-    if (!ok) EXPECT_EQ(via_fields.ToString(), err.ToString());
+    if (!ok) {
+      EXPECT_EQ(via_fields.ToString(), err.ToString());
+    }
   }
 }
 
