@@ -329,9 +329,14 @@ class Worker final : public PartitionWorker {
   awaitable<std::string> ProcessEntries(const Reply* entries, Mode mode,
                                         std::vector<Work> work = {}, bool fire_over_wakes = false,
                                         const WheelTake* take = nullptr) {
-    std::map<std::string, size_t> index;
-    for (size_t i = 0; i < work.size(); ++i) index.emplace(work[i].customer, i);
     static const Reply kNoEntries;
+    // Each customer's place in `work`, keyed by views of the customers' ids there: room is
+    // made for every entry first, so that `work` never moves while the views are in use.
+    const size_t entry_count = (entries ? *entries : kNoEntries).elements.size();
+    work.reserve(work.size() + entry_count);
+    std::unordered_map<std::string_view, size_t> index;
+    index.reserve(work.size() + entry_count);
+    for (size_t i = 0; i < work.size(); ++i) index.emplace(work[i].customer, i);
     std::vector<std::pair<std::string, std::vector<std::string>>> dead;  // source, fields
     std::vector<std::pair<std::string, std::string>> dead_labels;        // type, reason
     const TimePoint now = s_.clock.Now();
@@ -344,7 +349,9 @@ class Worker final : public PartitionWorker {
       for (size_t i = 0; i + 1 < f.elements.size(); i += 2) {
         fields.emplace_back(f.elements[i].str, f.elements[i + 1].str);
       }
-      TimePoint id_time = FromUnixMillis(std::strtoll(id.c_str(), nullptr, 10));
+      int64_t id_ms = 0;  // the entry id's milliseconds, before its '-'
+      std::from_chars(id.data(), id.data() + id.size(), id_ms);
+      const TimePoint id_time = FromUnixMillis(id_ms);
       engine::EventError err;
       auto ev = engine::EventFromFields(fields, id_time, now, &err);
       if (!ev) {
@@ -370,9 +377,14 @@ class Worker final : public PartitionWorker {
                                  AppMetrics::DeadReason(err.field));
         continue;
       }
-      auto [it, fresh] = index.emplace(ev->customer_id, work.size());
-      if (fresh) work.push_back({ev->customer_id, {}, {}});
-      Work& w = work[it->second];
+      size_t at = work.size();
+      if (auto it = index.find(ev->customer_id); it != index.end()) {
+        at = it->second;
+      } else {
+        work.push_back({ev->customer_id, {}, {}});
+        index.emplace(work.back().customer, at);
+      }
+      Work& w = work[at];
       w.sources.push_back(id);
       w.inputs.push_back(engine::EventInput{std::move(*ev)});
       ++s_.stats.events;
@@ -507,7 +519,9 @@ class Worker final : public PartitionWorker {
     }
     const auto& taken = r[0].reply.elements;
     for (size_t i = 0; i + 1 < taken.size(); i += 2) {
-      double due_ms = std::strtod(taken[i + 1].str.c_str(), nullptr);
+      double due_ms = 0;  // the score: a wake time in ms, as the commit wrote it
+      const std::string& score = taken[i + 1].str;
+      std::from_chars(score.data(), score.data() + score.size(), due_ms);
       due->work.push_back(
           {taken[i].str, {}, {}, true, FromUnixMillis(static_cast<int64_t>(due_ms))});
       due->lateness.push_back(std::max(0.0, static_cast<double>(ToUnixMillis(now)) - due_ms) /
