@@ -181,8 +181,8 @@ std::optional<TimePoint> ParseTimestamp(std::string_view s) {
 
 namespace {
 
-// `v` in `width` digits, zero-padded (v >= 0; wider values keep all their digits).
-// Writes `v` (>= 0) at `at` in at least `width` digits, zero-padded; returns the end.
+// Writes `v` (>= 0) at `at` in at least `width` digits, zero-padded (wider values keep all
+// their digits); returns the end.
 char* PutDigits(char* at, int64_t v, int width) {
   char buf[20];
   int n = 0;

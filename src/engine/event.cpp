@@ -302,11 +302,12 @@ bool ProfileFromJson(const nlohmann::json& object, FlatObject* out, EventError* 
     const std::string_view key = it.key();
     const nlohmann::json& v = it.value();
     if (!CheckAttributeName(key, error)) return false;
-    flow::Literal a;
     if (v.is_object() || v.is_array()) {
       return Fail(error, std::string("profile.").append(key),
                   "must be text, a number, true/false or null");
-    } else if (v.is_string()) {
+    }
+    flow::Literal a;  // null unless set below
+    if (v.is_string()) {
       a.kind = flow::Literal::Kind::kString;
       a.str = v.get<std::string>();
     } else if (v.is_boolean()) {

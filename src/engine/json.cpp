@@ -389,12 +389,12 @@ bool ParseFlatObject(std::string_view text, FlatObject* out) {
     }
   }
   size_t kept = 0;
-  for (size_t i = 0; i < out->size(); ++i) {
-    if (i + 1 < out->size() && (*out)[i + 1].first == (*out)[i].first) continue;
-    if (kept != i) (*out)[kept] = std::move((*out)[i]);
+  for (size_t i = 0; i < o.size(); ++i) {
+    if (i + 1 < o.size() && o[i + 1].first == o[i].first) continue;
+    if (kept != i) o[kept] = std::move(o[i]);
     ++kept;
   }
-  out->resize(kept);
+  o.resize(kept);
   return true;
 }
 

@@ -142,12 +142,12 @@ TEST(EventFields, AFlatProfileReadsAsTheGeneralParseDoes) {
     if (is_flat) {
       ASSERT_TRUE(ok) << err.ToString();
       ASSERT_EQ(flat.size(), general.size());
-      for (size_t i = 0; i < flat.size(); ++i) {
-        EXPECT_EQ(flat[i].first, general[i].first);
-        EXPECT_EQ(flat[i].second.kind, general[i].second.kind);
-        EXPECT_EQ(flat[i].second.b, general[i].second.b);
-        EXPECT_EQ(flat[i].second.number, general[i].second.number);
-        EXPECT_EQ(flat[i].second.str, general[i].second.str);
+      for (size_t k = 0; k < flat.size(); ++k) {
+        EXPECT_EQ(flat[k].first, general[k].first);
+        EXPECT_EQ(flat[k].second.kind, general[k].second.kind);
+        EXPECT_EQ(flat[k].second.b, general[k].second.b);
+        EXPECT_EQ(flat[k].second.number, general[k].second.number);
+        EXPECT_EQ(flat[k].second.str, general[k].second.str);
       }
     }
     // Whichever way the field is read, the event is accepted or refused alike.
