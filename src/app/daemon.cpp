@@ -10,11 +10,17 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <thread>
 #include <vector>
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "admin_api.h"
 #include "journeyd/admin/server.h"
@@ -62,6 +68,27 @@ TimePoint ClockAnchor(const Config& config) {
   auto got = redis->Command({"GET", key}, &err);
   if (!got || got->type != Reply::Type::kString) return now;
   return FromUnixMillis(std::strtoll(got->str.c_str(), nullptr, 10));
+}
+
+// How much lower than the partition workers the main thread runs (see below).
+constexpr int kDeliveryNice = 10;
+
+// Lowers the calling thread's scheduling priority by kDeliveryNice (Linux: a thread's nice
+// value is its own, and threads it starts later inherit it). Lowering needs no privilege;
+// under a seccomp filter that denies setpriority it fails, and everything runs as before.
+void LowerThisThread() {
+  const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+  errno = 0;
+  const int now = ::getpriority(PRIO_PROCESS, tid);
+  if (now == -1 && errno != 0) return;
+  const int lower = std::min(19, now + kDeliveryNice);
+  if (::setpriority(PRIO_PROCESS, tid, lower) != 0) {
+    spdlog::info("mail delivery runs at the partition workers' priority: setpriority: {}",
+                 std::strerror(errno));
+    return;
+  }
+  spdlog::debug("mail delivery and the admin server at nice {}, the partition workers at {}", lower,
+                now);
 }
 
 }  // namespace
@@ -190,6 +217,12 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     }
   } join{worker_io, worker_threads};
   for (auto& wio : worker_io) worker_threads.emplace_back([&wio] { wio->run(); });
+  // Once the machine is busy, committing comes first: the partition workers (events read,
+  // timers fired, send jobs committed) keep their priority and this thread, with the outbox
+  // senders' rendering and SMTP, takes what they leave. A burst of due timers is committed
+  // sooner and its mails follow from the outbox; when the cores are not all busy, nothing
+  // changes (README, Performance).
+  LowerThisThread();
   spdlog::info("journeyd running: {} partition(s) on {} thread(s), {} flow(s), admin on {}",
                config.redis.partitions, threads, shared.Flows()->flows().size(),
                config.admin.listen);

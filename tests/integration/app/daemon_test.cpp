@@ -1,5 +1,11 @@
 // The real journeyd binary against a real redis-server: mails written, bad input dead-lettered,
 // nothing lost or doubled when the daemon is killed mid-work.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <optional>
+
 #include "daemon_fixture.h"
 
 namespace journeyd {
@@ -344,6 +350,46 @@ TEST_F(Daemon, FourPartitionsOnTheirThreadsSendEveryMailOnce) {
       << HttpGet("/metrics");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(Mails().size(), static_cast<size_t>(kCustomers));
+  EXPECT_EQ(Stop(SIGTERM), 0);
+}
+
+// A thread's nice value, from /proc/<pid>/task/<tid>/stat (its 19th field).
+std::optional<int> NiceOf(pid_t pid, const std::string& tid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + tid + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');  // the command name may hold spaces
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream rest(stat.substr(paren + 1));
+  std::string field;
+  for (int i = 3; i <= 19 && rest >> field; ++i) {
+    if (i == 19) return std::atoi(field.c_str());
+  }
+  return std::nullopt;
+}
+
+// The main thread (outbox senders, admin) runs below the partition workers, which keep the
+// priority journeyd was started with.
+TEST_F(Daemon, MailDeliveryRunsBelowThePartitionWorkers) {
+  partitions_ = 2;
+  WriteConfig(1);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  errno = 0;
+  const int started = ::getpriority(PRIO_PROCESS, 0);  // the daemon inherits ours
+  ASSERT_EQ(errno, 0);
+  if (started >= 19) GTEST_SKIP() << "already at the lowest priority";
+  std::map<std::string, int> nice;  // tid → nice
+  for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid_) + "/task")) {
+    const std::string tid = t.path().filename().string();
+    if (auto n = NiceOf(pid_, tid)) nice[tid] = *n;
+  }
+  ASSERT_TRUE(nice.count(std::to_string(pid_)));
+  EXPECT_EQ(nice[std::to_string(pid_)], std::min(19, started + 10));
+  int at_start = 0;
+  for (const auto& [tid, n] : nice) at_start += n == started ? 1 : 0;
+  // The workers: one thread per partition here, at most one per core.
+  const int workers = std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 2);
+  EXPECT_GE(at_start, workers) << "threads at nice " << started << ": " << at_start;
   EXPECT_EQ(Stop(SIGTERM), 0);
 }
 
