@@ -1,5 +1,6 @@
 // Events from stream fields and from JSON lines (SPEC §3): every refusal names its field.
 #include "journeyd/engine/event.h"
+#include "journeyd/common/utf8.h"
 
 #include <gtest/gtest.h>
 
@@ -466,6 +467,31 @@ TEST(EventHelpers, Validators) {
   EXPECT_FALSE(ValidUtf8("\xc0\xaf"));          // overlong
   EXPECT_FALSE(ValidUtf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(ValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+}
+
+// ASCII texts are checked a word at a time: a bad byte or a good multi-byte character at any
+// place, in texts of every length up to 24, is judged as alone; the offset names the byte.
+TEST(EventFields, Utf8IsJudgedAtEveryPlaceInAWord) {
+  for (size_t len = 1; len <= 24; ++len) {
+    EXPECT_TRUE(journeyd::ValidUtf8(std::string(len, 'a'))) << len;
+    for (size_t at = 0; at < len; ++at) {
+      std::string bad(len, 'a');
+      bad[at] = '\xff';
+      size_t offset = 99;
+      EXPECT_FALSE(journeyd::ValidUtf8(bad, &offset)) << len << " " << at;
+      EXPECT_EQ(offset, at) << len;
+      std::string cut(len, 'a');
+      cut[at] = '\xc3';  // a two-byte start with 'a' after it, or nothing
+      EXPECT_FALSE(journeyd::ValidUtf8(cut, &offset)) << len << " " << at;
+      EXPECT_EQ(offset, at) << len;
+      if (at + 1 < len) {
+        std::string good(len, 'a');
+        good[at] = '\xc3';
+        good[at + 1] = '\xa9';
+        EXPECT_TRUE(journeyd::ValidUtf8(good)) << len << " " << at;
+      }
+    }
+  }
 }
 
 }  // namespace

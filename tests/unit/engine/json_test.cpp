@@ -147,5 +147,31 @@ TEST(AppendJsonString, EscapesWhatJsonNeedsAndReadsBackExactly) {
   }
 }
 
+// A byte that needs an escape at every place in texts of every length up to 24, where
+// escapes are found eight bytes at a time: each comes out escaped, the rest as it was.
+TEST(AppendJsonString, FindsAnEscapeAtEveryPlaceInAWord) {
+  for (size_t len = 1; len <= 24; ++len) {
+    for (size_t at = 0; at < len; ++at) {
+      for (char c : {'"', '\\', '\n', '\x1f', '\0'}) {
+        std::string text(len, 'a');
+        text[at] = c;
+        if (at + 2 < len) text.replace(at + 1, 2, "\xc3\xa9");  // stays as it is
+        std::string out;
+        AppendJsonString(out, text);
+        nlohmann::json back;
+        ASSERT_TRUE(ParseJson(out, &back, 1)) << len << " " << at << ": " << out;
+        EXPECT_EQ(back.get<std::string>(), text) << len << " " << at;
+        EXPECT_EQ(out.size(), text.size() + 2 + (c == '"' || c == '\\' ? 1 : 5))
+            << len << " " << at << ": " << out;
+      }
+    }
+  }
+  // Bytes next to the ones that need an escape, which a word test could confuse with them.
+  const std::string near = "!#[]^` ~\x7f\x80\xa2\xdc\xff";
+  std::string out;
+  AppendJsonString(out, near + near);
+  EXPECT_EQ(out, "\"" + near + near + "\"");
+}
+
 }  // namespace
 }  // namespace journeyd::engine
