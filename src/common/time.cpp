@@ -1,5 +1,8 @@
 #include "journeyd/common/time.h"
 
+#include <array>
+#include <cstring>
+
 #include <fmt/format.h>
 #include <charconv>
 #include <cstdio>
@@ -197,35 +200,93 @@ char* PutDigits(char* at, int64_t v, int width) {
 
 }  // namespace
 
+namespace {
+
+// "00" to "99", two characters each.
+constexpr std::array<char, 200> kTwoDigits = [] {
+  std::array<char, 200> t{};
+  for (int i = 0; i < 100; ++i) {
+    t[2 * i] = static_cast<char>('0' + i / 10);
+    t[2 * i + 1] = static_cast<char>('0' + i % 10);
+  }
+  return t;
+}();
+
+char* Put2(char* at, unsigned v) {
+  std::memcpy(at, kTwoDigits.data() + 2 * v, 2);
+  return at + 2;
+}
+
+struct CivilDate {
+  int64_t year;
+  unsigned month;  // 1 to 12
+  unsigned day;    // 1 to 31
+};
+
+// The proleptic Gregorian date `days` after 1970-01-01. Counted in 400-year eras (146097 days
+// each) of years that start on March 1st, so that the leap day ends the year: the day of the
+// era gives the year of the era, the day of that year the month (153 days per five months
+// from March on), and January and February belong to the next calendar year.
+CivilDate CivilFromDays(int64_t days) {
+  const int64_t z = days + 719468;  // days since 0000-03-01
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);                    // [0, 146096]
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                // [0, 365]
+  const unsigned mp = (5 * doy + 2) / 153;                                     // [0, 11]
+  CivilDate c;
+  c.day = doy - (153 * mp + 2) / 5 + 1;
+  c.month = mp < 10 ? mp + 3 : mp - 9;
+  c.year = static_cast<int64_t>(yoe) + era * 400 + (c.month <= 2 ? 1 : 0);
+  return c;
+}
+
+}  // namespace
+
 // Written by hand: send jobs and history entries format a time each, by the hundred thousand.
-std::string FormatRfc3339(TimePoint t) {
-  using namespace std::chrono;
-  auto days = floor<std::chrono::days>(t);
-  year_month_day ymd{days};
-  auto rest = t - days;
-  int64_t ms = rest.count();
-  const int year = static_cast<int>(ymd.year());
-  // Written into a buffer, then into the string at once: this runs for every mail queued.
-  char buf[40];
+void AppendRfc3339(std::string& out, TimePoint t) {
+  constexpr int64_t kDayMs = 86'400'000;
+  const int64_t total = ToUnixMillis(t);
+  int64_t days = total / kDayMs;
+  int64_t ms = total % kDayMs;
+  if (ms < 0) {
+    ms += kDayMs;
+    --days;
+  }
+  const CivilDate c = CivilFromDays(days);
+  char buf[48];
   char* p = buf;
-  if (year < 0) *p++ = '-';
-  p = PutDigits(p, year < 0 ? -static_cast<int64_t>(year) : year, 4);
+  if (c.year >= 0 && c.year <= 9999) {
+    p = Put2(p, static_cast<unsigned>(c.year / 100));
+    p = Put2(p, static_cast<unsigned>(c.year % 100));
+  } else {
+    if (c.year < 0) *p++ = '-';
+    p = PutDigits(p, c.year < 0 ? -c.year : c.year, 4);
+  }
   *p++ = '-';
-  p = PutDigits(p, static_cast<unsigned>(ymd.month()), 2);
+  p = Put2(p, c.month);
   *p++ = '-';
-  p = PutDigits(p, static_cast<unsigned>(ymd.day()), 2);
+  p = Put2(p, c.day);
   *p++ = 'T';
-  p = PutDigits(p, ms / 3'600'000, 2);
+  const auto secs = static_cast<unsigned>(ms / 1000);
+  p = Put2(p, secs / 3600);
   *p++ = ':';
-  p = PutDigits(p, ms / 60'000 % 60, 2);
+  p = Put2(p, secs / 60 % 60);
   *p++ = ':';
-  p = PutDigits(p, ms / 1000 % 60, 2);
-  if (ms % 1000) {
+  p = Put2(p, secs % 60);
+  if (const auto frac = static_cast<unsigned>(ms % 1000); frac != 0) {
     *p++ = '.';
-    p = PutDigits(p, ms % 1000, 3);
+    *p++ = static_cast<char>('0' + frac / 100);
+    p = Put2(p, frac % 100);
   }
   *p++ = 'Z';
-  return std::string(buf, static_cast<size_t>(p - buf));
+  out.append(buf, static_cast<size_t>(p - buf));
+}
+
+std::string FormatRfc3339(TimePoint t) {
+  std::string out;
+  AppendRfc3339(out, t);
+  return out;
 }
 
 std::string FormatDate(TimePoint t) {

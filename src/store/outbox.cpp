@@ -20,8 +20,9 @@ std::string OutboxJob(const engine::SendJob& j) {
   out.append(digits, std::to_chars(digits, digits + sizeof digits, j.run).ptr);
   out += j.marketing ? R"(,"marketing":true,"template":)" : R"(,"marketing":false,"template":)";
   engine::AppendJsonString(out, j.template_name);
-  out += R"(,"at":)";
-  engine::AppendJsonString(out, FormatRfc3339(j.at));
+  out += R"(,"at":")";  // digits, '-', ':', '.', 'T' and 'Z': nothing to escape
+  AppendRfc3339(out, j.at);
+  out += '"';
   if (!j.locale.empty()) {
     out += R"(,"locale":)";
     engine::AppendJsonString(out, j.locale);

@@ -31,6 +31,8 @@ std::optional<TimePoint> ParseTimestamp(std::string_view text);
 
 // RFC 3339 in UTC with millisecond precision only when non-zero: "2026-05-17T09:00:00Z".
 std::string FormatRfc3339(TimePoint t);
+// The same, appended to `out`.
+void AppendRfc3339(std::string& out, TimePoint t);
 
 // "2026-05-17".
 std::string FormatDate(TimePoint t);

@@ -108,5 +108,28 @@ TEST(Timestamp, FormatsEveryMillisecondAsTheFormatItReplaced) {
   }
 }
 
+// Far from now too: years before 0 and after 9999 keep every digit and their sign, and each
+// day of a 400-year cycle lands on the date std::chrono gives it.
+TEST(Timestamp, FormatsFarYearsAndEveryDayOfAnEra) {
+  EXPECT_EQ(FormatRfc3339(FromUnixMillis(0)), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339(FromUnixMillis(-1)), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(FormatRfc3339(FromUnixMillis(253'402'300'800'000)), "10000-01-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339(FromUnixMillis(-62'167'219'200'000)), "0000-01-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339(FromUnixMillis(-62'167'219'200'001)), "-0001-12-31T23:59:59.999Z");
+  using namespace std::chrono;
+  const sys_days start{year{1600} / 3 / 1};
+  for (int i = 0; i < 146097 + 400; ++i) {
+    const sys_days day = start + days{i};
+    const year_month_day ymd{day};
+    const std::string want =
+        fmt::format("{:04}-{:02}-{:02}T00:00:00Z", static_cast<int>(ymd.year()),
+                    static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+    ASSERT_EQ(FormatRfc3339(time_point_cast<Duration>(day)), want) << i;
+  }
+  std::string out = "at ";
+  AppendRfc3339(out, FromUnixMillis(1'779'008'400'250));
+  EXPECT_EQ(out, "at 2026-05-17T09:00:00.250Z");
+}
+
 }  // namespace
 }  // namespace journeyd
