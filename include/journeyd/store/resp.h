@@ -49,6 +49,7 @@ class RespBuffer {
     p += a.size();
     *p++ = '\r';
     *p++ = '\n';
+    *p = '\0';
     used_ = static_cast<size_t>(p - data_.get());
   }
   // Appends `a` as it is.
@@ -56,12 +57,15 @@ class RespBuffer {
     if (a.empty()) return;
     std::memcpy(Room(a.size()), a.data(), a.size());
     used_ += a.size();
+    data_[used_] = '\0';
   }
   // Room for `bytes` in all without growing.
   void Reserve(size_t bytes) {
-    if (room_ < bytes) Grow(bytes);
+    if (room_ < bytes + 1) Grow(bytes + 1);
   }
   size_t size() const { return used_; }
+  // What is written, followed by a NUL once anything is: hiredis reads a command's head
+  // with strchr, as a C string.
   std::string_view view() const { return std::string_view(data_.get(), used_); }
   // Overwrites bytes already written, from `at`.
   void Overwrite(size_t at, std::string_view a) {
@@ -70,9 +74,10 @@ class RespBuffer {
 
  private:
   static constexpr size_t kBulkFrame = 25;  // "$", up to 20 digits, two CRLFs
-  // Where `n` more bytes go; the buffer doubles when they do not fit.
+  // Where `n` more bytes go, with one more after them for the terminating NUL; the buffer
+  // doubles when they do not fit.
   char* Room(size_t n) {
-    if (room_ - used_ < n) Grow(std::max(room_ * 2, used_ + n));
+    if (room_ - used_ < n + 1) Grow(std::max(room_ * 2, used_ + n + 1));
     return data_.get() + used_;
   }
   void Grow(size_t room) {

@@ -1,6 +1,7 @@
 // The wire form of commands built with RespArgs / RespCommand (RESP arrays of bulk strings).
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 #include "journeyd/store/resp.h"
@@ -62,6 +63,31 @@ TEST(Resp, ACommandBuiltInPlaceFramesLikeOneJoined) {
   const RespCommand m = std::move(many).Done();
   EXPECT_EQ(m.wire().substr(0, 8), "*12345\r\n");
   EXPECT_EQ(m.wire().size(), 8 + 12345 * 7u);
+}
+
+// hiredis reads a command's head with strchr: every wire form ends in a NUL past its bytes,
+// however it was built and after every growth.
+TEST(Resp, EveryWireFormIsFollowedByANul) {
+  auto built = RespCommand::Build(0);
+  RespArgs a;
+  for (int i = 0; i < 300; ++i) {
+    const std::string x(static_cast<size_t>(i % 37), 'x');
+    built.Arg(x);
+    a.Arg(x);
+    ASSERT_EQ(a.body().data()[a.body().size()], '\0') << i;
+  }
+  const RespCommand b = std::move(built).Done();
+  const RespCommand copy = b;
+  for (const RespCommand* c : {&b, &copy}) {
+    EXPECT_EQ(c->wire().data()[c->wire().size()], '\0');
+  }
+  RespArgs head;
+  head.Arg("SET");
+  for (const RespCommand& c :
+       {RespCommand::Of(a), RespCommand::Join(head, a), RespCommand::Of({"GET", "k"})}) {
+    EXPECT_EQ(c.wire().data()[c.wire().size()], '\0');
+    EXPECT_EQ(std::strlen(c.wire().data()), c.wire().size());
+  }
 }
 
 }  // namespace
