@@ -3,6 +3,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -85,6 +86,13 @@ class RedisServer {
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
+      // Not the test's stdout and stderr (it logs to its file): a test that aborts leaves
+      // this server behind, and ctest would wait for it to close the test's output.
+      const int null = ::open("/dev/null", O_WRONLY);
+      if (null >= 0) {
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+      }
       ::execvp("redis-server", argv.data());
       ::_exit(127);
     }
