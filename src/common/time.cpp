@@ -1,11 +1,10 @@
 #include "journeyd/common/time.h"
 
-#include <array>
-#include <cstring>
-
 #include <fmt/format.h>
+#include <array>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 namespace journeyd {
 namespace {
@@ -197,10 +196,6 @@ char* PutDigits(char* at, int64_t v, int width) {
   while (n > 0) *at++ = buf[--n];
   return at;
 }
-
-}  // namespace
-
-namespace {
 
 // "00" to "99", two characters each.
 constexpr std::array<char, 200> kTwoDigits = [] {
