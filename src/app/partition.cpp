@@ -550,7 +550,8 @@ class Worker final : public PartitionWorker {
     if (work.empty() && dead.empty() && !take) co_return "";
     // One flow set for the whole batch, even if a reload swaps it while it waits on Redis.
     const std::shared_ptr<const flow::FlowSet> flows = s_.Flows();
-    std::vector<engine::CustomerState> states(work.size());
+    std::vector<engine::CustomerState>& states = states_;
+    states.resize(work.size());
     std::vector<bool> existed(work.size(), false);
     std::vector<std::optional<TimePoint>> old_wake(work.size());
     // The customers' keys: read here, then the commit's KEYS after the fixed six.
@@ -591,8 +592,9 @@ class Worker final : public PartitionWorker {
     if (!work.empty()) {
       const Result& r = read.back();
       if (!r.ok()) co_return co_await refuse("MGET: " + r.what());
-      for (size_t i = 0; i < work.size() && i < r.reply.elements.size(); ++i) {
-        const Reply& v = r.reply.elements[i];
+      for (size_t i = 0; i < work.size(); ++i) {
+        static const Reply kNil;
+        const Reply& v = i < r.reply.elements.size() ? r.reply.elements[i] : kNil;
         if (v.type == Reply::Type::kString) {
           std::string err;
           if (!engine::DecodeState(v.str, &states[i], &err)) {
@@ -601,8 +603,10 @@ class Worker final : public PartitionWorker {
           }
           existed[i] = true;
           old_wake[i] = states[i].wake;
+        } else {
+          states[i] = engine::CustomerState{};
+          states[i].id = work[i].customer;
         }
-        if (states[i].id.empty()) states[i].id = work[i].customer;
       }
     }
     const TimePoint now = s_.clock.Now();
@@ -887,6 +891,9 @@ class Worker final : public PartitionWorker {
   std::string token_;
   std::string commit_sha_;
   std::string wheel_sha_;
+  // The batch's customer states, kept from commit to commit: DecodeState reuses the room
+  // they hold for the states it reads next.
+  std::vector<engine::CustomerState> states_;
   // The wheel_moved value in Redis, known once we moved the wheel since taking the lease.
   std::optional<int64_t> wheel_moved_;
   std::optional<TimePoint> move_at_;  // when the timing wheel must move next (unset: at once)

@@ -688,8 +688,7 @@ class Reader {
     return d;
   }
   std::string_view Bytes() { return Take(Varint()); }
-  std::string Str() { return std::string(Utf8(Bytes())); }
-  std::string Text(bool remember = true) { return std::string(TextView(remember)); }
+  std::string_view StrView() { return Utf8(Bytes()); }
   // A view into the bytes being read.
   std::string_view TextView(bool remember = true) {
     const uint64_t v = Varint();
@@ -776,8 +775,12 @@ void WriteAttr(Writer& w, const Attr& a) {
   }
 }
 
-Attr ReadAttr(Reader& r) {
-  Attr a;
+// Into `a`, which may hold an earlier value: its string keeps its room.
+void ReadAttr(Reader& r, Attr& a) {
+  a.kind = Attr::Kind::kNull;
+  a.b = false;
+  a.number = 0;
+  a.str.clear();
   switch (r.Byte()) {
     case kTagNull:
       break;
@@ -798,13 +801,12 @@ Attr ReadAttr(Reader& r) {
       break;
     case kTagString:
       a.kind = Attr::Kind::kString;
-      a.str = r.Str();
+      a.str.assign(r.StrView());
       break;
     default:
       r.Fail("unknown attribute kind");
       break;
   }
-  return a;
 }
 
 void WriteName(Writer& w, std::string_view name) {
@@ -818,14 +820,16 @@ void WriteName(Writer& w, std::string_view name) {
   w.Str(name);
 }
 
-std::string ReadName(Reader& r) {
+void ReadName(Reader& r, std::string& name) {
   const uint64_t ref = r.Varint();
-  if (ref == 0) return r.Str();
-  if (ref > std::size(kKnownAttrs)) {
+  if (ref == 0) {
+    name.assign(r.StrView());
+  } else if (ref > std::size(kKnownAttrs)) {
     r.Fail("attribute reference out of range");
-    return {};
+    name.clear();
+  } else {
+    name.assign(kKnownAttrs[ref - 1]);
   }
-  return std::string(kKnownAttrs[ref - 1]);
 }
 
 }  // namespace
@@ -951,62 +955,70 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
                          CustomerState::kCodecVersion);
     return false;
   }
+  // Read into a state kept for the thread, reusing the strings and vectors of the last one
+  // read there, and swapped with `out` once all of it reads: `out` stays as it was on an
+  // error, and a caller that keeps its states from batch to batch hands their allocations
+  // back here for the next read.
+  thread_local CustomerState s;
   Reader r(bytes.substr(1));
-  CustomerState s;
-  s.id = r.Str();
+  s.id.assign(r.StrView());
   const uint8_t flags = r.Flags(kStateFlagsAll, "state");
   s.unsubscribed = flags & kUnsubscribed;
   s.bouncing = flags & kBouncing;
   s.orders = r.Signed();
-  if (flags & kRevenue) s.revenue = r.Double();
+  s.revenue = flags & kRevenue ? r.Double() : 0;
+  s.first_purchase_at.reset();
+  s.last_purchase_at.reset();
+  s.wake.reset();
   if (flags & kFirstPurchase) s.first_purchase_at = r.Time();
   if (flags & kLastPurchase) s.last_purchase_at = r.Time();
   if (flags & kWake) s.wake = r.Time();
 
   uint64_t n = r.Count();
-  s.profile.reserve(n);
+  s.profile.resize(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
-    std::string name = ReadName(r);
-    Attr a = ReadAttr(r);
-    if (r.ok() && !s.profile.empty() && s.profile.back().first >= name) {
+    auto& [name, a] = s.profile[i];
+    ReadName(r, name);
+    ReadAttr(r, a);
+    if (r.ok() && i > 0 && s.profile[i - 1].first >= name) {
       r.Fail("profile attributes out of order");
     }
-    s.profile.emplace_back(std::move(name), std::move(a));
   }
 
   n = r.Count();
-  s.memos.reserve(n);
+  s.memos.resize(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
-    FlowMemo m;
-    m.flow = r.Text();
+    FlowMemo& m = s.memos[i];
+    m.flow.assign(r.TextView());
     m.runs = r.Varint32("run count");
     const uint8_t mf = r.Flags(kMemoFlagsAll, "flow memo");
-    if (mf & kMemoLastEntry) m.last_entry = r.Time();
-    if (mf & kMemoLastSend) m.last_send = r.Time();
-    if (mf & kMemoLastSendStep) m.last_send_step = r.Text();
-    if (mf & kMemoConverted) m.converted_run = r.Varint32("run number");
+    m.last_entry = mf & kMemoLastEntry ? r.Time() : TimePoint{};
+    m.last_send = mf & kMemoLastSend ? r.Time() : TimePoint{};
+    m.last_send_step.assign(mf & kMemoLastSendStep ? r.TextView() : std::string_view());
+    m.converted_run = mf & kMemoConverted ? r.Varint32("run number") : 0;
+    m.date_next.reset();
     if (mf & kMemoDateNext) m.date_next = r.Time();
-    if (mf & kMemoDateFired) m.date_fired_key = r.Signed();
-    s.memos.push_back(std::move(m));
+    m.date_fired_key = mf & kMemoDateFired ? r.Signed() : 0;
   }
 
   n = r.Count();
-  s.journeys.reserve(n);
+  s.journeys.resize(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
-    Journey j;
-    j.flow = r.Text();
+    Journey& j = s.journeys[i];
+    j.flow.assign(r.TextView());
     j.run = r.Varint32("run number");
-    j.step = r.Text();
+    j.step.assign(r.TextView());
     const uint8_t jf = r.Flags(kJourneyFlagsAll, "journey");
     const uint8_t wait = jf & kJourneyWaitMask;
     if (wait > static_cast<uint8_t>(Journey::Wait::kEvent)) r.Fail("unknown wait kind");
     j.wait = static_cast<Journey::Wait>(wait);
     j.entered_at = r.Time();
     const int64_t entered = ToUnixMillis(j.entered_at);
-    if (jf & kJourneyWake) j.wake = FromUnixMillis(r.TimeFrom(entered));
-    if (jf & kJourneyTriggerType) j.trigger_type = r.Text();
-    if (jf & kJourneyTriggerId) j.trigger_event_id = r.Text();
-    if (jf & kJourneyTriggerTs) j.trigger_ts = FromUnixMillis(r.TimeFrom(entered));
+    j.wake = jf & kJourneyWake ? FromUnixMillis(r.TimeFrom(entered)) : TimePoint{};
+    j.trigger_type.assign(jf & kJourneyTriggerType ? r.TextView() : std::string_view());
+    j.trigger_event_id.assign(jf & kJourneyTriggerId ? r.TextView() : std::string_view());
+    j.trigger_ts = jf & kJourneyTriggerTs ? FromUnixMillis(r.TimeFrom(entered)) : TimePoint{};
+    j.trigger_data.clear();
     if (jf & kJourneyTriggerData) {
       std::string_view packed = r.Bytes();
       if (r.ok()) {
@@ -1015,14 +1027,14 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
         } else if (!IsPackedObject(packed)) {
           r.Fail("trigger data is not an object");
         } else {
-          j.trigger_data = std::string(packed);
+          j.trigger_data.assign(packed);
         }
       }
     }
-    s.journeys.push_back(std::move(j));
   }
 
   n = r.Count();
+  s.history.clear();
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     HistoryEntry h;
     h.at = r.Time();
@@ -1041,18 +1053,18 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
   }
 
   n = r.Count();
-  s.recent_event_ids.reserve(n);
-  for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_event_ids.push_back(r.Text(false));
+  s.recent_event_ids.resize(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_event_ids[i].assign(r.TextView(false));
   n = r.Count();
-  s.recent_marketing_sends.reserve(n);
-  for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_marketing_sends.push_back(r.Time());
+  s.recent_marketing_sends.resize(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_marketing_sends[i] = r.Time();
 
   if (r.ok() && !r.done()) r.Fail("trailing bytes");
   if (!r.ok()) {
     *error = r.error();
     return false;
   }
-  *out = std::move(s);
+  std::swap(*out, s);
   return true;
 }
 

@@ -363,6 +363,42 @@ TEST(StateCodec, StatesGrowingTheBufferRoundTripExactly) {
   EXPECT_GT(last, 8u * 1024);  // from the first 256 bytes, doubled five times and more
 }
 
+// DecodeState reads into a state kept for the thread and reuses what it holds: a sparse state
+// read after a rich one, or after a read that failed half way, keeps nothing of either.
+TEST(StateCodec, ReadingAfterRicherStatesKeepsNothingOfThem) {
+  CustomerState sparse;
+  sparse.id = "c2";
+  sparse.Set("email", Num(5));  // a name the rich state has, with another kind
+  FlowMemo memo;
+  memo.flow = "winback";  // no times, no step, no date
+  sparse.memos = {memo, memo};
+  sparse.memos[1].flow = "welcome";
+  Journey j;
+  j.flow = "winback";  // no wake, no trigger
+  j.step = "mail1";
+  j.entered_at = Ts("2026-06-01T00:00:00Z");
+  sparse.journeys = {j, j};
+  sparse.journeys[1].flow = "welcome";
+  const std::string rich = EncodeState(RichState());
+  const std::string bytes = EncodeState(sparse);
+  std::string err;
+
+  CustomerState a;
+  ASSERT_TRUE(DecodeState(rich, &a, &err)) << err;
+  ASSERT_TRUE(DecodeState(bytes, &a, &err)) << err;  // into a rich state
+  ExpectSame(sparse, a);
+  CustomerState c;
+  ASSERT_TRUE(DecodeState(bytes, &c, &err)) << err;  // the thread's state now held the rich one
+  ExpectSame(sparse, c);
+  CustomerState d;
+  ASSERT_TRUE(DecodeState(rich, &d, &err)) << err;
+  EXPECT_FALSE(DecodeState(std::string_view(rich).substr(0, rich.size() - 3), &d, &err));
+  ExpectSame(RichState(), d);  // a failed read leaves its output as it was
+  ASSERT_TRUE(DecodeState(bytes, &d, &err)) << err;
+  ExpectSame(sparse, d);
+  EXPECT_EQ(EncodeState(d), bytes);
+}
+
 TEST(StateCodec, AnEmptyStateRoundTrips) {
   CustomerState s;
   std::string bytes = EncodeState(s);
