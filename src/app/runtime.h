@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,6 +62,10 @@ struct Shared {
   std::shared_ptr<mail::SmtpPool> smtp;  // smtp.mode: smtp — one pool for every partition
   AppMetrics metrics;
   asio::io_context* main_io = nullptr;  // the senders', the SMTP pool's, the admin server's
+  // The signed unsubscribe link of a marketing mail (admin.public_url, admin.secret_file),
+  // added by the sender when it sends the job: a commit leaves it out of the outbox entry.
+  std::function<std::string(std::string_view customer_id, std::string_view flow)> unsubscribe_url =
+      nullptr;
 
   std::shared_ptr<const flow::FlowSet> Flows() const { return flows.load(); }
 };

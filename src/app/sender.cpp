@@ -55,10 +55,11 @@ struct Outgoing {
 };
 
 // A job as the commit wrote it: rendered here from its template and vars (engine/render.h),
-// with the flows loaded now. An entry that carries its mail instead (subject, text and html,
-// as earlier versions wrote it) is sent as it is.
+// with the flows loaded now, and a marketing mail's unsubscribe link signed now (entries that
+// earlier versions wrote with a link keep theirs). An entry that carries its mail instead
+// (subject, text and html, as earlier versions wrote it) is sent as it is.
 Outgoing Parse(const Reply& entry, const flow::FlowSet& flows, const mail::MessageOptions& options,
-               TimePoint date) {
+               TimePoint date, const Shared& s) {
   Outgoing o;
   o.id = entry.elements[0].str;
   const Reply& f = entry.elements[1];
@@ -92,6 +93,9 @@ Outgoing Parse(const Reply& entry, const flow::FlowSet& flows, const mail::Messa
   if (!id_ok) {
     o.build_error = "bad job id";
     return o;
+  }
+  if (job.marketing && job.unsubscribe_url.empty() && s.unsubscribe_url) {
+    job.unsubscribe_url = s.unsubscribe_url(job.customer_id, job.flow);
   }
   if (has_vars) {
     if (!engine::RenderSendJob(flows.templates(), job, &o.build_error)) return o;
@@ -384,7 +388,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition,
     const std::shared_ptr<const flow::FlowSet> flows = s.Flows();  // a reload may swap them
     for (const Reply& e : entries.elements) {
       if (e.elements.size() < 2) continue;
-      next->items.push_back(Parse(e, *flows, mo, date));
+      next->items.push_back(Parse(e, *flows, mo, date, s));
     }
     if (flight) co_await finish();
 

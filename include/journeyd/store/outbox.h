@@ -6,13 +6,17 @@
 // (the template's values, a JSON object) and `job`, a JSON object with the rest:
 //
 //   {"step":"mail1","run":1,"marketing":true,"template":"winback_1","at":"2026-...Z",
-//    "locale":"de","unsubscribe_url":"https://..."}
+//    "locale":"de"}
 //
-// (`locale` and `unsubscribe_url` only when not empty). Redis's cost of an XADD grows with
-// its number of fields, and a commit adds one per mail: with twelve fields the outbox XADD
-// took 2.9 to 3.5 µs of Redis per mail, with six 2.4 to 2.7 (`journeyd-bench
-// --redis-commands`). Entries written by earlier versions, with `step`, `run`, `marketing`,
-// `template`, `locale`, `unsubscribe_url` and `at` as fields of their own, are read too.
+// (`locale` only when not empty). A marketing mail's unsubscribe link is signed by the sender
+// when it sends the job (app/sender.cpp), not stored: it was a third of the entry. A job that
+// carries `unsubscribe_url` (earlier versions wrote it) is sent with that link.
+//
+// Redis's cost of an XADD grows with its number of fields, and a commit adds one per mail:
+// with twelve fields the outbox XADD took 2.9 to 3.5 µs of Redis per mail, with six 2.4 to 2.7
+// (`journeyd-bench --redis-commands`). Entries written by earlier versions, with `step`, `run`,
+// `marketing`, `template`, `locale`, `unsubscribe_url` and `at` as fields of their own, are
+// read too.
 #pragma once
 
 #include <string>

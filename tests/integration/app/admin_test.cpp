@@ -206,6 +206,11 @@ TEST_F(Admin, OneClickUnsubscribeFromARealMail) {
   EXPECT_EQ(Header(mail, "List-Unsubscribe-Post"), "List-Unsubscribe=One-Click");
   const std::string token = TokenOf(Header(mail, "List-Unsubscribe"));
   ASSERT_FALSE(token.empty()) << mail;
+  // The link is signed when the mail goes out: the outbox entry does not carry it.
+  Reply queued = Cmd({"XRANGE", "journeyd:{0}:outbox", "-", "+"});
+  ASSERT_EQ(queued.elements.size(), 1u);
+  EXPECT_EQ(Fields(queued.elements[0])["job"].find("unsubscribe"), std::string::npos)
+      << Fields(queued.elements[0])["job"];
 
   // Forged, altered and malformed tokens change nothing.
   std::string altered_mac = token;

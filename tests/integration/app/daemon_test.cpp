@@ -500,5 +500,32 @@ TEST_F(Daemon, AnOutboxEntryWithABadJobFieldIsDeadLettered) {
   EXPECT_EQ(Mails().size(), 1u);
 }
 
+// A marketing job is sent with an unsubscribe link signed when it goes out; one that an earlier
+// version queued with its link keeps that link.
+TEST_F(Daemon, TheSenderSignsTheUnsubscribeLinkUnlessTheJobCarriesOne) {
+  WriteConfig(1);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  const std::string job =
+      R"({"step":"thanks","run":1,"marketing":true,"template":"welcome_thanks",)"
+      R"("at":"2026-01-01T10:00:00Z")";
+  Cmd({"XADD", "journeyd:{0}:outbox", "*", "job_id", "00000000000000000000000000000c01",
+       "customer_id", "u1", "flow", "welcome", "to", "u1@example.com", "vars", "{}", "job",
+       job + "}"});
+  Cmd({"XADD", "journeyd:{0}:outbox", "*", "job_id", "00000000000000000000000000000c02",
+       "customer_id", "u2", "flow", "welcome", "to", "u2@example.com", "vars", "{}", "job",
+       job + R"(,"unsubscribe_url":"https://shop.example/u?token=kept"})"});
+  ASSERT_TRUE(WaitFor([&] { return Mails().size() >= 2; })) << Read(dir_ / "journeyd.log");
+  std::map<std::string, std::string> links;  // To → List-Unsubscribe
+  for (const auto& m : Mails()) {
+    const std::string mail = Read(m);
+    links[Header(mail, "To")] = Header(mail, "List-Unsubscribe");
+  }
+  // base64url("u1") and base64url("welcome"), then the MAC.
+  EXPECT_NE(links["u1@example.com"].find("/unsubscribe?token=dTE.d2VsY29tZQ."), std::string::npos)
+      << links["u1@example.com"];
+  EXPECT_EQ(links["u2@example.com"], "<https://shop.example/u?token=kept>");
+}
+
 }  // namespace
 }  // namespace journeyd
