@@ -84,7 +84,9 @@ int Process::Stop() {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);
   int status = 0;
-  for (int i = 0; i < 500; ++i) {
+  // Up to 30 s: journeyd run under valgrind (for instruction counts) takes its time to
+  // finish the batch in hand, and must exit by itself to write its profile.
+  for (int i = 0; i < 3000; ++i) {
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       return status;
