@@ -135,7 +135,8 @@ class Worker final : public PartitionWorker {
 
     // The sender runs on the main thread, with the SMTP pool and the admin server.
     ++senders_;
-    asio::co_spawn(*s_.main_io, RunOutboxSender(*s_.main_io, s_, partition_, owned_),
+    behind_ = false;
+    asio::co_spawn(*s_.main_io, RunOutboxSender(*s_.main_io, s_, partition_, owned_, behind_),
                    [this](std::exception_ptr) { --senders_; });
     auto last_claim = std::chrono::steady_clock::now();
     while (!s_.stopping) {
@@ -192,9 +193,13 @@ class Worker final : public PartitionWorker {
       if (r.reply.is_error()) co_return "XREADGROUP: " + r.reply.str;
       if (s_.stopping && r.reply.is_nil()) break;
       backlog_ = EntryCount(r.reply) >= static_cast<size_t>(count);
+      // More timers are due than one take holds (a full batch, or a bucket the wheel moved
+      // past), or more events wait than one read took: the outbox sender yields (sender.cpp).
+      const bool more_due = due.take.has_value() || due.work.size() >= static_cast<size_t>(kBatch);
       err = co_await ProcessStreamReply(r.reply, Mode::kFresh, std::move(due.work), !backlog_,
                                         due.take ? &*due.take : nullptr);
       if (!err.empty()) co_return err;
+      behind_ = backlog_ || more_due;
       s_.stats.timers += due.lateness.size();
       s_.metrics.timer_lateness_seconds.ObserveMany(due.lateness);
     }
@@ -903,7 +908,9 @@ class Worker final : public PartitionWorker {
   bool past_more_ = false;
   std::optional<std::string> past_bucket_;
   std::atomic<bool> owned_{false};  // read by the sender, on the main thread
-  std::atomic<int> senders_{0};     // outbox senders still running
+  // Working through a backlog of due timers or events (Own): read by the sender, which yields.
+  std::atomic<bool> behind_{false};
+  std::atomic<int> senders_{0};  // outbox senders still running
   std::chrono::steady_clock::time_point lease_renewed_;
   std::optional<TimePoint> next_wake_;
   std::chrono::steady_clock::time_point fire_after_;  // the timer tick (TakeDueTimers)

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "journeyd/app/turns.h"
 #include "journeyd/engine/render.h"
 #include "journeyd/mail/message.h"
 #include "journeyd/store/keys.h"
@@ -29,6 +30,9 @@ using store::Result;
 namespace {
 
 constexpr int kOutboxBatch = 200;
+// The turn of delivery and of a backlogged partition's worker (app/turns.h): delivery pauses
+// for at most a second at a stretch.
+constexpr auto kTurn = std::chrono::seconds(1);
 
 int64_t RealNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -195,7 +199,7 @@ mail::SmtpOptions SmtpOptionsOf(const Config& config) {
 }
 
 awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition,
-                                const std::atomic<bool>& owned) {
+                                const std::atomic<bool>& owned, const std::atomic<bool>& behind) {
   const Keys keys(s.config.redis.prefix, partition);
   const auto& cfg = s.config.smtp;
   const bool smtp = cfg.mode == "smtp" && s.smtp;
@@ -323,6 +327,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition,
       }
     }
   };
+  DeliveryTurns turns(kTurn);
   while (!s.stopping && owned) {
     if (!conn->connected()) {
       std::string err = co_await Connect(*conn);
@@ -330,6 +335,15 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition,
         co_await Sleep(Duration{500});
         continue;
       }
+    }
+    // The worker is behind: it goes first (app/turns.h); the batch out is settled meanwhile.
+    if (turns.Yield(behind.load(std::memory_order_relaxed), std::chrono::steady_clock::now())) {
+      if (flight) {
+        co_await finish();
+      } else {
+        co_await Sleep(Duration{10});
+      }
+      continue;
     }
     // Retries that are due go back into the outbox.
     Result moved =

@@ -12,8 +12,11 @@ namespace journeyd::app::internal {
 
 mail::SmtpOptions SmtpOptionsOf(const Config& config);
 
-// Runs while `owned` stays true and the daemon is not stopping.
+// Runs while `owned` stays true and the daemon is not stopping. While `behind` holds (the
+// partition's worker has more due timers or events than one batch), it takes turns with the
+// worker (journeyd/app/turns.h).
 asio::awaitable<void> RunOutboxSender(asio::io_context& io, Shared& shared, int partition,
-                                      const std::atomic<bool>& owned);
+                                      const std::atomic<bool>& owned,
+                                      const std::atomic<bool>& behind);
 
 }  // namespace journeyd::app::internal
