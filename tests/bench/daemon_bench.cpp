@@ -235,7 +235,8 @@ std::optional<double> RunUntil(const std::string& config, const std::string& log
 
 std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
   const std::string flows = std::filesystem::absolute(o.flows_dir).string();
-  std::vector<double> ceilings, ingest, timers, bytes, rss;
+  std::vector<double> ceilings, timer_ceilings, ingest, timers, bytes, rss, ingest_ratio,
+      timers_ratio;
   std::vector<double> xadd_redis_us, ingest_daemon_us, ingest_redis_us, timers_daemon_us,
       timers_redis_us;
   DaemonFigures fig;
@@ -267,6 +268,7 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
         &rss_now, &daemon_cpu);
     if (!secs) return std::nullopt;
     ingest.push_back(o.customers / *secs);
+    ingest_ratio.push_back(ingest.back() / ceilings.back());
     ingest_daemon_us.push_back(daemon_cpu * 1e6 / o.customers);
     ingest_redis_us.push_back((RedisCpuSeconds(*client) - redis_cpu) * 1e6 / o.customers);
     fig.ingest_commands = CommandStats(*client, o.customers);
@@ -281,6 +283,10 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
       client->Command({"XTRIM", store::Keys(kPrefix, p).events(), "MAXLEN", "0"}, &err);
     }
     bytes.push_back(static_cast<double>(redis.UsedMemory() - baseline) / o.customers);
+
+    // The ceiling again, next to the timer phase (its stream dropped afterwards).
+    timer_ceilings.push_back(XaddCeiling(redis.port(), o.customers));
+    client->Command({"DEL", "journeyd:bench"}, &err);
 
     // Timers: virtual time moved 181 days on, so every win-back wait is due at once.
     const double ahead = 181.0 * 86400 * 1000 / (kTimerScale - 1);
@@ -312,6 +318,7 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
         nullptr, &daemon_cpu);
     if (!secs) return std::nullopt;
     timers.push_back(o.customers / *secs);
+    timers_ratio.push_back(timers.back() / timer_ceilings.back());
     timers_daemon_us.push_back(daemon_cpu * 1e6 / o.customers);
     timers_redis_us.push_back((RedisCpuSeconds(*client) - redis_cpu) * 1e6 / o.customers);
     fig.timers_commands = CommandStats(*client, o.customers);
@@ -323,6 +330,9 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
     }
   }
   fig.xadd_ceiling = Median(ceilings);
+  fig.timers_xadd_ceiling = Median(timer_ceilings);
+  fig.ingest_ratio = Median(ingest_ratio);
+  fig.timers_ratio = Median(timers_ratio);
   fig.ingest_per_sec = Median(ingest);
   fig.timers_per_sec = Median(timers);
   fig.bytes_per_customer = Median(bytes);

@@ -11,9 +11,15 @@
 namespace journeyd::bench {
 
 struct DaemonFigures {
-  double xadd_ceiling = 0;        // redis-benchmark XADD -P 64, requests/s
-  double ingest_per_sec = 0;      // first purchases drained to committed state
-  double timers_per_sec = 0;      // due customers fired and committed (each queues a mail)
+  // redis-benchmark XADD -P 64, requests/s: measured right before the ingest phase and again
+  // right before the timer phase of each run, so that each figure is divided by a ceiling taken
+  // under the same load of the host (a shared one swings by a factor of two within minutes).
+  double xadd_ceiling = 0;         // before ingest
+  double timers_xadd_ceiling = 0;  // before the timers
+  double ingest_per_sec = 0;       // first purchases drained to committed state
+  double timers_per_sec = 0;       // due customers fired and committed (each queues a mail)
+  // Medians of each run's figure divided by its own ceiling.
+  double ingest_ratio = 0, timers_ratio = 0;
   double bytes_per_customer = 0;  // used_memory delta per customer waiting in winback
   double rss_mib = 0;             // the daemon's VmRSS after the ingest
   // CPU time per event (ingest) and per timer, in microseconds: the daemon's own, and Redis's.
