@@ -616,8 +616,8 @@ class Worker final : public PartitionWorker {
           old_wake[i] = states[i].wake;
         } else {
           states[i] = engine::CustomerState{};
-          states[i].id = work[i].customer;
         }
+        if (states[i].id.empty()) states[i].id = work[i].customer;
       }
     }
     const TimePoint now = s_.clock.Now();
