@@ -8,36 +8,36 @@ namespace {
 using Clock = DeliveryTurns::Clock;
 using std::chrono::milliseconds;
 
+// `ms` milliseconds into a steady clock well past its epoch.
+Clock::time_point At(int ms) {
+  return Clock::time_point{} + std::chrono::hours(1) + milliseconds(ms);
+}
+
 TEST(DeliveryTurns, TheSenderNeverWaitsForAWorkerThatIsNotBehind) {
   DeliveryTurns turns(milliseconds(1000));
-  const Clock::time_point t0{};
-  for (int ms = 0; ms < 5000; ms += 10) EXPECT_FALSE(turns.Yield(false, t0 + milliseconds(ms)));
+  for (int ms = 0; ms < 5000; ms += 10) EXPECT_FALSE(turns.Yield(false, At(ms)));
 }
 
 TEST(DeliveryTurns, ABacklogIsWorkedFirstForATurnThenTheyAlternate) {
   DeliveryTurns turns(milliseconds(1000));
-  const Clock::time_point t0 = Clock::time_point{} + std::chrono::hours(1);
-  auto at = [&](int ms) { return t0 + milliseconds(ms); };
-  EXPECT_TRUE(turns.Yield(true, at(0)));
-  EXPECT_TRUE(turns.Yield(true, at(999)));
-  EXPECT_FALSE(turns.Yield(true, at(1000)));  // a turn of waiting is over: delivery's turn
-  EXPECT_FALSE(turns.Yield(true, at(1500)));
-  EXPECT_FALSE(turns.Yield(true, at(1999)));
-  EXPECT_TRUE(turns.Yield(true, at(2000)));  // the backlog's turn again
-  EXPECT_TRUE(turns.Yield(true, at(2999)));
-  EXPECT_FALSE(turns.Yield(true, at(3000)));
+  EXPECT_TRUE(turns.Yield(true, At(0)));
+  EXPECT_TRUE(turns.Yield(true, At(999)));
+  EXPECT_FALSE(turns.Yield(true, At(1000)));  // a turn of waiting is over: delivery's turn
+  EXPECT_FALSE(turns.Yield(true, At(1500)));
+  EXPECT_FALSE(turns.Yield(true, At(1999)));
+  EXPECT_TRUE(turns.Yield(true, At(2000)));  // the backlog's turn again
+  EXPECT_TRUE(turns.Yield(true, At(2999)));
+  EXPECT_FALSE(turns.Yield(true, At(3000)));
 }
 
 TEST(DeliveryTurns, AWaitEndsWithTheBacklogAndTheNextStartsAfresh) {
   DeliveryTurns turns(milliseconds(1000));
-  const Clock::time_point t0 = Clock::time_point{} + std::chrono::hours(1);
-  auto at = [&](int ms) { return t0 + milliseconds(ms); };
-  EXPECT_TRUE(turns.Yield(true, at(0)));
-  EXPECT_TRUE(turns.Yield(true, at(800)));
-  EXPECT_FALSE(turns.Yield(false, at(900)));  // caught up
-  EXPECT_TRUE(turns.Yield(true, at(1000)));   // a new backlog: a whole turn of its own
-  EXPECT_TRUE(turns.Yield(true, at(1900)));
-  EXPECT_FALSE(turns.Yield(true, at(2000)));
+  EXPECT_TRUE(turns.Yield(true, At(0)));
+  EXPECT_TRUE(turns.Yield(true, At(800)));
+  EXPECT_FALSE(turns.Yield(false, At(900)));  // caught up
+  EXPECT_TRUE(turns.Yield(true, At(1000)));   // a new backlog: a whole turn of its own
+  EXPECT_TRUE(turns.Yield(true, At(1900)));
+  EXPECT_FALSE(turns.Yield(true, At(2000)));
 }
 
 }  // namespace
