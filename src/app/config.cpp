@@ -250,6 +250,8 @@ const std::map<std::string, Setter>& Keys() {
        SecretFile([](Config& c) -> std::string& { return c.redis.password; })},
       {"redis.prefix", Str([](Config& c) -> std::string& { return c.redis.prefix; })},
       {"redis.partitions", Int([](Config& c) -> int& { return c.redis.partitions; }, 1, 1024)},
+      {"redis.worker_threads",
+       Int([](Config& c) -> int& { return c.redis.worker_threads; }, 0, 1024)},
       {"redis.lease_ms", Int([](Config& c) -> int& { return c.redis.lease_ms; }, 1000, 600000)},
       {"flows.dir", PathValue([](Config& c) -> std::string& { return c.flows.dir; })},
       {"smtp.mode", OneOf([](Config& c) -> std::string& { return c.smtp.mode; }, {"file", "smtp"})},

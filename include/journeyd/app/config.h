@@ -21,6 +21,7 @@ struct Config {
     std::string password;  // from redis.password, redis.password_file or REDIS_PASSWORD
     std::string prefix = "journeyd";
     int partitions = 1;
+    int worker_threads = 0;  // 0: WorkerThreads picks (app/daemon.h)
     int lease_ms = 10000;
   } redis;
 

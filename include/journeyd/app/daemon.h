@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "journeyd/app/config.h"
 #include "journeyd/flow/flow.h"
@@ -37,6 +38,13 @@ struct DaemonStats {
   std::atomic<int> partitions_owned{0};
   std::atomic<bool> redis_ok{false};
 };
+
+// How many threads the partition workers run on: `configured` (redis.worker_threads) when it
+// is set, else one per core, but one core fewer when Redis is on this machine (`redis_host` a
+// loopback address); never more than there are partitions. Redis does every partition's
+// reads and commits on a single thread: all workers wait on it, and a worker thread on each
+// core would take turns on the cores with it.
+int WorkerThreads(int configured, int cores, int partitions, std::string_view redis_host);
 
 // Runs until SIGTERM/SIGINT. Returns the process exit code.
 int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows);

@@ -33,8 +33,9 @@ class Daemon : public ::testing::Test {
   int admin_port_ = 0;
   pid_t pid_ = -1;
   pid_t second_pid_ = -1;
-  int64_t anchor_ = 0;  // the daemon's clock anchor, read once
-  int partitions_ = 1;  // redis.partitions in WriteConfig
+  int64_t anchor_ = 0;      // the daemon's clock anchor, read once
+  int partitions_ = 1;      // redis.partitions in WriteConfig
+  int worker_threads_ = 0;  // redis.worker_threads (0: the daemon picks)
   std::unique_ptr<store::SyncRedis> client_;
   std::string smtp_config_;  // the config's smtp section when a test sets it
 
@@ -62,7 +63,8 @@ class Daemon : public ::testing::Test {
   void WriteConfig(double scale, const std::string& name = "journeyd.yaml", int admin_port = 0) {
     if (admin_port == 0) admin_port = admin_port_;
     std::ofstream(dir_ / name) << "redis: { port: " << redis_.port()
-                               << ", lease_ms: 2000, partitions: " << partitions_ << " }\n"
+                               << ", lease_ms: 2000, partitions: " << partitions_
+                               << ", worker_threads: " << worker_threads_ << " }\n"
                                << "flows: { dir: " << JOURNEYD_SOURCE_DIR << "/flows }\n"
                                << (smtp_config_.empty()
                                        ? "smtp: { mode: file, dir: " + (dir_ / "mail").string() +

@@ -19,6 +19,7 @@ TEST(Config, DefaultsWhenEmpty) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->redis.prefix, "journeyd");
   EXPECT_EQ(c->redis.partitions, 1);
+  EXPECT_EQ(c->redis.worker_threads, 0);
   EXPECT_EQ(c->redis.lease_ms, 10000);
   EXPECT_EQ(c->admin.listen, "127.0.0.1:8725");
   EXPECT_EQ(c->admin.public_url, "http://127.0.0.1:8725");
@@ -34,6 +35,7 @@ redis:
   host: 10.0.0.5
   port: 6380
   partitions: 8
+  worker_threads: 3
 smtp.mode: smtp
 smtp:
   tls: tls
@@ -52,6 +54,7 @@ flows:
   EXPECT_EQ(c->redis.host, "10.0.0.5");
   EXPECT_EQ(c->redis.port, 6380);
   EXPECT_EQ(c->redis.partitions, 8);
+  EXPECT_EQ(c->redis.worker_threads, 3);
   EXPECT_EQ(c->smtp.mode, "smtp");
   EXPECT_EQ(c->smtp.tls, "tls");
   EXPECT_FALSE(c->smtp.tls_verify);
