@@ -582,7 +582,7 @@ class Worker final : public PartitionWorker {
     if (!work.empty()) {
       store::RespArgs names;
       names.Reserve(work.size() * 40);
-      for (const auto& w : work) names.Arg(keys_.customer(w.customer));
+      for (const auto& w : work) names.Arg(customer_prefix_, w.customer);
       keys.Append(names);
       store::RespArgs mget_name;
       mget_name.Arg("MGET");
@@ -615,7 +615,7 @@ class Worker final : public PartitionWorker {
           existed[i] = true;
           old_wake[i] = states[i].wake;
         } else {
-          states[i] = engine::CustomerState{};
+          states[i].Clear();
         }
         if (states[i].id.empty()) states[i].id = work[i].customer;
       }
@@ -715,7 +715,7 @@ class Worker final : public PartitionWorker {
       const int64_t wake_ms = st.wake ? ToUnixMillis(*st.wake) : 0;
       if (bulk) {
         for (const auto& src : work[i].sources) f.acks.Arg(src);
-        if (state) f.mset.Arg(keys_.customer(work[i].customer)).Arg(*state);
+        if (state) f.mset.Arg(customer_prefix_, work[i].customer).Arg(*state);
         // Whether the customer can be in the timers set: its old wake is in a moved bucket
         // (or it fired from there). An old entry we do not know of fires early, and its
         // commit (fired) sets the set right.
@@ -898,6 +898,7 @@ class Worker final : public PartitionWorker {
   Shared& s_;
   int partition_;
   Keys keys_;
+  const std::string customer_prefix_ = keys_.customer_prefix();  // declared after keys_
   std::shared_ptr<store::RedisConnection> conn_, blocking_;
   std::string token_;
   std::string commit_sha_;

@@ -16,6 +16,15 @@
 namespace journeyd::engine {
 namespace {
 
+// The bytes that end a run of plain string bytes: the quote, the backslash, and the control
+// characters a JSON string must not hold.
+constexpr std::array<bool, 256> kStringStop = [] {
+  std::array<bool, 256> stop{};
+  for (int c = 0; c < 0x20; ++c) stop[static_cast<size_t>(c)] = true;
+  stop['"'] = stop['\\'] = true;
+  return stop;
+}();
+
 class Parser {
  public:
   Parser(std::string_view text, int max_depth)
@@ -238,16 +247,16 @@ class Parser {
     while (true) {
       // A run of plain bytes, copied at once and checked as UTF-8 (escapes and the closing
       // quote are ASCII, so no multi-byte sequence is split between runs).
-      const char* run = p_;
-      bool ascii = true;
-      while (p_ < end_ && *p_ != '"' && *p_ != '\\') {
-        const auto c = static_cast<unsigned char>(*p_);
-        if (c < 0x20) return false;
-        if (c >= 0x80) ascii = false;
-        ++p_;
-      }
-      const std::string_view bytes(run, static_cast<size_t>(p_ - run));
-      if (!ascii && !ValidUtf8(bytes)) return false;
+      // Scanned through locals: stores through p_ would make the compiler reload it per byte.
+      const char* const run = p_;
+      const char* p = run;
+      const char* const end = end_;
+      unsigned char bits = 0;  // every byte's bits: 0x80 set when any is not ASCII
+      while (p < end && !kStringStop[static_cast<unsigned char>(*p)]) bits |= *p++;
+      p_ = p;
+      if (p < end && static_cast<unsigned char>(*p) < 0x20) return false;
+      const std::string_view bytes(run, static_cast<size_t>(p - run));
+      if ((bits & 0x80) != 0 && !ValidUtf8(bytes)) return false;
       out->append(bytes);
       if (p_ == end_) return false;
       if (*p_ == '"') {

@@ -81,6 +81,23 @@ bool CustomerState::empty() const {
          recent_event_ids.empty() && recent_marketing_sends.empty() && history.empty();
 }
 
+void CustomerState::Clear() {
+  id.clear();
+  profile.clear();
+  orders = 0;
+  revenue = 0;
+  first_purchase_at.reset();
+  last_purchase_at.reset();
+  unsubscribed = false;
+  bouncing = false;
+  journeys.clear();
+  memos.clear();
+  recent_event_ids.clear();
+  recent_marketing_sends.clear();
+  history.clear();
+  wake.reset();
+}
+
 // ---- History ---------------------------------------------------------------------------
 
 namespace {

@@ -167,6 +167,9 @@ struct CustomerState {
   const FlowMemo* FindMemo(std::string_view flow) const;
   Journey* FindJourney(std::string_view flow);
   bool empty() const;  // nothing known: no need to store
+  // Back to a default-constructed state, keeping what the containers have allocated: a
+  // worker reuses one state per customer of its batch.
+  void Clear();
 };
 
 // Compact binary form: version byte, then varint-prefixed fields. Decoding never trusts the

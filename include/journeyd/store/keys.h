@@ -35,8 +35,10 @@ class Keys {
   std::string fence() const { return p_ + "fence"; }
   // Per-step journey counts: field "<flow>\t<step>\t<kind>\t<reason>" → count.
   std::string stats() const { return p_ + "stats"; }
-  // Built in one allocation: two per customer in every commit.
   std::string customer(std::string_view id) const { return Join("c:", id); }
+  // What every customer's key starts with: a commit writes its customers' keys into its
+  // commands from this and their ids (RespArgs::Arg(a, b)), with no string per key.
+  std::string customer_prefix() const { return p_ + "c:"; }
 
  private:
   // The prefix, then `kind`, then `name`.

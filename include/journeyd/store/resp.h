@@ -52,6 +52,24 @@ class RespBuffer {
     *p = '\0';
     used_ = static_cast<size_t>(p - data_.get());
   }
+  // Appends `a` then `b` as one bulk string (a key from its prefix and a name, with no string
+  // built for it). Neither may point into this buffer.
+  void Bulk(std::string_view a, std::string_view b) {
+    const size_t n = a.size() + b.size();
+    char* p = Room(n + kBulkFrame);
+    *p++ = '$';
+    p = std::to_chars(p, p + 20, n).ptr;
+    *p++ = '\r';
+    *p++ = '\n';
+    if (!a.empty()) std::memcpy(p, a.data(), a.size());
+    p += a.size();
+    if (!b.empty()) std::memcpy(p, b.data(), b.size());
+    p += b.size();
+    *p++ = '\r';
+    *p++ = '\n';
+    *p = '\0';
+    used_ = static_cast<size_t>(p - data_.get());
+  }
   // Appends `a` as it is.
   void Raw(std::string_view a) {
     if (a.empty()) return;
@@ -97,6 +115,12 @@ class RespArgs {
  public:
   RespArgs& Arg(std::string_view a) {
     buf_.Bulk(a);
+    ++count_;
+    return *this;
+  }
+  // `a` and `b` as one argument.
+  RespArgs& Arg(std::string_view a, std::string_view b) {
+    buf_.Bulk(a, b);
     ++count_;
     return *this;
   }

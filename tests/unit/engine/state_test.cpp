@@ -399,6 +399,15 @@ TEST(StateCodec, ReadingAfterRicherStatesKeepsNothingOfThem) {
   EXPECT_EQ(EncodeState(d), bytes);
 }
 
+TEST(CustomerState, ClearedIsAsNew) {
+  CustomerState s = RichState();
+  ASSERT_FALSE(s.empty());
+  s.Clear();
+  EXPECT_TRUE(s.empty());
+  ExpectSame(CustomerState{}, s);
+  EXPECT_EQ(EncodeState(s), EncodeState(CustomerState{}));
+}
+
 TEST(StateCodec, AnEmptyStateRoundTrips) {
   CustomerState s;
   std::string bytes = EncodeState(s);
