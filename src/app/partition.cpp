@@ -632,24 +632,33 @@ class Worker final : public PartitionWorker {
       std::vector<store::RespCommand> jobs;        // one XADD each
     } f;  // the bulk commit: one command per kind of effect
     (bulk ? f.mset : cust).Reserve(work.size() * 256);
-    // For the metrics once the commit is in: per customer, its events (type, duplicate) and
-    // the flows of its jobs.
-    std::vector<std::vector<std::pair<std::string, bool>>> events_of(work.size());
-    std::vector<std::vector<std::string>> mails_of(work.size());
+    // For the metrics once the commit is in, in customer order: the events (the customer's
+    // index, the type, a view into `work`, whether a duplicate) and the flows of the jobs.
+    struct Counted {
+      size_t customer;
+      std::string_view type;
+      bool duplicate;
+    };
+    std::vector<Counted> events_of;
+    events_of.reserve(work.size());
+    std::vector<std::pair<size_t, std::string>> mails_of;
     std::vector<double> fired_late(work.size(), -1);  // over wakes fired here: how late (s)
     size_t mails = 0;
     std::string field;
     const std::string outbox = keys_.outbox();
+    std::vector<engine::SendJob> jobs;             // the customer's, emptied for the next
+    std::vector<std::pair<size_t, int64_t>> mine;  // the customer's: stat index → count
+    std::string state_bytes;                       // the customer's state, encoded
     for (size_t i = 0; i < work.size(); ++i) {
       engine::CustomerState& st = states[i];
       bool changed = false;
-      std::vector<engine::SendJob> jobs;
-      std::vector<std::pair<size_t, int64_t>> mine;  // stat index → count
+      jobs.clear();
+      mine.clear();
       auto apply = [&](const engine::Input& in) {
         engine::Decisions d = engine::Step(*flows, s_.policy, st, in, now);
         changed = changed || d.changed;
         if (const auto* ev = std::get_if<engine::EventInput>(&in)) {
-          events_of[i].emplace_back(ev->event.type, d.duplicate);
+          events_of.push_back({i, ev->event.type, d.duplicate});
         }
         for (const auto& w : d.warnings) spdlog::warn("{}", w);
         for (const auto& rec : d.records) {
@@ -701,9 +710,9 @@ class Worker final : public PartitionWorker {
         fired_late[i] = std::chrono::duration<double>(now - *st.wake).count();
         apply(engine::TimerInput{});
       }
-      // What to write: the state (nullopt: unchanged), and what the timers must do.
-      std::optional<std::string> state;
-      if (changed || !existed[i]) state = engine::EncodeState(st);
+      // What to write: the state (unless unchanged), and what the timers must do.
+      const bool write_state = changed || !existed[i];
+      if (write_state) engine::EncodeState(st, &state_bytes);
       enum class WakeOp { kKeep, kSet, kReassert, kRemove } op = WakeOp::kSet;
       if (st.wake == old_wake[i] && existed[i]) {
         // A fired entry may be an old one from the wheel, earlier than the state's wake: put
@@ -715,7 +724,7 @@ class Worker final : public PartitionWorker {
       const int64_t wake_ms = st.wake ? ToUnixMillis(*st.wake) : 0;
       if (bulk) {
         for (const auto& src : work[i].sources) f.acks.Arg(src);
-        if (state) f.mset.Arg(customer_prefix_, work[i].customer).Arg(*state);
+        if (write_state) f.mset.Arg(customer_prefix_, work[i].customer).Arg(state_bytes);
         // Whether the customer can be in the timers set: its old wake is in a moved bucket
         // (or it fired from there). An old entry we do not know of fires early, and its
         // commit (fired) sets the set right.
@@ -744,12 +753,12 @@ class Worker final : public PartitionWorker {
           store::ForEachOutboxField(
               j, [&xadd](std::string_view k, std::string_view v) { xadd.Arg(k).Arg(v); });
           f.jobs.push_back(std::move(xadd).Done());
-          mails_of[i].push_back(j.flow);
+          mails_of.emplace_back(i, j.flow);
         }
       } else {
         cust.Arg(static_cast<int64_t>(work[i].sources.size()));
         for (const auto& src : work[i].sources) cust.Arg(src);
-        cust.Arg(state ? std::string_view(*state) : std::string_view("="));
+        cust.Arg(write_state ? std::string_view(state_bytes) : std::string_view("="));
         switch (op) {
           case WakeOp::kKeep:
             cust.Arg("=");
@@ -770,7 +779,7 @@ class Worker final : public PartitionWorker {
           std::vector<std::string> fields = store::OutboxFields(j);
           cust.Arg(static_cast<int64_t>(fields.size()));
           for (const auto& x : fields) cust.Arg(x);
-          mails_of[i].push_back(j.flow);
+          mails_of.emplace_back(i, j.flow);
         }
         cust.Arg(static_cast<int64_t>(mine.size()));
         for (const auto& [index, count] : mine) {
@@ -879,13 +888,14 @@ class Worker final : public PartitionWorker {
     // Customers whose entries were acknowledged before (a replay) changed nothing.
     Tally events, queued;
     std::vector<double> late;
+    for (const auto& [i, type, duplicate] : events_of) {
+      events.Add(type, skipped[i] || duplicate ? "duplicate" : "processed");
+    }
+    for (const auto& [i, flow] : mails_of) {
+      if (!skipped[i]) queued.Add(flow, "queued");
+    }
     for (size_t i = 0; i < work.size(); ++i) {
-      for (const auto& [type, duplicate] : events_of[i]) {
-        events.Add(type, skipped[i] || duplicate ? "duplicate" : "processed");
-      }
-      if (skipped[i]) continue;
-      for (const auto& flow : mails_of[i]) queued.Add(flow, "queued");
-      if (fired_late[i] >= 0) late.push_back(fired_late[i]);  // as timers taken from the set
+      if (!skipped[i] && fired_late[i] >= 0) late.push_back(fired_late[i]);  // as from the set
     }
     s_.metrics.CountEvents(events);
     s_.metrics.CountMails(queued);

@@ -535,7 +535,13 @@ class Writer {
  public:
   // Written through a pointer into a buffer sized ahead: a state takes about fifty varints
   // and texts, and std::string's append and push_back checked and grew the string at each.
-  Writer() { Grow(256); }          // most states fit: no regrowth while writing
+  Writer() { Grow(256); }  // most states fit: no regrowth while writing
+  // Writes into `room`'s bytes (what it holds is overwritten; Take() hands it back).
+  explicit Writer(std::string&& room) : out_(std::move(room)) {
+    out_.resize(std::max<size_t>(out_.capacity(), 256));
+    p_ = out_.data();
+    end_ = out_.data() + out_.size();
+  }
   Writer(const Writer&) = delete;  // p_ and end_ point into out_
   Writer& operator=(const Writer&) = delete;
   void Byte(uint8_t b) {
@@ -870,7 +876,13 @@ nlohmann::json UnpackTriggerData(std::string_view packed) {
 }
 
 std::string EncodeState(const CustomerState& s) {
-  Writer w;
+  std::string out;
+  EncodeState(s, &out);
+  return out;
+}
+
+void EncodeState(const CustomerState& s, std::string* out) {
+  Writer w(std::move(*out));
   w.Byte(CustomerState::kCodecVersion);
   w.Str(s.id);
   const uint8_t flags = (s.unsubscribed ? kUnsubscribed : 0) | (s.bouncing ? kBouncing : 0) |
@@ -952,7 +964,7 @@ std::string EncodeState(const CustomerState& s) {
   for (const auto& id : s.recent_event_ids) w.Text(id, /*remember=*/false);
   w.Varint(s.recent_marketing_sends.size());
   for (TimePoint t : s.recent_marketing_sends) w.Time(t);
-  return w.Take();
+  *out = w.Take();
 }
 
 bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error) {

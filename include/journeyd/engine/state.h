@@ -175,6 +175,9 @@ struct CustomerState {
 // Compact binary form: version byte, then varint-prefixed fields. Decoding never trusts the
 // input: truncated or corrupt bytes and unknown newer versions are errors, not crashes.
 std::string EncodeState(const CustomerState& state);
+// The same into `*out`, reusing what it has allocated (a worker encodes its batch's states
+// one after the other into one buffer).
+void EncodeState(const CustomerState& state, std::string* out);
 bool DecodeState(std::string_view bytes, CustomerState* state, std::string* error);
 
 // The customer as JSON (for inspect and the admin API).

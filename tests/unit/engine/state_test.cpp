@@ -408,6 +408,21 @@ TEST(CustomerState, ClearedIsAsNew) {
   EXPECT_EQ(EncodeState(s), EncodeState(CustomerState{}));
 }
 
+TEST(StateCodec, EncodingIntoAUsedBufferWritesOnlyTheState) {
+  CustomerState sparse;
+  sparse.id = "c9";
+  sparse.Set("email", Str("c9@example.com"));
+  std::string buffer(1000, 'x');  // more than any of these states
+  EncodeState(RichState(), &buffer);
+  EXPECT_EQ(buffer, EncodeState(RichState()));
+  EncodeState(sparse, &buffer);  // after a longer state
+  EXPECT_EQ(buffer, EncodeState(sparse));
+  CustomerState back;
+  std::string err;
+  ASSERT_TRUE(DecodeState(buffer, &back, &err)) << err;
+  ExpectSame(sparse, back);
+}
+
 TEST(StateCodec, AnEmptyStateRoundTrips) {
   CustomerState s;
   std::string bytes = EncodeState(s);
