@@ -5,11 +5,9 @@
 #include <fmt/format.h>
 #include <algorithm>
 #include <atomic>
-#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
@@ -95,16 +93,8 @@ void LowerThisThread() {
 
 }  // namespace
 
-int WorkerThreads(int configured, int cores, int partitions, std::string_view redis_host) {
-  if (configured > 0) return std::clamp(configured, 1, std::max(partitions, 1));
-  std::string host(redis_host);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  boost::system::error_code ec;
-  const asio::ip::address address = asio::ip::make_address(host, ec);
-  const bool local = ec ? boost::algorithm::iequals(host, "localhost") : address.is_loopback();
-  return std::clamp(local ? cores - 1 : cores, 1, std::max(partitions, 1));
+int WorkerThreads(int configured, int cores, int partitions) {
+  return std::clamp(configured > 0 ? configured : cores, 1, std::max(partitions, 1));
 }
 
 int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) {
@@ -155,12 +145,12 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
         std::make_shared<mail::SmtpPool>(io.get_executor(), internal::SmtpOptionsOf(config));
   }
   shared.main_io = &io;
-  // The partitions' workers on threads of their own, one per core at most (DESIGN.md §2),
-  // leaving a local Redis its core: partition n on thread n mod threads. The outbox senders
-  // stay here, on the main thread.
-  const int threads = WorkerThreads(config.redis.worker_threads,
-                                    static_cast<int>(std::thread::hardware_concurrency()),
-                                    config.redis.partitions, config.redis.host);
+  // The partitions' workers on threads of their own, one per core at most (DESIGN.md §2) or
+  // redis.worker_threads: partition n on thread n mod threads. The outbox senders stay here,
+  // on the main thread.
+  const int threads =
+      WorkerThreads(config.redis.worker_threads,
+                    static_cast<int>(std::thread::hardware_concurrency()), config.redis.partitions);
   std::vector<std::unique_ptr<asio::io_context>> worker_io;
   for (int t = 0; t < threads; ++t) worker_io.push_back(std::make_unique<asio::io_context>(1));
   std::vector<std::unique_ptr<internal::PartitionWorker>> workers;

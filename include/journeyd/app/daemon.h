@@ -6,7 +6,6 @@
 #include <atomic>
 #include <memory>
 #include <string>
-#include <string_view>
 
 #include "journeyd/app/config.h"
 #include "journeyd/flow/flow.h"
@@ -40,11 +39,8 @@ struct DaemonStats {
 };
 
 // How many threads the partition workers run on: `configured` (redis.worker_threads) when it
-// is set, else one per core, but one core fewer when Redis is on this machine (`redis_host` a
-// loopback address); never more than there are partitions. Redis does every partition's
-// reads and commits on a single thread: all workers wait on it, and a worker thread on each
-// core would take turns on the cores with it.
-int WorkerThreads(int configured, int cores, int partitions, std::string_view redis_host);
+// is set, else one per core; never more than there are partitions, never fewer than one.
+int WorkerThreads(int configured, int cores, int partitions);
 
 // Runs until SIGTERM/SIGINT. Returns the process exit code.
 int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows);
