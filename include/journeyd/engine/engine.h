@@ -27,7 +27,8 @@ struct Policy {
   // policy.frequency_cap: at most `cap_count` marketing mails per `cap_window` (0 = no cap).
   int cap_count = 0;
   Duration cap_window{0};
-  // Builds the unsubscribe link for a mail (the daemon signs it; simulate shows a stand-in).
+  // Builds the unsubscribe link for a mail at Step (simulate shows a stand-in). The daemon
+  // leaves it unset: its outbox sender signs the link when it sends the job (app/sender.cpp).
   std::function<std::string(std::string_view customer_id, std::string_view flow_id,
                             std::string_view job_id)>
       unsubscribe_url;

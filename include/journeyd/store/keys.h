@@ -35,12 +35,13 @@ class Keys {
   std::string fence() const { return p_ + "fence"; }
   // Per-step journey counts: field "<flow>\t<step>\t<kind>\t<reason>" → count.
   std::string stats() const { return p_ + "stats"; }
-  std::string customer(std::string_view id) const { return Join("c:", id); }
+  std::string customer(std::string_view id) const { return Join(kCustomer, id); }
   // What every customer's key starts with: a commit writes its customers' keys into its
   // commands from this and their ids (RespArgs::Arg(a, b)), with no string per key.
-  std::string customer_prefix() const { return p_ + "c:"; }
+  std::string customer_prefix() const { return Join(kCustomer, ""); }
 
  private:
+  static constexpr std::string_view kCustomer = "c:";
   // The prefix, then `kind`, then `name`.
   std::string Join(std::string_view kind, std::string_view name) const {
     std::string key;
