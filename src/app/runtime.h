@@ -10,7 +10,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,33 +21,19 @@
 #include "journeyd/flow/flow.h"
 #include "journeyd/mail/smtp.h"
 #include "journeyd/store/await.h"
+#include "journeyd/store/entries.h"
 #include "journeyd/store/redis.h"
 
 namespace journeyd::app::internal {
 
 namespace asio = boost::asio;
 
-// Builds a command's arguments. (Braced lists of string literals inside coroutines trip GCC 12.)
-template <typename... A>
-std::vector<std::string> Cmd(A&&... a) {
-  return {std::string(std::forward<A>(a))...};
-}
-
-asio::awaitable<void> Sleep(Duration d);
-
-// Connects `c` unless it is connected; "" or the reason it could not.
-asio::awaitable<std::string> Connect(store::RedisConnection& c);
-
-// Runs a script by its SHA, loading it again when Redis lost it (a restart, SCRIPT FLUSH).
-// `sha` may start empty; it holds the SHA1 afterwards.
-asio::awaitable<store::Result> Script(store::RedisConnection& conn, std::string& sha,
-                                      std::string_view body, std::vector<std::string> args);
-
-// A stream entry's field/value array as a map.
-std::map<std::string, std::string> FieldMap(const store::Reply& fields);
-
-// The number of entries in an XREADGROUP reply for one stream.
-size_t EntryCount(const store::Reply& r);
+using store::Cmd;
+using store::Connect;
+using store::EntryCount;
+using store::FieldMap;
+using store::Script;
+using store::Sleep;
 
 struct Shared {
   const Config& config;

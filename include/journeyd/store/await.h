@@ -7,6 +7,8 @@
 
 #include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -14,6 +16,23 @@
 #include "journeyd/store/resp.h"
 
 namespace journeyd::store {
+
+// Builds a command's arguments. (Braced lists of string literals inside coroutines trip GCC 12.)
+template <typename... A>
+std::vector<std::string> Cmd(A&&... a) {
+  return {std::string(std::forward<A>(a))...};
+}
+
+// Waits `d` on the calling coroutine's executor.
+boost::asio::awaitable<void> Sleep(Duration d);
+
+// Connects `c` unless it is connected; "" or the reason it could not.
+boost::asio::awaitable<std::string> Connect(RedisConnection& c);
+
+// Runs a script by its SHA, loading it again when Redis lost it (a restart, SCRIPT FLUSH).
+// `sha` may start empty; it holds the SHA1 afterwards.
+boost::asio::awaitable<Result> Script(RedisConnection& conn, std::string& sha,
+                                      std::string_view body, std::vector<std::string> args);
 
 inline boost::asio::awaitable<Result> Call(RedisConnection& c, std::vector<std::string> args,
                                            std::optional<Duration> timeout = std::nullopt) {

@@ -1,13 +1,14 @@
-#include "runtime.h"
+#include "journeyd/store/await.h"
 
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
-namespace journeyd::app::internal {
+#include "journeyd/store/entries.h"
 
+namespace journeyd::store {
+
+namespace asio = boost::asio;
 using asio::use_awaitable;
 
 asio::awaitable<void> Sleep(Duration d) {
@@ -17,7 +18,7 @@ asio::awaitable<void> Sleep(Duration d) {
   co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
 }
 
-asio::awaitable<std::string> Connect(store::RedisConnection& c) {
+asio::awaitable<std::string> Connect(RedisConnection& c) {
   if (c.connected()) co_return "";
   co_return co_await asio::async_initiate<decltype(use_awaitable), void(std::string)>(
       [&c](auto handler) {
@@ -27,31 +28,16 @@ asio::awaitable<std::string> Connect(store::RedisConnection& c) {
       use_awaitable);
 }
 
-std::map<std::string, std::string> FieldMap(const store::Reply& fields) {
-  std::map<std::string, std::string> m;
-  for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
-    m.emplace(fields.elements[i].str, fields.elements[i + 1].str);
-  }
-  return m;
-}
-
-size_t EntryCount(const store::Reply& r) {
-  if (r.type != store::Reply::Type::kArray || r.elements.empty()) return 0;
-  const store::Reply& stream = r.elements[0];
-  if (stream.elements.size() < 2) return 0;
-  return stream.elements[1].elements.size();
-}
-
-asio::awaitable<store::Result> Script(store::RedisConnection& conn, std::string& sha,
-                                      std::string_view body, std::vector<std::string> args) {
+asio::awaitable<Result> Script(RedisConnection& conn, std::string& sha, std::string_view body,
+                               std::vector<std::string> args) {
   if (!sha.empty()) {
     args.insert(args.begin(), sha);
     args.insert(args.begin(), "EVALSHA");
-    store::Result r = co_await Call(conn, args);
+    Result r = co_await Call(conn, args);
     if (!(r.reply.is_error() && r.reply.str.rfind("NOSCRIPT", 0) == 0)) co_return r;
     args.erase(args.begin(), args.begin() + 2);
   }
-  store::Result load = co_await Call(conn, Cmd("SCRIPT", "LOAD", std::string(body)));
+  Result load = co_await Call(conn, Cmd("SCRIPT", "LOAD", std::string(body)));
   if (!load.ok()) co_return load;
   sha = load.reply.str;
   args.insert(args.begin(), sha);
@@ -59,4 +45,19 @@ asio::awaitable<store::Result> Script(store::RedisConnection& conn, std::string&
   co_return co_await Call(conn, args);
 }
 
-}  // namespace journeyd::app::internal
+std::map<std::string, std::string> FieldMap(const Reply& fields) {
+  std::map<std::string, std::string> m;
+  for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+    m.emplace(fields.elements[i].str, fields.elements[i + 1].str);
+  }
+  return m;
+}
+
+size_t EntryCount(const Reply& r) {
+  if (r.type != Reply::Type::kArray || r.elements.empty()) return 0;
+  const Reply& stream = r.elements[0];
+  if (stream.elements.size() < 2) return 0;
+  return stream.elements[1].elements.size();
+}
+
+}  // namespace journeyd::store
