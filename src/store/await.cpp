@@ -60,4 +60,11 @@ size_t EntryCount(const Reply& r) {
   return stream.elements[1].elements.size();
 }
 
+const Reply* StreamEntries(const Reply& r) {
+  if (r.type == Reply::Type::kArray && !r.elements.empty() && r.elements[0].elements.size() >= 2) {
+    return &r.elements[0].elements[1];
+  }
+  return nullptr;
+}
+
 }  // namespace journeyd::store

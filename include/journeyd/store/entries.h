@@ -5,6 +5,9 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "journeyd/store/redis.h"
 
@@ -15,5 +18,24 @@ std::map<std::string, std::string> FieldMap(const Reply& fields);
 
 // The number of entries in an XREADGROUP reply for one stream.
 size_t EntryCount(const Reply& r);
+
+// The entries of an XREADGROUP reply for one stream, or null when it holds none.
+const Reply* StreamEntries(const Reply& r);
+
+// Calls `f(id, fields)` for each entry of `entries` (an array of [id, [field, value, ...]]),
+// with the fields as views into the reply, in one list reused from entry to entry.
+template <typename F>
+void ForEachEntry(const Reply& entries, F&& f) {
+  std::vector<std::pair<std::string_view, std::string_view>> fields;
+  for (const Reply& e : entries.elements) {
+    if (e.elements.size() < 2) continue;
+    fields.clear();
+    const Reply& kv = e.elements[1];
+    for (size_t i = 0; i + 1 < kv.elements.size(); i += 2) {
+      fields.emplace_back(kv.elements[i].str, kv.elements[i + 1].str);
+    }
+    f(std::string_view(e.elements[0].str), fields);
+  }
+}
 
 }  // namespace journeyd::store

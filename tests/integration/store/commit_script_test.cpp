@@ -5,8 +5,10 @@
 #include <map>
 
 #include "../redis_server.h"
+#include "journeyd/store/commit.h"
 #include "journeyd/store/keys.h"
 #include "journeyd/store/sync.h"
+#include "journeyd/store/wheel.h"
 
 namespace journeyd::store {
 namespace {
