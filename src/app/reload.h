@@ -1,5 +1,5 @@
-// SIGHUP: flows, templates and log.level again from disk (SPEC §5 "Editing a live flow").
-// Internal to the app module.
+// SIGHUP: flows, templates and log.level again from disk (docs/operations.md, "Reload and stop";
+// flows/README.md for what a reload does to customers in a flow). Internal to the app module.
 #pragma once
 
 #include <string>

@@ -1,6 +1,6 @@
-// journeyd's one config file (SPEC §7). Every key is typed and has a default; unknown keys
-// and wrong types are errors naming the key and its line. Relative paths are taken from the
-// config file's directory.
+// journeyd's one config file (docs/operations.md, "Configuration"). Every key is typed and has a
+// default; unknown keys and wrong types are errors naming the key and its line. Relative paths are
+// taken from the config file's directory.
 #pragma once
 
 #include <optional>

@@ -40,7 +40,7 @@ std::string FormatDate(TimePoint t);
 inline int64_t ToUnixMillis(TimePoint t) { return t.time_since_epoch().count(); }
 inline TimePoint FromUnixMillis(int64_t ms) { return TimePoint{Duration{ms}}; }
 
-// The only source of "now" outside tests. SystemClock honours clock.scale.
+// The only source of "now" outside tests. app::ScaledClock (app/daemon.h) honours clock.scale.
 class Clock {
  public:
   virtual ~Clock() = default;

@@ -37,9 +37,9 @@ for d = 1, ndead do
 end
 )lua";
 
-// The batch commit (DESIGN.md §2). KEYS: events, outbox, dead, timers, lease, stats, wheel,
-// wheel_moved, then one customer key per customer in the batch. ARGV: fence token, group,
-// mode; the batch's journey counts: number of fields, then per field its name and total; the
+// The batch commit (docs/design.md, "The commit"). KEYS: events, outbox, dead, timers, lease,
+// stats, wheel, wheel_moved, then one customer key per customer in the batch. ARGV: fence token,
+// group, mode; the batch's journey counts: number of fields, then per field its name and total; the
 // customer count, then per customer: number of source ids, the ids, state ("" deletes, "="
 // unchanged), wake ms ("" none, "=" unchanged, "~<ms>" unchanged but the timers set must
 // agree: a fired timer's entry goes), timer member, number of jobs, and per job its field count and

@@ -1,5 +1,5 @@
-// Redis key names (SPEC §3). Every key of partition N carries the hash tag {N}, so a
-// partition's keys share one Redis Cluster slot and change together in one script.
+// Redis key names (docs/design.md, "Redis keys"). Every key of partition N carries the hash tag
+// {N}, so a partition's keys share one Redis Cluster slot and change together in one script.
 #pragma once
 
 #include <cstdint>
@@ -18,8 +18,8 @@ class Keys {
   std::string events() const { return p_ + "events"; }
   std::string outbox() const { return p_ + "outbox"; }
   std::string dead() const { return p_ + "dead"; }
-  // Timers (DESIGN.md §2), in two tiers. `timers` is a sorted set of customers by wake time
-  // (ms), holding only wakes up to about two wheel buckets ahead; later wakes wait in the
+  // Timers (docs/design.md, "Timers"), in two tiers. `timers` is a sorted set of customers by wake
+  // time (ms), holding only wakes up to about two wheel buckets ahead; later wakes wait in the
   // timing wheel: one list per bucket of kWheelBucketMs, `wheel:<bucket start ms>`, of
   // "<wake ms>:<customer id>" entries, indexed by the sorted set `wheel` (member and score:
   // the bucket's start). `wheel_moved` holds the start of the last bucket moved into `timers`;

@@ -1,5 +1,5 @@
 // SIGHUP against the real daemon: flows and templates reloaded from disk, all or nothing
-// (SPEC §5 "Editing a live flow"), and log.level re-read from the config file.
+// (docs/operations.md, "Reload and stop"), and log.level re-read from the config file.
 #include <nlohmann/json.hpp>
 
 #include "daemon_fixture.h"
