@@ -8,7 +8,11 @@
 
 #include "journeyd/engine/event.h"
 #include "journeyd/engine/state.h"
+#include "journeyd/store/customers.h"
 #include "journeyd/store/keys.h"
+#include "journeyd/store/partition_info.h"
+#include "journeyd/store/publish.h"
+#include "journeyd/store/stats.h"
 
 namespace journeyd::app::internal {
 
@@ -16,9 +20,8 @@ using admin::Json;
 using admin::Request;
 using admin::Response;
 using admin::Text;
-using store::Call;
-using store::Reply;
-using store::Result;
+using store::Got;
+using store::Run;
 
 namespace {
 
@@ -156,24 +159,12 @@ std::string FlowsJson(const flow::FlowSet& flows, const Counts& counts) {
   return out.dump(2) + "\n";
 }
 
-// The `lag` field of a consumer group in an XINFO GROUPS reply (Redis 7), or nullopt.
-std::optional<long long> GroupLag(const Reply& groups, std::string_view group) {
-  for (const Reply& g : groups.elements) {
-    std::string name;
-    std::optional<long long> lag;
-    for (size_t i = 0; i + 1 < g.elements.size(); i += 2) {
-      if (g.elements[i].str == "name") name = g.elements[i + 1].str;
-      if (g.elements[i].str == "lag" && g.elements[i + 1].type == Reply::Type::kInteger) {
-        lag = g.elements[i + 1].integer;
-      }
-    }
-    if (name == group) return lag;
-  }
-  return std::nullopt;
-}
-
-void SetLag(AppMetrics& m, int partition, std::string_view stream, long long lag) {
-  m.stream_lag.Set({std::to_string(partition), std::string(stream)}, static_cast<double>(lag));
+// A group's lag when Redis could tell it (a nil lag, or no such group, leaves the last value).
+void SetLag(AppMetrics& m, int partition, std::string_view stream,
+            const Got<store::GroupInfo>& group) {
+  if (!group.ok() || !group.value->lag) return;
+  m.stream_lag.Set({std::to_string(partition), std::string(stream)},
+                   static_cast<double>(*group.value->lag));
 }
 
 }  // namespace
@@ -229,12 +220,12 @@ asio::awaitable<Response> AdminApi::Readyz(const Request&) {
   st.redis_error = co_await Redis();
   if (!st.redis_error.empty()) co_return admin::ReadyzResponse(st);
   for (int n = 0; n < st.partitions; ++n) {
-    Result r = co_await Call(*conn_, Cmd("EXISTS", store::Keys(s_.config.redis.prefix, n).lease()));
-    if (!r.ok()) {
-      st.redis_error = r.what();
+    Got<bool> held = co_await Run(*conn_, store::LeaseHeld(store::Keys(s_.config.redis.prefix, n)));
+    if (!held.ok()) {
+      st.redis_error = held.error;
       co_return admin::ReadyzResponse(st);
     }
-    if (r.reply.integer == 0) st.unowned.push_back(n);
+    if (!*held.value) st.unowned.push_back(n);
   }
   st.redis_ok = true;
   co_return admin::ReadyzResponse(st);
@@ -246,14 +237,13 @@ asio::awaitable<Response> AdminApi::Metrics(const Request&) {
   if ((co_await Redis()).empty()) {
     for (int n = 0; n < s_.config.redis.partitions; ++n) {
       store::Keys keys(s_.config.redis.prefix, n);
-      Result ev = co_await Call(*conn_, Cmd("XINFO", "GROUPS", keys.events()));
-      if (!ev.error.empty()) break;
-      if (auto lag = GroupLag(ev.reply, store::kEventsGroup)) SetLag(s_.metrics, n, "events", *lag);
-      Result out = co_await Call(*conn_, Cmd("XINFO", "GROUPS", keys.outbox()));
-      if (!out.error.empty()) break;
-      if (auto lag = GroupLag(out.reply, store::kOutboxGroup)) {
-        SetLag(s_.metrics, n, "outbox", *lag);
-      }
+      // A stream without the group yet is an error reply: no lag, and on to the next.
+      Got<store::GroupInfo> events = co_await Run(*conn_, store::EventsGroup(keys));
+      if (events.lost) break;
+      SetLag(s_.metrics, n, "events", events);
+      Got<store::GroupInfo> outbox = co_await Run(*conn_, store::OutboxGroup(keys));
+      if (outbox.lost) break;
+      SetLag(s_.metrics, n, "outbox", outbox);
     }
   }
   Response r = Text(200, s_.metrics.Render());
@@ -266,13 +256,10 @@ asio::awaitable<Response> AdminApi::Flows(const Request&) {
   if (!err.empty()) co_return JsonError(503, "Redis unreachable: " + err);
   Counts counts;
   for (int n = 0; n < s_.config.redis.partitions; ++n) {
-    Result r =
-        co_await Call(*conn_, Cmd("HGETALL", store::Keys(s_.config.redis.prefix, n).stats()));
-    if (!r.ok()) co_return JsonError(503, "Redis: " + r.what());
-    for (size_t i = 0; i + 1 < r.reply.elements.size(); i += 2) {
-      counts[r.reply.elements[i].str] +=
-          std::strtoll(r.reply.elements[i + 1].str.c_str(), nullptr, 10);
-    }
+    Got<std::vector<store::StatsEntry>> got =
+        co_await Run(*conn_, store::JourneyCounts(store::Keys(s_.config.redis.prefix, n)));
+    if (!got.ok()) co_return JsonError(503, "Redis: " + got.error);
+    for (const store::StatsEntry& e : *got.value) counts[e.field] += e.count;
   }
   co_return Json(200, FlowsJson(*s_.Flows(), counts));
 }
@@ -286,12 +273,12 @@ asio::awaitable<Response> AdminApi::Customer(const Request& req) {
   std::string err = co_await Redis();
   if (!err.empty()) co_return JsonError(503, "Redis unreachable: " + err);
   const int partition = store::PartitionOf(*id, s_.config.redis.partitions);
-  Result r = co_await Call(
-      *conn_, Cmd("GET", store::Keys(s_.config.redis.prefix, partition).customer(*id)));
-  if (!r.ok()) co_return JsonError(503, "Redis: " + r.what());
-  if (r.reply.type != Reply::Type::kString) co_return JsonError(404, "no such customer");
+  Got<std::optional<std::string>> got = co_await Run(
+      *conn_, store::CustomerState(store::Keys(s_.config.redis.prefix, partition), *id));
+  if (!got.ok()) co_return JsonError(503, "Redis: " + got.error);
+  if (!*got.value) co_return JsonError(404, "no such customer");
   engine::CustomerState state;
-  if (!engine::DecodeState(r.reply.str, &state, &err)) {
+  if (!engine::DecodeState(**got.value, &state, &err)) {
     spdlog::error("admin: customer {}: {}", *id, err);
     co_return JsonError(500, "the stored state cannot be read");
   }
@@ -311,11 +298,12 @@ asio::awaitable<Response> AdminApi::Unsubscribe(const Request& req) {
   std::string err = co_await Redis();
   if (err.empty()) {
     const int partition = store::PartitionOf(who->customer_id, s_.config.redis.partitions);
-    Result r =
-        co_await Call(*conn_, Cmd("XADD", store::Keys(s_.config.redis.prefix, partition).events(),
-                                  "*", "type", "unsubscribe", "customer_id", who->customer_id,
-                                  "data", UnsubscribeData(who->flow_id)));
-    if (!r.ok()) err = r.what();
+    const store::EventField fields[] = {{"type", "unsubscribe"},
+                                        {"customer_id", who->customer_id},
+                                        {"data", UnsubscribeData(who->flow_id)}};
+    Got<std::string> added = co_await Run(
+        *conn_, store::PublishEvent(store::Keys(s_.config.redis.prefix, partition), fields));
+    if (!added.ok()) err = added.error;
   }
   if (!err.empty()) {
     spdlog::error("admin: unsubscribe of customer {} not recorded: {}", who->customer_id, err);

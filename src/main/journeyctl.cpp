@@ -17,7 +17,9 @@
 #include "journeyd/engine/simulator.h"
 #include "journeyd/flow/graph.h"
 #include "journeyd/flow/loader.h"
+#include "journeyd/store/customers.h"
 #include "journeyd/store/keys.h"
+#include "journeyd/store/publish.h"
 #include "journeyd/store/sync.h"
 
 namespace {
@@ -82,6 +84,8 @@ bool ParseFrequencyCap(const std::string& s, engine::Policy& p, std::string* err
   return true;
 }
 
+// Over 80 lines, left whole here: the change that made publish and inspect store operations
+// owns only this file's Redis commands, and the engine's owners are changing what this calls.
 int RunSimulate(const SimulateArgs& args) {
   engine::Policy policy;
   policy.timezone = args.timezone;
@@ -254,8 +258,7 @@ struct PublishArgs {
 };
 
 int RunPublish(const app::Config& cfg, const PublishArgs& a) {
-  std::vector<std::pair<std::string, std::string>> fields = {{"type", a.type},
-                                                             {"customer_id", a.customer}};
+  std::vector<store::EventField> fields = {{"type", a.type}, {"customer_id", a.customer}};
   if (!a.event_id.empty()) fields.emplace_back("event_id", a.event_id);
   if (!a.ts.empty()) fields.emplace_back("ts", a.ts);
   if (!a.data.empty()) fields.emplace_back("data", a.data);
@@ -271,18 +274,12 @@ int RunPublish(const app::Config& cfg, const PublishArgs& a) {
   if (!redis) return 1;
   int partition = store::PartitionOf(a.customer, cfg.redis.partitions);
   store::Keys keys(cfg.redis.prefix, partition);
-  std::vector<std::string> cmd = {"XADD", keys.events(), "*"};
-  for (auto& [k, v] : fields) {
-    cmd.push_back(k);
-    cmd.push_back(v);
-  }
-  std::string error;
-  auto reply = redis->Command(cmd, &error);
-  if (!reply || reply->is_error()) {
-    std::cerr << "journeyctl: " << (reply ? reply->str : error) << "\n";
+  store::Got<std::string> id = store::Run(*redis, store::PublishEvent(keys, fields));
+  if (!id.ok()) {
+    std::cerr << "journeyctl: " << id.error << "\n";
     return 1;
   }
-  std::cout << keys.events() << " " << reply->str << "\n";
+  std::cout << keys.events() << " " << *id.value << "\n";
   return 0;
 }
 
@@ -290,19 +287,20 @@ int RunInspect(const app::Config& cfg, const std::string& customer) {
   auto redis = ToolRedis(cfg);
   if (!redis) return 1;
   store::Keys keys(cfg.redis.prefix, store::PartitionOf(customer, cfg.redis.partitions));
-  std::string error;
-  auto reply = redis->Command({"GET", keys.customer(customer)}, &error);
-  if (!reply || reply->is_error()) {
-    std::cerr << "journeyctl: " << (reply ? reply->str : error) << "\n";
+  store::Got<std::optional<std::string>> got =
+      store::Run(*redis, store::CustomerState(keys, customer));
+  if (!got.ok()) {
+    std::cerr << "journeyctl: " << got.error << "\n";
     return 1;
   }
-  if (reply->is_nil()) {
+  if (!*got.value) {
     std::cerr << "journeyctl: no customer '" << customer << "' in " << keys.customer(customer)
               << "\n";
     return 1;
   }
   engine::CustomerState state;
-  if (!engine::DecodeState(reply->str, &state, &error)) {
+  std::string error;
+  if (!engine::DecodeState(**got.value, &state, &error)) {
     std::cerr << "journeyctl: " << error << "\n";
     return 1;
   }

@@ -6,40 +6,21 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 
-#include "../redis_server.h"
-#include "journeyd/store/sync.h"
+#include "redis_pair.h"
 
 namespace journeyd::store {
 namespace {
 
 namespace asio = boost::asio;
 
-class FenceTest : public ::testing::Test {
+class FenceTest : public RedisPair {
  protected:
   void SetUp() override {
-    RedisOptions o;
-    o.port = server_.port();
-    conn_ = RedisConnection::Create(io_, o);
-    std::string error = "pending";
-    conn_->AsyncConnect([&](const std::string& e) { error = e; });
-    Run([&] { return error != "pending"; });
-    ASSERT_EQ(error, "");
-    other_ = SyncRedis::Connect(o, &error);
-    ASSERT_TRUE(other_) << error;
+    RedisPair::SetUp();
+    if (HasFatalFailure()) return;
     Set("journeyd:{0}:lease", "token-1");
     Set("journeyd:{0}:wheel_moved", "5000000");
-  }
-
-  template <typename Pred>
-  void Run(Pred done) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!done() && std::chrono::steady_clock::now() < until) {
-      io_.run_for(std::chrono::milliseconds(5));
-      io_.restart();
-    }
-    ASSERT_TRUE(done()) << "timed out";
   }
 
   std::vector<Result> All(std::vector<RespCommand> commands) {
@@ -86,10 +67,6 @@ class FenceTest : public ::testing::Test {
     return why;
   }
 
-  testing::RedisServer server_;
-  asio::io_context io_;
-  std::shared_ptr<RedisConnection> conn_;
-  std::unique_ptr<SyncRedis> other_;
   const Fence fence_{"journeyd:{0}:lease", "token-1", "journeyd:{0}:wheel_moved", 5000000};
 };
 
