@@ -19,7 +19,8 @@ std::map<std::string, std::string> FieldMap(const Reply& fields);
 // The number of entries in an XREADGROUP reply for one stream.
 size_t EntryCount(const Reply& r);
 
-// The entries of an XREADGROUP reply for one stream, or null when it holds none.
+// The entries of an XREADGROUP reply for one stream (an array, maybe empty), or null when the
+// reply holds no stream (nil: nothing new).
 const Reply* StreamEntries(const Reply& r);
 
 // Calls `f(id, fields)` for each entry of `entries` (an array of [id, [field, value, ...]]),

@@ -21,7 +21,8 @@ boost::asio::awaitable<std::string> EnsureGroup(RedisConnection& conn, const std
 boost::asio::awaitable<int64_t> StreamLength(RedisConnection& conn, const std::string& stream);
 
 // Removes the entries below both the oldest entry pending in `group` and the last one
-// delivered to it: what no reader of the group can still need. "" or why not.
+// delivered to it: what no reader of the group can still need. Trimming is approximate (MINID
+// ~): Redis drops whole stream nodes only, so a few acknowledged entries may stay. "" or why not.
 boost::asio::awaitable<std::string> TrimAcknowledged(RedisConnection& conn,
                                                      const std::string& stream,
                                                      std::string_view group);
