@@ -13,10 +13,11 @@
 #include <vector>
 
 #include "journeyd/app/config.h"
-#include "journeyd/engine/calendar.h"
 #include "journeyd/engine/simulator.h"
 #include "journeyd/flow/graph.h"
 #include "journeyd/flow/loader.h"
+#include "journeyd/host/flow_files.h"
+#include "journeyd/host/time_zones.h"
 #include "journeyd/store/keys.h"
 #include "journeyd/store/sync.h"
 
@@ -29,7 +30,7 @@ void PrintDiagnostics(const Diagnostics& diags, std::ostream& out) {
 }
 
 int RunValidate(const std::vector<std::string>& paths) {
-  Diagnostics diags = flow::ValidatePaths(paths);
+  Diagnostics diags = host::ValidatePaths(paths);
   PrintDiagnostics(diags, std::cout);
   if (diags.HasErrors()) {
     std::cout << diags.error_count() << (diags.error_count() == 1 ? " error" : " errors") << "\n";
@@ -85,8 +86,9 @@ bool ParseFrequencyCap(const std::string& s, engine::Policy& p, std::string* err
 int RunSimulate(const SimulateArgs& args) {
   engine::Policy policy;
   policy.timezone = args.timezone;
+  policy.zones = &host::SystemTimeZones();
   std::string err;
-  if (!engine::Zone::Load(args.timezone)) {
+  if (!policy.zones->Find(args.timezone)) {
     std::cerr << "journeyctl: --timezone '" << args.timezone << "' is not a known time zone\n";
     return 2;
   }
@@ -107,7 +109,7 @@ int RunSimulate(const SimulateArgs& args) {
     return fmt::format("https://unsubscribe.invalid/simulated?job={}", job);
   };
 
-  flow::LoadResult loaded = flow::LoadFlowDirectory(args.flows_dir);
+  flow::LoadResult loaded = host::LoadFlowDirectory(args.flows_dir);
   PrintDiagnostics(loaded.diagnostics, std::cerr);
   if (!loaded.flows) return 1;
 
@@ -219,7 +221,7 @@ int RunSimulate(const SimulateArgs& args) {
 
 int RunGraph(const std::string& path, const std::string& format) {
   Diagnostics diags;
-  auto f = flow::LoadFlowFile(path, diags);
+  auto f = host::LoadFlowFile(path, diags);
   PrintDiagnostics(diags, std::cerr);
   if (!f) return 1;
   std::cout << (format == "mermaid" ? flow::ToMermaid(*f) : flow::ToDot(*f));
