@@ -25,6 +25,7 @@
 #include "admin_api.h"
 #include "journeyd/admin/server.h"
 #include "journeyd/app/unsubscribe.h"
+#include "journeyd/host/time_zones.h"
 #include "journeyd/store/clock_anchor.h"
 #include "journeyd/store/sync.h"
 #include "notify.h"
@@ -115,6 +116,7 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
   }
   engine::Policy& p = shared.policy;
   p.timezone = config.policy.timezone;
+  p.zones = &host::SystemTimeZones();
   p.render_mail = false;  // the outbox sender renders each job when it sends it
   if (config.policy.quiet_hours) {
     p.quiet_start = config.policy.quiet_hours->first;

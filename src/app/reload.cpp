@@ -6,7 +6,7 @@
 #include <map>
 
 #include "journeyd/app/logging.h"
-#include "journeyd/flow/loader.h"
+#include "journeyd/host/flow_files.h"
 
 namespace journeyd::app::internal {
 
@@ -46,7 +46,7 @@ ReloadOutcome ReloadFlows(Shared& s) {
                    config->flows.dir, s.config.flows.dir);
     }
   }
-  auto loaded = flow::LoadFlowDirectory(s.config.flows.dir);
+  auto loaded = host::LoadFlowDirectory(s.config.flows.dir);
   diags.Append(loaded.diagnostics);
   LogDiagnostics(diags);
   if (!loaded.flows || diags.HasErrors()) {

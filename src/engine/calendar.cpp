@@ -1,12 +1,10 @@
 #include "journeyd/engine/calendar.h"
 
-#include <sys/stat.h>
-
 #include <cctz/civil_time.h>
 #include <cctz/time_zone.h>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,19 +31,6 @@ bool SafeZoneName(std::string_view name) {
   return true;
 }
 
-// cctz remembers every name it was asked for, including unknown ones. Asking it only for
-// names that exist as a file in the zoneinfo directory (TZDIR, as cctz itself honours) keeps
-// hostile profile data from growing that table.
-bool ZoneFileExists(std::string_view name) {
-  if (name == "UTC") return true;  // built into cctz
-  const char* dir = std::getenv("TZDIR");
-  std::string path = (dir != nullptr && *dir != '\0') ? dir : "/usr/share/zoneinfo";
-  path += '/';
-  path.append(name);
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 TimePoint FromCctz(Seconds s) { return std::chrono::time_point_cast<Duration>(s); }
 Seconds ToCctz(TimePoint t) { return std::chrono::floor<std::chrono::seconds>(t); }
 
@@ -62,70 +47,66 @@ int DaysInMonth(int64_t year, int month) {
   return kDays[month - 1];
 }
 
-// The earliest instant not before `not_before` at which the local clock reads `minute_of_day`
-// on `date` (the second pass of a repeated hour when the first one is already over), or
-// Zone::At when none of them is.
-TimePoint AtOrAfter(const Zone& zone, const CivilDate& date, int minute_of_day,
-                    TimePoint not_before) {
-  const TimePoint first = zone.At(date, minute_of_day);
-  if (first >= not_before) return first;
-  cctz::time_zone tz;
-  if (!cctz::load_time_zone(zone.name(), &tz)) return first;
-  const auto cl =
-      tz.lookup(cctz::civil_second(date.year, date.month, date.day, 0, minute_of_day, 0));
-  TimePoint best = first;
-  for (Seconds s : {cl.pre, cl.trans, cl.post}) {
-    const TimePoint c = FromCctz(s);
-    if (c >= not_before && (best < not_before || c < best)) best = c;
-  }
-  return best;
-}
+class UtcOnly final : public TimeZoneDatabase {
+ protected:
+  bool Load(const std::string&, cctz::time_zone*) const override { return false; }
+};
 
 }  // namespace
 
 struct Zone::Impl {
   std::string name;
   cctz::time_zone tz;
-
-  // The process-wide cache: loaded zones live until the process ends.
-  static const Impl* Get(std::string_view name) {
-    static std::mutex mu;
-    static auto* cache = new std::map<std::string, std::unique_ptr<const Impl>, std::less<>>();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      auto it = cache->find(name);
-      if (it != cache->end()) return it->second.get();
-    }
-    if (!SafeZoneName(name) || !ZoneFileExists(name)) return nullptr;
-    auto impl = std::make_unique<Impl>();
-    impl->name = std::string(name);
-    if (!cctz::load_time_zone(impl->name, &impl->tz)) return nullptr;
-    std::lock_guard<std::mutex> lock(mu);
-    auto [it, inserted] = cache->try_emplace(impl->name, std::move(impl));
-    return it->second.get();
-  }
 };
 
-std::optional<Zone> Zone::Load(std::string_view name) {
+// The zones a database has found: they live until the database is destroyed.
+struct TimeZoneDatabase::Cache {
+  std::mutex mu;
+  std::map<std::string, std::unique_ptr<const Zone::Impl>, std::less<>> zones;
+};
+
+TimeZoneDatabase::TimeZoneDatabase() : cache_(std::make_unique<Cache>()) {
+  static std::atomic<uint64_t> next_id{1};
+  id_ = next_id.fetch_add(1, std::memory_order_relaxed);
+}
+
+TimeZoneDatabase::~TimeZoneDatabase() = default;
+
+std::optional<Zone> TimeZoneDatabase::Find(std::string_view name) const {
   // The engine asks for the same zone (policy.timezone, mostly) on nearly every step: the
-  // last one found is kept per thread, which spares the lock and the map. Cached zones live
-  // until the process ends, so the pointer stays valid.
-  thread_local const Impl* last = nullptr;
-  if (last != nullptr && last->name == name) return Zone(last);
+  // last one found is kept per thread, which spares the lock and the map. The database's id
+  // (never reused) tells whether that zone is this database's, and so still alive.
+  thread_local uint64_t last_db = 0;
+  thread_local const Zone::Impl* last = nullptr;
+  if (last_db == id_ && last->name == name) return Zone(last);
+  if (name == "UTC") return Zone::Utc();
   if (!SafeZoneName(name)) return std::nullopt;
-  const Impl* impl = Impl::Get(name);
-  if (impl == nullptr) return std::nullopt;
+  const Zone::Impl* impl = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(cache_->mu);
+    auto it = cache_->zones.find(name);
+    if (it != cache_->zones.end()) impl = it->second.get();
+  }
+  if (impl == nullptr) {
+    auto loaded = std::make_unique<Zone::Impl>();
+    loaded->name = std::string(name);
+    if (!Load(loaded->name, &loaded->tz)) return std::nullopt;
+    std::lock_guard<std::mutex> lock(cache_->mu);
+    auto [it, inserted] = cache_->zones.try_emplace(loaded->name, std::move(loaded));
+    impl = it->second.get();
+  }
+  last_db = id_;
   last = impl;
   return Zone(impl);
 }
 
+const TimeZoneDatabase& UtcOnlyTimeZones() {
+  static const UtcOnly* const db = new UtcOnly();  // never freed: zones may outlive main
+  return *db;
+}
+
 Zone Zone::Utc() {
-  static const Impl* const utc = [] {
-    const Impl* impl = Impl::Get("UTC");
-    if (impl != nullptr) return impl;
-    auto* fallback = new Impl{"UTC", cctz::utc_time_zone()};  // never freed, like the cache
-    return static_cast<const Impl*>(fallback);
-  }();
+  static const Impl* const utc = new Impl{"UTC", cctz::utc_time_zone()};  // never freed
   return Zone(utc);
 }
 
@@ -143,6 +124,19 @@ int Zone::MinuteOfDay(TimePoint t) const {
 int Zone::Weekday(TimePoint t) const {
   const cctz::civil_day d(cctz::convert(ToCctz(t), impl_->tz));
   return static_cast<int>(cctz::get_weekday(d));  // cctz: monday = 0 ... sunday = 6
+}
+
+TimePoint Zone::AtOrAfter(const CivilDate& date, int minute_of_day, TimePoint not_before) const {
+  const TimePoint first = At(date, minute_of_day);
+  if (first >= not_before) return first;
+  const auto cl =
+      impl_->tz.lookup(cctz::civil_second(date.year, date.month, date.day, 0, minute_of_day, 0));
+  TimePoint best = first;
+  for (Seconds s : {cl.pre, cl.trans, cl.post}) {
+    const TimePoint c = FromCctz(s);
+    if (c >= not_before && (best < not_before || c < best)) best = c;
+  }
+  return best;
 }
 
 TimePoint Zone::At(const CivilDate& date, int minute_of_day) const {
@@ -204,12 +198,12 @@ TimePoint AfterQuietHours(TimePoint t, int start_minute, int end_minute, const Z
   const int m = zone.MinuteOfDay(t);
   const CivilDate today = zone.DateOf(t);
   if (start_minute < end_minute) {
-    if (m >= start_minute && m < end_minute) return AtOrAfter(zone, today, end_minute, t);
+    if (m >= start_minute && m < end_minute) return zone.AtOrAfter(today, end_minute, t);
     return t;
   }
   // Wraps midnight: [start, 24:00) ∪ [00:00, end).
-  if (m >= start_minute) return AtOrAfter(zone, AddDays(today, 1), end_minute, t);
-  if (m < end_minute) return AtOrAfter(zone, today, end_minute, t);
+  if (m >= start_minute) return zone.AtOrAfter(AddDays(today, 1), end_minute, t);
+  if (m < end_minute) return zone.AtOrAfter(today, end_minute, t);
   return t;
 }
 

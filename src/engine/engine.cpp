@@ -226,13 +226,13 @@ class Engine {
     if (zone_) return *zone_;
     const Attr* tz = state_.Find("timezone");
     if (tz && tz->kind == Attr::Kind::kString && !tz->str.empty()) {
-      zone_ = Zone::Load(tz->str);
+      zone_ = policy_.zones->Find(tz->str);
       if (!zone_) {
         out_.warnings.push_back(fmt::format("customer {}: unknown time zone '{}', using {}",
                                             state_.id, OneLine(tz->str), policy_.timezone));
       }
     }
-    if (!zone_) zone_ = Zone::Load(policy_.timezone);
+    if (!zone_) zone_ = policy_.zones->Find(policy_.timezone);
     if (!zone_) zone_ = Zone::Utc();
     return *zone_;
   }

@@ -10,8 +10,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <regex>
 #include <set>
@@ -20,9 +18,6 @@
 namespace journeyd::flow {
 namespace {
 
-namespace fs = std::filesystem;
-
-constexpr size_t kMaxFileBytes = 1 << 20;
 constexpr int kMaxNesting = 16;
 constexpr int kMaxSteps = 1000;
 
@@ -51,28 +46,6 @@ YAML::Node Get(const YAML::Node& n, const std::string& key) {
   return YAML::Node(YAML::NodeType::Undefined);
 }
 
-bool ReadFile(const std::string& path, std::string* out, std::string* error) {
-  std::error_code ec;
-  auto size = fs::file_size(path, ec);
-  if (ec) {
-    *error = fmt::format("cannot read file: {}", ec.message());
-    return false;
-  }
-  if (size > kMaxFileBytes) {
-    *error = fmt::format("file is {} bytes; the limit is {} bytes", size, kMaxFileBytes);
-    return false;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = "cannot open file";
-    return false;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
-
 // Line/column (1-based) of a byte offset in a text.
 std::pair<int, int> LineColumnOf(std::string_view text, size_t offset) {
   int line = 1, col = 1;
@@ -85,20 +58,6 @@ std::pair<int, int> LineColumnOf(std::string_view text, size_t offset) {
     }
   }
   return {line, col};
-}
-
-std::string Quote(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 60)) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      out += fmt::format("\\x{:02x}", u);
-    } else {
-      out += c;
-    }
-  }
-  if (s.size() > 60) out += "...";
-  return out;
 }
 
 bool IsIdentifier(std::string_view s) {
@@ -343,7 +302,7 @@ class FlowCompiler {
   }
 
   void CompileHeader(const YAML::Node& root, Flow& flow) {
-    std::string stem = fs::path(file_).stem().string();
+    std::string stem = FileStem(file_);
     if (auto n = Get(root, "flow"); n) {
       std::string id;
       if (Scalar(n, "'flow:'", &id)) {
@@ -1212,102 +1171,77 @@ class FlowCompiler {
   bool too_many_reported_ = false;
 };
 
-bool IsYamlFile(const fs::path& p) {
-  auto ext = p.extension().string();
-  return ext == ".yaml" || ext == ".yml";
-}
+std::optional<Template> CompileTemplateUnchecked(const SourceFile& file, const std::string& name,
+                                                 const std::string& locale, Diagnostics& diags);
 
-bool IsLocaleName(std::string_view s) {
-  // "nl", "de", "pt-BR", "nl_BE"
-  if (s.size() != 2 && s.size() != 5) return false;
-  if (!std::islower(static_cast<unsigned char>(s[0])) ||
-      !std::islower(static_cast<unsigned char>(s[1]))) {
-    return false;
-  }
-  if (s.size() == 5) {
-    return (s[2] == '-' || s[2] == '_') && std::isalpha(static_cast<unsigned char>(s[3])) &&
-           std::isalpha(static_cast<unsigned char>(s[4]));
-  }
-  return true;
-}
+}  // namespace
 
-std::vector<fs::path> SortedEntries(const fs::path& dir) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) out.push_back(e.path());
-  std::sort(out.begin(), out.end());
+std::string Quote(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 60)) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  if (s.size() > 60) out += "...";
   return out;
 }
 
-void LoadTemplatesDir(const fs::path& dir, TemplateSet& set, Diagnostics& diags) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return;
-  std::vector<std::pair<std::string, fs::path>> variants;  // locale → file
-  for (const auto& p : SortedEntries(dir)) {
-    if (fs::is_directory(p, ec)) {
-      std::string locale = p.filename().string();
-      if (!IsLocaleName(locale)) {
-        diags.Error({p.string(), 0, 0},
-                    fmt::format("'{}' is not a locale folder: use a language code such as nl or "
-                                "pt-BR",
-                                Quote(locale)));
-        continue;
-      }
-      for (const auto& q : SortedEntries(p)) {
-        if (fs::is_regular_file(q, ec) && IsYamlFile(q)) variants.emplace_back(locale, q);
-      }
-    } else if (fs::is_regular_file(p, ec) && IsYamlFile(p)) {
-      variants.emplace_back("", p);
-    }
-  }
-  for (const auto& [locale, path] : variants) {
-    std::string name = path.stem().string();
+std::string FileStem(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  const size_t dot = name.rfind('.');
+  if (dot != std::string_view::npos && dot != 0 && name != "..") name = name.substr(0, dot);
+  return std::string(name);
+}
+
+void CompileTemplates(const std::vector<TemplateSource>& sources, const std::string& templates_dir,
+                      TemplateSet& set, Diagnostics& diags) {
+  for (const auto& [locale, file] : sources) {
+    std::string name = FileStem(file.path);
     if (!IsIdentifier(name)) {
-      diags.Error({path.string(), 0, 0},
+      diags.Error({file.path, 0, 0},
                   fmt::format("template file name '{}' must be lowercase letters, digits and _",
                               Quote(name)));
       continue;
     }
-    if (auto t = LoadTemplateFile(path.string(), name, locale, diags)) set.Add(std::move(*t));
+    if (auto t = CompileTemplate(file, name, locale, diags)) set.Add(std::move(*t));
   }
   for (const auto& [name, by_locale] : set.all()) {
     if (!by_locale.count("")) {
       const Template& any = by_locale.begin()->second;
       diags.Error({any.file, 0, 0}, fmt::format("template '{}' has a {} version but none in {}",
-                                                name, any.locale, dir.string()));
+                                                name, any.locale, templates_dir));
     }
   }
 }
 
-std::optional<Flow> CompileFlowFile(const std::string& path, const TemplateSet* templates,
-                                    const std::string& templates_dir, Diagnostics& diags) {
-  std::string text, err;
-  if (!ReadFile(path, &text, &err)) {
-    diags.Error({path, 0, 0}, err);
+std::optional<Flow> CompileFlow(const SourceFile& file, const TemplateSet* templates,
+                                const std::string& templates_dir, Diagnostics& diags) {
+  if (!file.error.empty()) {
+    diags.Error({file.path, 0, 0}, file.error);
     return std::nullopt;
   }
-  FlowCompiler c(path, std::move(text), templates, templates_dir, diags);
+  FlowCompiler c(file.path, file.text, templates, templates_dir, diags);
   try {
     return c.Compile();
   } catch (const YAML::Exception& e) {
     // Every node access is checked; this is a last line of defence, never a crash.
-    diags.Error({path, e.mark.line + 1, e.mark.column + 1},
+    diags.Error({file.path, e.mark.line + 1, e.mark.column + 1},
                 fmt::format("cannot read this flow: {}", e.msg));
     return std::nullopt;
   }
 }
 
-std::optional<Template> LoadTemplateUnchecked(const std::string& path, const std::string& name,
-                                              const std::string& locale, Diagnostics& diags);
-
-}  // namespace
-
-std::optional<Template> LoadTemplateFile(const std::string& path, const std::string& name,
-                                         const std::string& locale, Diagnostics& diags) {
+std::optional<Template> CompileTemplate(const SourceFile& file, const std::string& name,
+                                        const std::string& locale, Diagnostics& diags) {
   try {
-    return LoadTemplateUnchecked(path, name, locale, diags);
+    return CompileTemplateUnchecked(file, name, locale, diags);
   } catch (const YAML::Exception& e) {
-    diags.Error({path, e.mark.line + 1, e.mark.column + 1},
+    diags.Error({file.path, e.mark.line + 1, e.mark.column + 1},
                 fmt::format("cannot read this template: {}", e.msg));
     return std::nullopt;
   }
@@ -1315,13 +1249,14 @@ std::optional<Template> LoadTemplateFile(const std::string& path, const std::str
 
 namespace {
 
-std::optional<Template> LoadTemplateUnchecked(const std::string& path, const std::string& name,
-                                              const std::string& locale, Diagnostics& diags) {
-  std::string text, err;
-  if (!ReadFile(path, &text, &err)) {
-    diags.Error({path, 0, 0}, err);
+std::optional<Template> CompileTemplateUnchecked(const SourceFile& file, const std::string& name,
+                                                 const std::string& locale, Diagnostics& diags) {
+  const std::string& path = file.path;
+  if (!file.error.empty()) {
+    diags.Error({path, 0, 0}, file.error);
     return std::nullopt;
   }
+  const std::string& text = file.text;
   size_t bad = 0;
   if (!ValidUtf8(text, &bad)) {
     auto [l, c] = LineColumnOf(text, bad);
@@ -1437,28 +1372,22 @@ std::optional<Template> LoadTemplateUnchecked(const std::string& path, const std
 
 }  // namespace
 
-LoadResult LoadFlowDirectory(const std::string& dir) {
+LoadResult CompileFlowSet(const FlowSources& sources, Diagnostics diagnostics) {
   LoadResult result;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    result.diagnostics.Error({dir, 0, 0}, "flows directory not found");
-    return result;
-  }
+  result.diagnostics = std::move(diagnostics);
   TemplateSet templates;
-  fs::path tdir = fs::path(dir) / "templates";
-  LoadTemplatesDir(tdir, templates, result.diagnostics);
+  CompileTemplates(sources.templates, sources.templates_dir, templates, result.diagnostics);
   auto set = std::make_shared<FlowSet>();
   std::map<std::string, std::string> ids;
-  for (const auto& p : SortedEntries(dir)) {
-    if (!fs::is_regular_file(p, ec) || !IsYamlFile(p)) continue;
-    std::string stem = p.stem().string();
-    if (auto [it, fresh] = ids.emplace(stem, p.string()); !fresh) {
+  for (const SourceFile& file : sources.flows) {
+    std::string stem = FileStem(file.path);
+    if (auto [it, fresh] = ids.emplace(stem, file.path); !fresh) {
       result.diagnostics.Error(
-          {p.string(), 0, 0},
+          {file.path, 0, 0},
           fmt::format("flow '{}' is defined twice (also in {})", stem, it->second));
       continue;
     }
-    if (auto f = CompileFlowFile(p.string(), &templates, tdir.string(), result.diagnostics)) {
+    if (auto f = CompileFlow(file, &templates, sources.templates_dir, result.diagnostics)) {
       set->AddFlow(std::move(*f));
     }
   }
@@ -1468,68 +1397,6 @@ LoadResult LoadFlowDirectory(const std::string& dir) {
   set->BuildIndexes();
   result.flows = std::move(set);
   return result;
-}
-
-Diagnostics ValidatePaths(const std::vector<std::string>& paths) {
-  Diagnostics diags;
-  std::error_code ec;
-  for (const std::string& path : paths) {
-    fs::path p(path);
-    if (fs::is_directory(p, ec)) {
-      if (p.filename() == "templates" ||
-          (p.has_parent_path() && p.parent_path().filename() == "templates")) {
-        TemplateSet set;
-        fs::path tdir = p.filename() == "templates" ? p : p.parent_path();
-        LoadTemplatesDir(tdir, set, diags);
-      } else {
-        diags.Append(LoadFlowDirectory(p.string()).diagnostics);
-      }
-      continue;
-    }
-    if (!fs::exists(p, ec)) {
-      diags.Error({path, 0, 0}, "no such file or directory");
-      continue;
-    }
-    // A template file: under templates/ or templates/<locale>/.
-    fs::path parent = p.parent_path();
-    if (parent.filename() == "templates" || parent.parent_path().filename() == "templates") {
-      std::string locale = parent.filename() == "templates" ? "" : parent.filename().string();
-      LoadTemplateFile(p.string(), p.stem().string(), locale, diags);
-      continue;
-    }
-    // A flow file: its templates are in templates/ beside it.
-    TemplateSet templates;
-    Diagnostics template_diags;
-    fs::path tdir = parent / "templates";
-    LoadTemplatesDir(tdir, templates, template_diags);
-    // Report template problems only for the templates this flow uses.
-    Diagnostics flow_diags;
-    CompileFlowFile(p.string(), &templates, tdir.string(), flow_diags);
-    diags.Append(flow_diags);
-    for (const auto& d : template_diags.all()) {
-      if (d.severity == Severity::kError) {
-        diags.Error(d.where, d.message);
-      } else {
-        diags.Warning(d.where, d.message);
-      }
-    }
-  }
-  diags.Sort();
-  return diags;
-}
-
-}  // namespace journeyd::flow
-
-namespace journeyd::flow {
-
-std::optional<Flow> LoadFlowFile(const std::string& path, Diagnostics& diags) {
-  namespace fs = std::filesystem;
-  TemplateSet templates;
-  fs::path tdir = fs::path(path).parent_path() / "templates";
-  LoadTemplatesDir(tdir, templates, diags);
-  auto f = CompileFlowFile(path, &templates, tdir.string(), diags);
-  diags.Sort();
-  return f;
 }
 
 }  // namespace journeyd::flow

@@ -13,10 +13,11 @@
 #include <vector>
 
 #include "journeyd/app/config.h"
-#include "journeyd/engine/calendar.h"
 #include "journeyd/engine/simulator.h"
 #include "journeyd/flow/graph.h"
 #include "journeyd/flow/loader.h"
+#include "journeyd/host/flow_files.h"
+#include "journeyd/host/time_zones.h"
 #include "journeyd/store/customers.h"
 #include "journeyd/store/keys.h"
 #include "journeyd/store/publish.h"
@@ -31,7 +32,7 @@ void PrintDiagnostics(const Diagnostics& diags, std::ostream& out) {
 }
 
 int RunValidate(const std::vector<std::string>& paths) {
-  Diagnostics diags = flow::ValidatePaths(paths);
+  Diagnostics diags = host::ValidatePaths(paths);
   PrintDiagnostics(diags, std::cout);
   if (diags.HasErrors()) {
     std::cout << diags.error_count() << (diags.error_count() == 1 ? " error" : " errors") << "\n";
@@ -89,8 +90,9 @@ bool ParseFrequencyCap(const std::string& s, engine::Policy& p, std::string* err
 int RunSimulate(const SimulateArgs& args) {
   engine::Policy policy;
   policy.timezone = args.timezone;
+  policy.zones = &host::SystemTimeZones();
   std::string err;
-  if (!engine::Zone::Load(args.timezone)) {
+  if (!policy.zones->Find(args.timezone)) {
     std::cerr << "journeyctl: --timezone '" << args.timezone << "' is not a known time zone\n";
     return 2;
   }
@@ -111,7 +113,7 @@ int RunSimulate(const SimulateArgs& args) {
     return fmt::format("https://unsubscribe.invalid/simulated?job={}", job);
   };
 
-  flow::LoadResult loaded = flow::LoadFlowDirectory(args.flows_dir);
+  flow::LoadResult loaded = host::LoadFlowDirectory(args.flows_dir);
   PrintDiagnostics(loaded.diagnostics, std::cerr);
   if (!loaded.flows) return 1;
 
@@ -223,7 +225,7 @@ int RunSimulate(const SimulateArgs& args) {
 
 int RunGraph(const std::string& path, const std::string& format) {
   Diagnostics diags;
-  auto f = flow::LoadFlowFile(path, diags);
+  auto f = host::LoadFlowFile(path, diags);
   PrintDiagnostics(diags, std::cerr);
   if (!f) return 1;
   std::cout << (format == "mermaid" ? flow::ToMermaid(*f) : flow::ToDot(*f));

@@ -6,8 +6,8 @@
 #include "journeyd/app/config.h"
 #include "journeyd/app/daemon.h"
 #include "journeyd/app/logging.h"
-#include "journeyd/engine/calendar.h"
-#include "journeyd/flow/loader.h"
+#include "journeyd/host/flow_files.h"
+#include "journeyd/host/time_zones.h"
 
 int main(int argc, char** argv) {
   using namespace journeyd;
@@ -25,11 +25,11 @@ int main(int argc, char** argv) {
   auto config = app::LoadConfig(config_path, diags);
   std::shared_ptr<const flow::FlowSet> flows;
   if (config) {
-    if (!engine::Zone::Load(config->policy.timezone)) {
+    if (!host::SystemTimeZones().Find(config->policy.timezone)) {
       diags.Error({config_path, 0, 0},
                   "policy.timezone '" + config->policy.timezone + "' is not a known time zone");
     }
-    auto loaded = flow::LoadFlowDirectory(config->flows.dir);
+    auto loaded = host::LoadFlowDirectory(config->flows.dir);
     diags.Append(loaded.diagnostics);
     flows = loaded.flows;
   }

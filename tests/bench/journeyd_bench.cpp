@@ -17,7 +17,8 @@
 #include "bench_support.h"
 #include "daemon_bench.h"
 #include "journeyd/engine/simulator.h"
-#include "journeyd/flow/loader.h"
+#include "journeyd/host/flow_files.h"
+#include "journeyd/host/time_zones.h"
 #include "smtp_bench.h"
 
 namespace {
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
   }
   auto wants = [&](std::string_view s) { return only.find(s) != std::string::npos; };
 
-  auto loaded = flow::LoadFlowDirectory(flows_dir);
+  auto loaded = host::LoadFlowDirectory(flows_dir);
   for (const auto& d : loaded.diagnostics.all()) std::cerr << d.ToString() << "\n";
   if (!loaded.flows) return 1;
   std::cout << fmt::format("machine: {} cores\n", std::thread::hardware_concurrency());
@@ -233,6 +234,7 @@ int main(int argc, char** argv) {
   auto events = MakeEvents(customers);
   engine::Policy policy;  // renders every mail, as simulate does
   engine::Policy daemon_policy;
+  policy.zones = daemon_policy.zones = &host::SystemTimeZones();
   daemon_policy.render_mail = false;  // as journeyd runs it: the sender renders at send time
 
   std::vector<double> ingest_rates, rendering_rates, total_rates;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "journeyd/common/time.h"
+#include "journeyd/engine/calendar.h"
 #include "journeyd/engine/event.h"
 #include "journeyd/engine/state.h"
 #include "journeyd/flow/flow.h"
@@ -21,6 +22,9 @@ namespace journeyd::engine {
 
 struct Policy {
   std::string timezone = "UTC";  // policy.timezone: for customers without a valid zone
+  // Where the customers' and the policy's zones are looked up: the daemon, journeyctl and
+  // most tests give the host's tz database (host::SystemTimeZones()); it must outlive Step.
+  const TimeZoneDatabase* zones = &UtcOnlyTimeZones();
   // policy.quiet_hours: local minutes [start, end); start == end means none.
   int quiet_start = 0;
   int quiet_end = 0;

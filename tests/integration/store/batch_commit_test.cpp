@@ -15,7 +15,7 @@
 
 #include "journeyd/engine/batch.h"
 #include "journeyd/engine/state.h"
-#include "journeyd/flow/loader.h"
+#include "journeyd/host/flow_files.h"
 #include "journeyd/store/events.h"
 #include "journeyd/store/lease.h"
 #include "journeyd/store/wheel.h"
@@ -31,7 +31,7 @@ const std::string kProfile =
 
 std::shared_ptr<const flow::FlowSet> ShippedFlows() {
   static const std::shared_ptr<const flow::FlowSet> flows = [] {
-    auto r = flow::LoadFlowDirectory(std::string(JOURNEYD_SOURCE_DIR) + "/flows");
+    auto r = host::LoadFlowDirectory(std::string(JOURNEYD_SOURCE_DIR) + "/flows");
     for (const auto& d : r.diagnostics.all()) ADD_FAILURE() << d.ToString();
     return r.flows;
   }();

@@ -48,7 +48,7 @@ Entry Purchase(TimePoint at, const std::string& customer) {
 }
 
 Policy DaemonPolicy() {
-  Policy p;
+  Policy p = SystemPolicy();
   p.render_mail = false;  // as the daemon runs it: the sender renders
   return p;
 }

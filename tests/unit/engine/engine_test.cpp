@@ -33,7 +33,7 @@ class FlowDir {
     std::ofstream(dir_ / name) << text;
   }
   std::shared_ptr<const flow::FlowSet> Load() {
-    auto r = flow::LoadFlowDirectory(dir_.string());
+    auto r = host::LoadFlowDirectory(dir_.string());
     for (const auto& d : r.diagnostics.all()) ADD_FAILURE() << d.ToString();
     return r.flows;
   }

@@ -66,7 +66,7 @@ void RunRandomTimeline(uint64_t seed) {
   auto flows = ShippedFlows();
   ASSERT_TRUE(flows);
   std::mt19937_64 rng(seed);
-  Policy policy;
+  Policy policy = SystemPolicy();
   if (seed % 2) {
     policy.cap_count = 1;
     policy.cap_window = 24 * kHour;

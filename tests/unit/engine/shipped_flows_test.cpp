@@ -178,7 +178,7 @@ std::string NewYorker(const std::string& ts) {
 }
 
 TEST(Birthday, GiftAt9InNewYorkAndAReminderFiveDaysLater) {
-  auto r = RunFlows({Ev(NewYorker("2026-01-05T15:00:00Z"))}, {}, 500 * kDay);
+  auto r = RunFlows({Ev(NewYorker("2026-01-05T15:00:00Z"))}, SystemPolicy(), 500 * kDay);
   auto sends = SendsOf(r, "c1", "birthday");
   ASSERT_GE(sends.size(), 4u);
   // 2026-03-14 09:00 EDT (daylight saving began 8 March) = 13:00 UTC.
@@ -203,7 +203,7 @@ TEST(Birthday, ChangedBirthdayIsRescheduled) {
       RunFlows({Ev(NewYorker("2026-01-05T15:00:00Z")),
                 Ev(R"({"type":"profile_updated","customer_id":"c1","ts":"2026-02-01T00:00:00Z",)"
                    R"("profile":{"birthday":"1991-02-20"}})")},
-               {}, 30 * kDay);
+               SystemPolicy(), 30 * kDay);
   auto sends = SendsOf(r, "c1", "birthday");
   ASSERT_FALSE(sends.empty());
   EXPECT_EQ(sends[0].at, T("2026-02-20T14:00:00Z"));  // 09:00 EST
@@ -243,7 +243,7 @@ TEST(PointsExpiry, NoPointsNoMail) {
 // ---- policy ---------------------------------------------------------------------------
 
 TEST(Policy, FrequencyCapDefersTheSecondMailOfTheDay) {
-  Policy p;
+  Policy p = SystemPolicy();
   p.cap_count = 1;
   p.cap_window = 24 * kHour;
   // Signup at 08:00 (thank-you at once), cart abandoned at 09:00 (reminder due 10:00).
@@ -258,7 +258,7 @@ TEST(Policy, FrequencyCapDefersTheSecondMailOfTheDay) {
 }
 
 TEST(Policy, QuietHoursDeferToTheirEnd) {
-  Policy p;
+  Policy p = SystemPolicy();
   p.quiet_start = 21 * 60;
   p.quiet_end = 8 * 60;
   p.timezone = "Europe/Amsterdam";

@@ -8,13 +8,14 @@
 #include <vector>
 
 #include "journeyd/engine/simulator.h"
-#include "journeyd/flow/loader.h"
+#include "journeyd/host/flow_files.h"
+#include "journeyd/host/time_zones.h"
 
 namespace journeyd::engine::testing {
 
 inline std::shared_ptr<const flow::FlowSet> ShippedFlows() {
   static std::shared_ptr<const flow::FlowSet> flows = [] {
-    auto r = flow::LoadFlowDirectory(std::string(JOURNEYD_SOURCE_DIR) + "/flows");
+    auto r = host::LoadFlowDirectory(std::string(JOURNEYD_SOURCE_DIR) + "/flows");
     for (const auto& d : r.diagnostics.all()) ADD_FAILURE() << d.ToString();
     return r.flows;
   }();
@@ -66,7 +67,14 @@ inline std::vector<Record> RecordsOf(const SimulationResult& r, const std::strin
   return out;
 }
 
-inline SimulationResult RunFlows(const std::vector<Event>& events, Policy policy = {},
+// A policy whose zones come from the system's tz database, as in the daemon.
+inline Policy SystemPolicy() {
+  Policy p;
+  p.zones = &host::SystemTimeZones();
+  return p;
+}
+
+inline SimulationResult RunFlows(const std::vector<Event>& events, Policy policy = SystemPolicy(),
                                  Duration horizon = 400 * kDay) {
   SimulationOptions o;
   o.horizon = horizon;

@@ -11,10 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "journeyd/flow/loader.h"
+#include "journeyd/host/flow_files.h"
 
 namespace journeyd::flow {
 namespace {
+
+using host::LoadFlowDirectory;
+using host::ValidatePaths;
 
 namespace fs = std::filesystem;
 

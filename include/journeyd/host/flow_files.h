@@ -1,0 +1,28 @@
+// Flow files on disk: reads a flows directory (or the paths `journeyctl validate` is given)
+// into memory and hands it to the flow compiler (journeyd/flow/loader.h).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "journeyd/common/diagnostics.h"
+#include "journeyd/flow/loader.h"
+
+namespace journeyd::host {
+
+// Reads a file of at most 1 MiB; a file that cannot be read comes back with its `error` set.
+flow::SourceFile ReadSourceFile(const std::string& path);
+
+// Loads a flows directory: every *.yaml / *.yml directly in `dir` is a flow, templates come
+// from `dir`/templates/*.yaml and `dir`/templates/<locale>/*.yaml.
+flow::LoadResult LoadFlowDirectory(const std::string& dir);
+
+// `journeyctl validate PATH...`: each path is a flows directory, a flow file (its templates
+// are looked up in templates/ beside it), a templates directory or a template file.
+Diagnostics ValidatePaths(const std::vector<std::string>& paths);
+
+// Compiles one flow file; its templates are looked up in templates/ beside it.
+std::optional<flow::Flow> LoadFlowFile(const std::string& path, Diagnostics& diags);
+
+}  // namespace journeyd::host
