@@ -9,13 +9,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "journeyd/app/turns.h"
 #include "journeyd/engine/render.h"
 #include "journeyd/mail/message.h"
+#include "journeyd/mail/sink.h"
 #include "journeyd/store/keys.h"
 #include "journeyd/store/outbox.h"
 
@@ -139,23 +139,6 @@ std::vector<std::string> FieldsWith(const Outgoing& o,
   return out;
 }
 
-// Writes the mail as <job id>.eml, atomically: a retry after a crash overwrites instead of
-// making a second file.
-std::string WriteFile(const std::string& dir_name, const Outgoing& o) {
-  auto dir = std::filesystem::path(dir_name);
-  auto tmp = dir / ("." + o.job.job_id + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << o.message->data;
-    out.flush();
-    if (!out) return "cannot write " + tmp.string();
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, dir / (o.job.job_id + ".eml"), ec);
-  if (ec) return "cannot rename " + tmp.string() + ": " + ec.message();
-  return "";
-}
-
 awaitable<void> DeliverOne(mail::SmtpPool& pool, Outgoing* o, int* left, asio::steady_timer* all,
                            Shared* shared) {
   DaemonStats* stats = &shared->stats;
@@ -205,6 +188,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition,
   const bool smtp = cfg.mode == "smtp" && s.smtp;
   auto conn = store::RedisConnection::Create(io, RedisOptionsOf(s.config));
   if (!smtp) std::filesystem::create_directories(cfg.dir);
+  const mail::FileSink files(cfg.dir);
   std::string_view start = "0";  // our pending jobs first
   auto last_claim = std::chrono::steady_clock::now() - std::chrono::hours(1);
   mail::MessageOptions mo{cfg.from, cfg.unsubscribe_mailto};
@@ -410,7 +394,7 @@ awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition,
     for (auto& o : next->items) {
       if (!o.message) continue;
       if (!smtp) {
-        std::string err = WriteFile(cfg.dir, o);
+        std::string err = files.Write(o.message->data, o.job.job_id);
         if (!err.empty()) {
           spdlog::error("{}: the mail stays in the outbox", err);
           continue;
