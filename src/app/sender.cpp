@@ -9,27 +9,28 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
+#include <map>
 #include <random>
 
 #include "journeyd/app/turns.h"
 #include "journeyd/engine/render.h"
 #include "journeyd/mail/message.h"
+#include "journeyd/mail/sink.h"
 #include "journeyd/store/keys.h"
 #include "journeyd/store/outbox.h"
+#include "journeyd/store/outbox_queue.h"
 
 namespace journeyd::app::internal {
 
 using asio::awaitable;
-using store::Call;
-using store::Keys;
-using store::Reply;
-using store::Result;
+using store::OutboxEntry;
+using store::OutboxFrom;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
 constexpr int kOutboxBatch = 200;
+constexpr int kPromoteAtOnce = 100;  // due retries moved back into the outbox per round
 // The turn of delivery and of a backlogged partition's worker (app/turns.h): delivery pauses
 // for at most a second at a stretch.
 constexpr auto kTurn = std::chrono::seconds(1);
@@ -42,54 +43,43 @@ int64_t RealNowMs() {
 
 // One outbox entry on its way out.
 struct Outgoing {
-  std::string id;  // the outbox entry id
-  std::vector<std::pair<std::string, std::string>> fields;
+  OutboxEntry entry;
   engine::SendJob job;
   std::optional<mail::BuiltMessage> message;
   std::string build_error;
-  mail::SmtpResult result;
-  bool done = false;
-
-  std::string Field(std::string_view name) const {
-    for (const auto& [k, v] : fields) {
-      if (k == name) return v;
-    }
-    return "";
-  }
+  mail::SendOutcome outcome;
+  bool done = false;  // delivered with a verdict, to be settled
 };
 
 // A job as the commit wrote it: rendered here from its template and vars (engine/render.h),
 // with the flows loaded now, and a marketing mail's unsubscribe link signed now (entries that
 // earlier versions wrote with a link keep theirs). An entry that carries its mail instead
 // (subject, text and html, as earlier versions wrote it) is sent as it is.
-Outgoing Parse(const Reply& entry, const flow::FlowSet& flows, const mail::MessageOptions& options,
+Outgoing Parse(OutboxEntry entry, const flow::FlowSet& flows, const mail::MessageOptions& options,
                TimePoint date, const Shared& s) {
   Outgoing o;
-  o.id = entry.elements[0].str;
-  const Reply& f = entry.elements[1];
+  o.entry = std::move(entry);
+  const OutboxEntry& e = o.entry;
   bool has_vars = false;
-  for (size_t i = 0; i + 1 < f.elements.size(); i += 2) {
-    o.fields.emplace_back(f.elements[i].str, f.elements[i + 1].str);
-    has_vars = has_vars || f.elements[i].str == "vars";
-  }
+  for (const auto& f : e.fields) has_vars = has_vars || f.first == "vars";
   engine::SendJob& job = o.job;
-  job.job_id = o.Field("job_id");
-  job.customer_id = o.Field("customer_id");
-  job.flow = o.Field("flow");
-  job.to = o.Field("to");
-  job.vars = o.Field("vars");
-  const std::string packed = o.Field("job");
+  job.job_id = e.Field("job_id");
+  job.customer_id = e.Field("customer_id");
+  job.flow = e.Field("flow");
+  job.to = e.Field("to");
+  job.vars = e.Field("vars");
+  const std::string& packed = e.Field("job");
   if (!packed.empty()) {
     if (!store::ReadOutboxJob(packed, &job, &o.build_error)) return o;
   } else {
     // As versions before the `job` field wrote it (store/outbox.h).
-    job.step = o.Field("step");
-    job.run = static_cast<uint32_t>(std::strtoul(o.Field("run").c_str(), nullptr, 10));
-    job.marketing = o.Field("marketing") == "1";
-    job.template_name = o.Field("template");
-    job.locale = o.Field("locale");
-    job.unsubscribe_url = o.Field("unsubscribe_url");
-    auto at = ParseTimestamp(o.Field("at"));
+    job.step = e.Field("step");
+    job.run = static_cast<uint32_t>(std::strtoul(e.Field("run").c_str(), nullptr, 10));
+    job.marketing = e.Field("marketing") == "1";
+    job.template_name = e.Field("template");
+    job.locale = e.Field("locale");
+    job.unsubscribe_url = e.Field("unsubscribe_url");
+    auto at = ParseTimestamp(e.Field("at"));
     job.at = at ? *at : date;
   }
   const bool id_ok =
@@ -104,9 +94,9 @@ Outgoing Parse(const Reply& entry, const flow::FlowSet& flows, const mail::Messa
   if (has_vars) {
     if (!engine::RenderSendJob(flows.templates(), job, &o.build_error)) return o;
   } else {
-    job.subject = o.Field("subject");
-    job.text = o.Field("text");
-    job.html = o.Field("html");
+    job.subject = e.Field("subject");
+    job.text = e.Field("text");
+    job.html = e.Field("html");
   }
   o.message = mail::BuildMessage(job, options, date, &o.build_error);
   return o;
@@ -121,55 +111,262 @@ struct Batch {
   asio::steady_timer all;
 };
 
-// The job's fields with some replaced or added (the order kept, so dead entries read well).
-std::vector<std::string> FieldsWith(const Outgoing& o,
-                                    const std::vector<std::pair<std::string, std::string>>& set) {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : o.fields) {
-    bool replaced = false;
-    for (const auto& s : set) replaced = replaced || s.first == k;
-    if (replaced || k == "source_id") continue;
-    out.push_back(k);
-    out.push_back(v);
+// A partition's outbox sender, in three steps a round: the next jobs (due retries promoted,
+// abandoned ones claimed, or new ones read) rendered into a batch, the batch handed to the sink
+// all at once, and, once the batch before it is delivered, its outcomes settled in one script
+// call. The next batch is read and built while the last one is being delivered.
+class OutboxSender {
+ public:
+  OutboxSender(asio::io_context& io, Shared& s, int partition)
+      : io_(io),
+        s_(s),
+        partition_(partition),
+        cfg_(s.config.smtp),
+        smtp_(cfg_.mode == "smtp" && s.smtp),
+        conn_(store::RedisConnection::Create(io, RedisOptionsOf(s.config))),
+        queue_(store::Keys(s.config.redis.prefix, partition), s.consumer),
+        sink_(MakeSink()),
+        schedule_{cfg_.retry_delay, cfg_.max_attempts, cfg_.max_age},
+        options_{cfg_.from, cfg_.unsubscribe_mailto},
+        rng_(std::random_device{}()),
+        last_claim_(SteadyClock::now() - std::chrono::hours(1)) {}
+
+  awaitable<void> Run(const std::atomic<bool>& owned, const std::atomic<bool>& behind);
+
+ private:
+  std::unique_ptr<mail::Sink> MakeSink() const {
+    if (smtp_) return std::make_unique<mail::SmtpSink>(s_.smtp);
+    std::filesystem::create_directories(cfg_.dir);
+    return std::make_unique<mail::FileSink>(cfg_.dir);
   }
-  for (const auto& [k, v] : set) {
-    out.push_back(k);
-    out.push_back(v);
+
+  awaitable<void> PromoteRetries();
+  awaitable<bool> NextJobs(std::vector<OutboxEntry>* jobs);
+  std::unique_ptr<Batch> Build(std::vector<OutboxEntry> jobs) const;
+  void Deliver(Batch& b);
+  awaitable<void> DeliverOne(Outgoing* o, Batch* b);
+  awaitable<void> Settle();
+  void Account(const Outgoing& o, int64_t now_ms, store::OutboxSettlement& settlement,
+               std::map<std::string, int>& deferred);
+  void GiveUp(const Outgoing& o, const std::string& why, store::OutboxSettlement& settlement);
+
+  asio::io_context& io_;
+  Shared& s_;
+  const int partition_;
+  const Config::Smtp& cfg_;
+  const bool smtp_;
+  std::shared_ptr<store::RedisConnection> conn_;
+  store::OutboxQueue queue_;
+  std::unique_ptr<mail::Sink> sink_;
+  const store::RetrySchedule schedule_;
+  const mail::MessageOptions options_;
+  std::mt19937_64 rng_;
+  OutboxFrom from_ = OutboxFrom::kOwnPending;  // our pending jobs first
+  SteadyClock::time_point last_claim_;
+  // A batch whose deliveries are under way.
+  std::unique_ptr<Batch> flight_;
+};
+
+awaitable<void> OutboxSender::Run(const std::atomic<bool>& owned, const std::atomic<bool>& behind) {
+  DeliveryTurns turns(kTurn);
+  while (!s_.stopping && owned) {
+    if (!conn_->connected()) {
+      std::string err = co_await Connect(*conn_);
+      if (!err.empty()) {
+        co_await Sleep(Duration{500});
+        continue;
+      }
+    }
+    // The worker is behind: it goes first (app/turns.h); the batch out is settled meanwhile.
+    if (turns.Yield(behind.load(std::memory_order_relaxed), SteadyClock::now())) {
+      if (flight_) {
+        co_await Settle();
+      } else {
+        co_await Sleep(Duration{10});
+      }
+      continue;
+    }
+    co_await PromoteRetries();
+    std::vector<OutboxEntry> jobs;
+    if (!co_await NextJobs(&jobs)) continue;
+    // Rendered and built while the batch before it is still being delivered.
+    std::unique_ptr<Batch> next = Build(std::move(jobs));
+    if (flight_) co_await Settle();
+    Deliver(*next);
+    flight_ = std::move(next);
   }
-  return out;
+  // Stopping: the batch out finishes and is settled.
+  if (flight_) co_await Settle();
+  conn_->Close();
 }
 
-// Writes the mail as <job id>.eml, atomically: a retry after a crash overwrites instead of
-// making a second file.
-std::string WriteFile(const std::string& dir_name, const Outgoing& o) {
-  auto dir = std::filesystem::path(dir_name);
-  auto tmp = dir / ("." + o.job.job_id + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << o.message->data;
-    out.flush();
-    if (!out) return "cannot write " + tmp.string();
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, dir / (o.job.job_id + ".eml"), ec);
-  if (ec) return "cannot rename " + tmp.string() + ": " + ec.message();
-  return "";
+// Retries that are due go back into the outbox.
+awaitable<void> OutboxSender::PromoteRetries() {
+  store::OutboxCount moved = co_await queue_.PromoteDueRetries(*conn_, RealNowMs(), kPromoteAtOnce);
+  if (!moved.ok()) spdlog::warn("partition {}: moving due retries: {}", partition_, moved.error);
 }
 
-awaitable<void> DeliverOne(mail::SmtpPool& pool, Outgoing* o, int* left, asio::steady_timer* all,
-                           Shared* shared) {
-  DaemonStats* stats = &shared->stats;
-  auto start = std::chrono::steady_clock::now();
-  o->result =
-      co_await pool.Send(o->message->envelope_from, o->message->envelope_to, o->message->data);
-  shared->metrics.smtp_seconds.Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  stats->smtp_micros += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                                  std::chrono::steady_clock::now() - start)
-                                                  .count());
-  ++stats->smtp_transactions;
-  o->done = true;
-  if (--*left == 0) all->cancel();
+// The jobs of the next batch into `*jobs`; false when there are none now (the batch out, if
+// any, settled meanwhile).
+awaitable<bool> OutboxSender::NextJobs(std::vector<OutboxEntry>* jobs) {
+  // Jobs a dead instance took but never finished: claim them once they sat for a lease.
+  // Not while a batch is out: its own entries may have sat that long.
+  const auto lease = std::chrono::milliseconds(s_.config.redis.lease_ms);
+  if (!flight_ && SteadyClock::now() - last_claim_ > lease) {
+    last_claim_ = SteadyClock::now();
+    store::OutboxJobs claimed = co_await queue_.ClaimAbandoned(*conn_, lease, kOutboxBatch);
+    *jobs = std::move(claimed.entries);
+    sink_->CloseIdle();
+    if (!jobs->empty()) co_return true;
+  }
+  // Reading our own pending entries would hand us the batch that is out again.
+  if (flight_ && from_ == OutboxFrom::kOwnPending) {
+    co_await Settle();
+    co_return false;
+  }
+  // While a batch is out, read the next one without waiting: an empty outbox then lets the
+  // batch out finish and settle at once.
+  store::OutboxJobs read = co_await queue_.Read(*conn_, from_, kOutboxBatch, !flight_);
+  if (!read.ok()) {
+    if (flight_) co_await Settle();
+    co_await Sleep(Duration{200});
+    co_return false;
+  }
+  if (read.entries.empty()) {
+    from_ = OutboxFrom::kNew;
+    if (flight_) co_await Settle();
+    co_return false;
+  }
+  *jobs = std::move(read.entries);
+  co_return true;
+}
+
+// Each job rendered with the flows loaded now (a reload may swap them) and built.
+std::unique_ptr<Batch> OutboxSender::Build(std::vector<OutboxEntry> jobs) const {
+  auto next = std::make_unique<Batch>(io_);
+  next->items.reserve(jobs.size());
+  const TimePoint date = s_.clock.Now();
+  const std::shared_ptr<const flow::FlowSet> flows = s_.Flows();
+  for (OutboxEntry& e : jobs)
+    next->items.push_back(Parse(std::move(e), *flows, options_, date, s_));
+  return next;
+}
+
+// Every built mail of the batch to the sink at once (the SMTP pool sends as many at a time as
+// it allows).
+void OutboxSender::Deliver(Batch& b) {
+  for (auto& o : b.items) {
+    if (!o.message) continue;
+    ++b.left;
+    asio::co_spawn(io_, DeliverOne(&o, &b), asio::detached);
+  }
+}
+
+awaitable<void> OutboxSender::DeliverOne(Outgoing* o, Batch* b) {
+  const auto start = SteadyClock::now();
+  o->outcome = co_await sink_->Send(*o->message, o->job.job_id);
+  if (smtp_) {
+    const auto took = SteadyClock::now() - start;
+    s_.metrics.smtp_seconds.Observe(std::chrono::duration<double>(took).count());
+    s_.stats.smtp_micros +=
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+    ++s_.stats.smtp_transactions;
+  }
+  o->done = o->outcome.local_error.empty();
+  if (!o->done) spdlog::error("{}: the mail stays in the outbox", o->outcome.local_error);
+  if (--b->left == 0) b->all.cancel();
+}
+
+// Waits for the batch out to be delivered, then settles every outcome in one script call.
+awaitable<void> OutboxSender::Settle() {
+  std::unique_ptr<Batch> out = std::move(flight_);
+  if (out->left > 0) co_await out->all.async_wait(asio::as_tuple(asio::use_awaitable));
+  store::OutboxSettlement settlement = queue_.Settlement();
+  const int64_t now_ms = RealNowMs();
+  std::map<std::string, int> deferred;  // reason → count, logged once per batch
+  for (const Outgoing& o : out->items) Account(o, now_ms, settlement, deferred);
+  for (const auto& [why, n] : deferred) {
+    spdlog::warn("partition {}: {} mail(s) deferred for a retry: {}", partition_, n, why);
+  }
+  if (settlement.empty()) co_return;
+  store::OutboxCount settled = co_await queue_.Settle(*conn_, std::move(settlement));
+  if (!settled.ok()) {
+    // The jobs stay pending and come back (our pending first, or a claim): at least once.
+    spdlog::error("partition {}: settling sent mails: {}", partition_, settled.error);
+    from_ = OutboxFrom::kOwnPending;
+  }
+}
+
+// One job's outcome into the settlement, the stats and the log.
+void OutboxSender::Account(const Outgoing& o, int64_t now_ms, store::OutboxSettlement& settlement,
+                           std::map<std::string, int>& deferred) {
+  const auto& job = o.job;
+  if (!o.message) {
+    spdlog::warn("customer={} flow={} step={} mail not sent: {}", job.customer_id, job.flow,
+                 job.step, o.build_error);
+    settlement.Dead(o.entry, o.build_error);
+    ++s_.stats.mails_failed;
+    s_.metrics.CountMail(job.flow, "failed");
+    return;
+  }
+  if (!o.done) return;  // stays pending; retried from the outbox
+  const mail::SmtpResult& res = o.outcome.result;
+  if (res.sent()) {
+    if (smtp_) {
+      spdlog::info("customer={} flow={} step={} mail sent: {} ({})", job.customer_id, job.flow,
+                   job.step, job.job_id, res.reply);
+      ++s_.stats.mails_sent;
+      s_.metrics.CountMail(job.flow, "sent");
+    } else {
+      spdlog::info("customer={} flow={} step={} mail written: {}.eml", job.customer_id, job.flow,
+                   job.step, job.job_id);
+      ++s_.stats.mails_written;
+      s_.metrics.CountMail(job.flow, "written");
+    }
+    settlement.Delivered(o.entry);
+    return;
+  }
+  const int attempt = o.entry.Attempt();
+  const int64_t queued = o.entry.QueuedMs();
+  const bool expired = schedule_.Expired(queued, now_ms);
+  const bool transient = res.status == mail::SmtpResult::Status::kTransient;
+  if (transient && schedule_.Retries(attempt, expired)) {
+    const int64_t delay = schedule_.DelayMs(attempt, rng_());
+    settlement.Retry(o.entry, now_ms + delay, attempt + 1, queued, res.ToString());
+    ++s_.stats.mails_retried;
+    s_.metrics.CountMail(job.flow, "retried");
+    ++deferred[res.ToString()];
+    spdlog::debug("customer={} flow={} step={} mail deferred (attempt {} of {}, next in {} s): {}",
+                  job.customer_id, job.flow, job.step, attempt, cfg_.max_attempts, delay / 1000,
+                  res.ToString());
+    return;
+  }
+  std::string why = res.ToString();
+  if (transient) {
+    why = fmt::format("gave up after {} attempt(s){}: {}", attempt,
+                      expired ? " and smtp.max_age" : "", why);
+  }
+  GiveUp(o, why, settlement);
+}
+
+// A job given up: dead, and a bounce when the relay refused the recipient.
+void OutboxSender::GiveUp(const Outgoing& o, const std::string& why,
+                          store::OutboxSettlement& settlement) {
+  const auto& job = o.job;
+  const mail::SmtpResult& res = o.outcome.result;
+  ++s_.stats.mails_failed;
+  if (res.recipient_rejected) {
+    ++s_.stats.mails_bounced;
+    s_.metrics.CountMail(job.flow, "bounced");
+    spdlog::warn("customer={} flow={} step={} address {} bounced: {}", job.customer_id, job.flow,
+                 job.step, job.to, why);
+    settlement.Bounced(o.entry, why, res.reply);
+    return;
+  }
+  spdlog::warn("customer={} flow={} step={} mail failed: {}", job.customer_id, job.flow, job.step,
+               why);
+  s_.metrics.CountMail(job.flow, "failed");
+  settlement.Dead(o.entry, why);
 }
 
 }  // namespace
@@ -200,233 +397,8 @@ mail::SmtpOptions SmtpOptionsOf(const Config& config) {
 
 awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition,
                                 const std::atomic<bool>& owned, const std::atomic<bool>& behind) {
-  const Keys keys(s.config.redis.prefix, partition);
-  const auto& cfg = s.config.smtp;
-  const bool smtp = cfg.mode == "smtp" && s.smtp;
-  auto conn = store::RedisConnection::Create(io, RedisOptionsOf(s.config));
-  if (!smtp) std::filesystem::create_directories(cfg.dir);
-  std::string_view start = "0";  // our pending jobs first
-  auto last_claim = std::chrono::steady_clock::now() - std::chrono::hours(1);
-  mail::MessageOptions mo{cfg.from, cfg.unsubscribe_mailto};
-  std::string settle_sha, promote_sha;
-  std::mt19937_64 rng(std::random_device{}());
-  const std::vector<std::string> settle_keys = {keys.outbox(), keys.retry(), keys.dead(),
-                                                keys.events()};
-  // A batch whose deliveries are under way; the next one is read and built meanwhile.
-  std::unique_ptr<Batch> flight;
-  // Waits for the batch out to be delivered, then settles every outcome in one script call.
-  auto finish = [&]() -> awaitable<void> {
-    std::unique_ptr<Batch> out = std::move(flight);
-    Batch& b = *out;
-    if (b.left > 0) co_await b.all.async_wait(asio::as_tuple(asio::use_awaitable));
-    std::vector<std::string> args = {"4"};
-    for (const auto& k : settle_keys) args.push_back(k);
-    args.push_back(std::string(store::kOutboxGroup));
-    const int64_t now_ms = RealNowMs();
-    std::map<std::string, int> deferred;  // reason → count, logged once per batch
-    for (auto& o : b.items) {
-      const auto& job = o.job;
-      if (!o.message) {
-        spdlog::warn("customer={} flow={} step={} mail not sent: {}", job.customer_id, job.flow,
-                     job.step, o.build_error);
-        auto f = FieldsWith(o, {{"error", o.build_error}, {"source_id", o.id}});
-        args.push_back("d");
-        args.push_back(o.id);
-        args.push_back(std::to_string(f.size()));
-        for (auto& x : f) args.push_back(std::move(x));
-        ++s.stats.mails_failed;
-        s.metrics.CountMail(job.flow, "failed");
-        continue;
-      }
-      if (!o.done) continue;  // stays pending; retried from the outbox
-      const mail::SmtpResult& res = o.result;
-      if (res.sent()) {
-        if (smtp) {
-          spdlog::info("customer={} flow={} step={} mail sent: {} ({})", job.customer_id, job.flow,
-                       job.step, job.job_id, res.reply);
-          ++s.stats.mails_sent;
-          s.metrics.CountMail(job.flow, "sent");
-        } else {
-          spdlog::info("customer={} flow={} step={} mail written: {}.eml", job.customer_id,
-                       job.flow, job.step, job.job_id);
-          ++s.stats.mails_written;
-          s.metrics.CountMail(job.flow, "written");
-        }
-        args.push_back("a");
-        args.push_back(o.id);
-        continue;
-      }
-      int attempt = std::max(1, std::atoi(o.Field("attempt").c_str()));
-      int64_t queued = std::atoll(o.Field("queued_at").c_str());
-      if (queued <= 0) queued = std::atoll(o.id.c_str());  // the entry id's milliseconds
-      const bool expired = now_ms - queued >= cfg.max_age.count();
-      if (res.status == mail::SmtpResult::Status::kTransient && attempt < cfg.max_attempts &&
-          !expired) {
-        // Exponential backoff with jitter: [d/2, d) where d doubles from smtp.retry_delay.
-        int64_t d = cfg.retry_delay.count();
-        for (int i = 1; i < attempt && d < kHour.count(); ++i) d *= 2;
-        d = std::min<int64_t>(d, std::max(kHour.count(), cfg.retry_delay.count()));
-        int64_t delay = d / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(d / 2 + 1));
-        auto f = FieldsWith(o, {{"attempt", std::to_string(attempt + 1)},
-                                {"queued_at", std::to_string(queued)},
-                                {"last_error", res.ToString()}});
-        args.push_back("r");
-        args.push_back(o.id);
-        args.push_back(std::to_string(now_ms + delay));
-        args.push_back(nlohmann::json(f).dump());
-        ++s.stats.mails_retried;
-        s.metrics.CountMail(job.flow, "retried");
-        ++deferred[res.ToString()];
-        spdlog::debug(
-            "customer={} flow={} step={} mail deferred (attempt {} of {}, next in {} s): "
-            "{}",
-            job.customer_id, job.flow, job.step, attempt, cfg.max_attempts, delay / 1000,
-            res.ToString());
-        continue;
-      }
-      std::string why = res.ToString();
-      if (res.status == mail::SmtpResult::Status::kTransient) {
-        why = fmt::format("gave up after {} attempt(s){}: {}", attempt,
-                          expired ? " and smtp.max_age" : "", why);
-      }
-      auto f = FieldsWith(o, {{"error", why}, {"source_id", o.id}});
-      ++s.stats.mails_failed;
-      if (res.recipient_rejected) {
-        ++s.stats.mails_bounced;
-        s.metrics.CountMail(job.flow, "bounced");
-        spdlog::warn("customer={} flow={} step={} address {} bounced: {}", job.customer_id,
-                     job.flow, job.step, job.to, why);
-        nlohmann::json data = {{"email", job.to}, {"reply", res.reply}, {"job_id", job.job_id}};
-        std::vector<std::string> ev = {"type",          "bounce", "customer_id",
-                                       job.customer_id, "data",   data.dump()};
-        args.push_back("b");
-        args.push_back(o.id);
-        args.push_back(std::to_string(f.size()));
-        for (auto& x : f) args.push_back(std::move(x));
-        args.push_back(std::to_string(ev.size()));
-        for (auto& x : ev) args.push_back(std::move(x));
-        continue;
-      }
-      spdlog::warn("customer={} flow={} step={} mail failed: {}", job.customer_id, job.flow,
-                   job.step, why);
-      s.metrics.CountMail(job.flow, "failed");
-      args.push_back("d");
-      args.push_back(o.id);
-      args.push_back(std::to_string(f.size()));
-      for (auto& x : f) args.push_back(std::move(x));
-    }
-    for (const auto& [why, n] : deferred) {
-      spdlog::warn("partition {}: {} mail(s) deferred for a retry: {}", partition, n, why);
-    }
-    if (args.size() > 6) {
-      Result settled = co_await Script(*conn, settle_sha, store::kSettleScript, std::move(args));
-      if (!settled.ok()) {
-        // The jobs stay pending and come back (our pending first, or a claim): at least once.
-        spdlog::error("partition {}: settling sent mails: {}", partition, settled.what());
-        start = "0";
-      }
-    }
-  };
-  DeliveryTurns turns(kTurn);
-  while (!s.stopping && owned) {
-    if (!conn->connected()) {
-      std::string err = co_await Connect(*conn);
-      if (!err.empty()) {
-        co_await Sleep(Duration{500});
-        continue;
-      }
-    }
-    // The worker is behind: it goes first (app/turns.h); the batch out is settled meanwhile.
-    if (turns.Yield(behind.load(std::memory_order_relaxed), std::chrono::steady_clock::now())) {
-      if (flight) {
-        co_await finish();
-      } else {
-        co_await Sleep(Duration{10});
-      }
-      continue;
-    }
-    // Retries that are due go back into the outbox.
-    Result moved =
-        co_await Script(*conn, promote_sha, store::kPromoteScript,
-                        Cmd("2", keys.retry(), keys.outbox(), std::to_string(RealNowMs()), "100"));
-    if (!moved.ok()) spdlog::warn("partition {}: moving due retries: {}", partition, moved.what());
-
-    // Jobs a dead instance took but never finished: claim them once they sat for a lease.
-    // Not while a batch is out: its own entries may have sat that long.
-    Reply claimed;
-    if (!flight && std::chrono::steady_clock::now() - last_claim >
-                       std::chrono::milliseconds(s.config.redis.lease_ms)) {
-      last_claim = std::chrono::steady_clock::now();
-      Result c =
-          co_await Call(*conn, Cmd("XAUTOCLAIM", keys.outbox(), std::string(store::kOutboxGroup),
-                                   s.consumer, std::to_string(s.config.redis.lease_ms), "0-0",
-                                   "COUNT", std::to_string(kOutboxBatch)));
-      if (c.ok() && c.reply.elements.size() >= 2) claimed = std::move(c.reply.elements[1]);
-      if (smtp) s.smtp->CloseIdle();
-    }
-    // Reading our own pending entries ("0") would hand us the batch that is out again.
-    if (flight && start == "0") {
-      co_await finish();
-      continue;
-    }
-    Result r;
-    if (claimed.elements.empty()) {
-      // While a batch is out, read the next one without waiting: an empty outbox then lets
-      // the batch out finish and settle at once.
-      std::vector<std::string> read = Cmd("XREADGROUP", "GROUP", std::string(store::kOutboxGroup),
-                                          s.consumer, "COUNT", std::to_string(kOutboxBatch));
-      if (!flight) {
-        read.push_back("BLOCK");
-        read.push_back("200");
-      }
-      read.push_back("STREAMS");
-      read.push_back(keys.outbox());
-      read.emplace_back(start);
-      r = co_await Call(*conn, std::move(read), Duration{5200});
-      if (!r.ok()) {
-        if (flight) co_await finish();
-        co_await Sleep(Duration{200});
-        continue;
-      }
-      if (EntryCount(r.reply) == 0) {
-        if (start == "0") start = ">";
-        if (flight) co_await finish();
-        continue;
-      }
-    }
-    const Reply& entries = claimed.elements.empty() ? r.reply.elements[0].elements[1] : claimed;
-    // Rendered and built while the batch before it is still being delivered.
-    auto next = std::make_unique<Batch>(io);
-    next->items.reserve(entries.elements.size());
-    const TimePoint date = s.clock.Now();
-    const std::shared_ptr<const flow::FlowSet> flows = s.Flows();  // a reload may swap them
-    for (const Reply& e : entries.elements) {
-      if (e.elements.size() < 2) continue;
-      next->items.push_back(Parse(e, *flows, mo, date, s));
-    }
-    if (flight) co_await finish();
-
-    // Deliver: files at once; SMTP all together, as many at a time as the pool allows.
-    for (auto& o : next->items) {
-      if (!o.message) continue;
-      if (!smtp) {
-        std::string err = WriteFile(cfg.dir, o);
-        if (!err.empty()) {
-          spdlog::error("{}: the mail stays in the outbox", err);
-          continue;
-        }
-        o.result.status = mail::SmtpResult::Status::kSent;
-        o.done = true;
-        continue;
-      }
-      ++next->left;
-      asio::co_spawn(io, DeliverOne(*s.smtp, &o, &next->left, &next->all, &s), asio::detached);
-    }
-    flight = std::move(next);
-  }
-  // Stopping: the batch out finishes and is settled.
-  if (flight) co_await finish();
-  conn->Close();
+  OutboxSender sender(io, s, partition);
+  co_await sender.Run(owned, behind);
 }
 
 }  // namespace journeyd::app::internal

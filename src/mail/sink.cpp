@@ -1,0 +1,14 @@
+// See sink.h: the SMTP pool behind the sink interface.
+#include "journeyd/mail/sink.h"
+
+namespace journeyd::mail {
+
+boost::asio::awaitable<SendOutcome> SmtpSink::Send(const BuiltMessage& message,
+                                                   std::string_view /*job_id*/) {
+  // Not `co_return SendOutcome{co_await ...}`: GCC 12 destroys that temporary twice.
+  SendOutcome o;
+  o.result = co_await pool_->Send(message.envelope_from, message.envelope_to, message.data);
+  co_return o;
+}
+
+}  // namespace journeyd::mail
