@@ -68,31 +68,9 @@ constexpr int64_t kMaxTimeMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
 
 constexpr std::string_view kTooDeep = "expression is nested too deeply (more than 64 levels)";
 
-std::string_view TypeName(StaticType t) {
-  switch (t) {
-    case StaticType::kAny:
-      return "value";
-    case StaticType::kNull:
-      return "null";
-    case StaticType::kBool:
-      return "boolean";
-    case StaticType::kNumber:
-      return "number";
-    case StaticType::kString:
-      return "string";
-    case StaticType::kDuration:
-      return "duration";
-    case StaticType::kTime:
-      return "time";
-    case StaticType::kList:
-      return "list";
-  }
-  return "value";
-}
-
-// "a number", "null".
+// "a number", "text", "null".
 std::string WithArticle(StaticType t) {
-  if (t == StaticType::kNull) return "null";
+  if (t == StaticType::kNull || t == StaticType::kString) return std::string(TypeName(t));
   return fmt::format("a {}", TypeName(t));
 }
 
@@ -183,6 +161,46 @@ enum class Tok : uint8_t {
   kStar,
   kSlash,
 };
+
+// The binary operator a token stands for, Op::kLiteral when none: the one place where
+// tokens become operators.
+Op BinaryOpOf(Tok t) {
+  switch (t) {
+    case Tok::kAnd:
+      return Op::kAnd;
+    case Tok::kOr:
+      return Op::kOr;
+    case Tok::kEq:
+      return Op::kEq;
+    case Tok::kNe:
+      return Op::kNe;
+    case Tok::kLt:
+      return Op::kLt;
+    case Tok::kLe:
+      return Op::kLe;
+    case Tok::kGt:
+      return Op::kGt;
+    case Tok::kGe:
+      return Op::kGe;
+    case Tok::kIn:
+      return Op::kIn;
+    case Tok::kPlus:
+      return Op::kAdd;
+    case Tok::kMinus:
+      return Op::kSub;
+    case Tok::kStar:
+      return Op::kMul;
+    case Tok::kSlash:
+      return Op::kDiv;
+    default:
+      return Op::kLiteral;
+  }
+}
+
+bool IsComparison(Op op) {
+  return op == Op::kEq || op == Op::kNe || op == Op::kLt || op == Op::kLe || op == Op::kGt ||
+         op == Op::kGe || op == Op::kIn;
+}
 
 struct Token {
   Tok kind = Tok::kEnd;
@@ -522,28 +540,14 @@ class Parser {
   // After an operator: fails unless the current token can start an operand.
   bool ExpectOperand(size_t op_offset, std::string_view op) {
     if (failed_) return false;
-    switch (tok_.kind) {
-      case Tok::kEnd:
-      case Tok::kRParen:
-      case Tok::kRBracket:
-      case Tok::kComma:
-      case Tok::kAnd:
-      case Tok::kOr:
-      case Tok::kEq:
-      case Tok::kNe:
-      case Tok::kLt:
-      case Tok::kLe:
-      case Tok::kGt:
-      case Tok::kGe:
-      case Tok::kIn:
-      case Tok::kPlus:
-      case Tok::kStar:
-      case Tok::kSlash:
-        Fail(op_offset, fmt::format("expected an operand after '{}'", op));
-        return false;
-      default:
-        return true;
+    const Tok t = tok_.kind;
+    // '-' after an operator is a sign; every other operator cannot start an operand.
+    if (t == Tok::kEnd || t == Tok::kRParen || t == Tok::kRBracket || t == Tok::kComma ||
+        (BinaryOpOf(t) != Op::kLiteral && t != Tok::kMinus)) {
+      Fail(op_offset, fmt::format("expected an operand after '{}'", op));
+      return false;
     }
+    return true;
   }
 
   std::unique_ptr<Node> Binary(Op op, size_t op_offset, StaticType type, std::unique_ptr<Node> a,
@@ -590,8 +594,7 @@ class Parser {
                                             WithArticle(x->type)));
         }
       }
-      left = Binary(is_or ? Op::kOr : Op::kAnd, at, StaticType::kBool, std::move(left),
-                    std::move(right));
+      left = Binary(BinaryOpOf(which), at, StaticType::kBool, std::move(left), std::move(right));
       if (!left) return nullptr;
     }
     return left;
@@ -614,41 +617,12 @@ class Parser {
     return Unary(Op::kNot, at, StaticType::kBool, std::move(operand));
   }
 
-  static bool IsComparison(Tok t) {
-    return t == Tok::kEq || t == Tok::kNe || t == Tok::kLt || t == Tok::kLe || t == Tok::kGt ||
-           t == Tok::kGe || t == Tok::kIn;
-  }
-
   // compare := sum ( ("==" | "!=" | "<" | "<=" | ">" | ">=" | "in") sum )?
   std::unique_ptr<Node> ParseCompare() {
     auto left = ParseSum();
     if (!left) return nullptr;
-    Op op;
-    switch (tok_.kind) {
-      case Tok::kEq:
-        op = Op::kEq;
-        break;
-      case Tok::kNe:
-        op = Op::kNe;
-        break;
-      case Tok::kLt:
-        op = Op::kLt;
-        break;
-      case Tok::kLe:
-        op = Op::kLe;
-        break;
-      case Tok::kGt:
-        op = Op::kGt;
-        break;
-      case Tok::kGe:
-        op = Op::kGe;
-        break;
-      case Tok::kIn:
-        op = Op::kIn;
-        break;
-      default:
-        return left;
-    }
+    const Op op = BinaryOpOf(tok_.kind);
+    if (!IsComparison(op)) return left;
     const size_t at = tok_.offset;
     const std::string_view name = tok_.text;
     Next();
@@ -661,7 +635,7 @@ class Parser {
     auto n = Binary(op, at, StaticType::kBool, std::move(left), std::move(right));
     if (!n) return nullptr;
     n->as_times = as_times;
-    if (IsComparison(tok_.kind)) {
+    if (IsComparison(BinaryOpOf(tok_.kind))) {
       return Fail(tok_.offset,
                   "comparisons cannot be chained: join them with '&&', e.g. a > 1 && a < 5");
     }
@@ -706,10 +680,10 @@ class Parser {
           return true;
         case StaticType::kString:
           if (ta == StaticType::kAny || ta == StaticType::kString) return true;
-          Fail(a.start, fmt::format("cannot look for {} in a string", WithArticle(ta)));
+          Fail(a.start, fmt::format("cannot look for {} in text", WithArticle(ta)));
           return false;
         default:
-          Fail(b.start, fmt::format("'in' needs a list such as [\"a\", \"b\"] or a string on its "
+          Fail(b.start, fmt::format("'in' needs a list such as [\"a\", \"b\"] or text on its "
                                     "right, got {}",
                                     WithArticle(tb)));
           return false;
@@ -722,7 +696,7 @@ class Parser {
         return false;
       }
       if (x->type == StaticType::kBool || x->type == StaticType::kList) {
-        Fail(x->start, fmt::format("'{}' needs numbers, strings, durations or times, got {}", name,
+        Fail(x->start, fmt::format("'{}' needs numbers, texts, durations or dates, got {}", name,
                                    WithArticle(x->type)));
         return false;
       }
@@ -737,12 +711,9 @@ class Parser {
     auto operand = [&]() { return sum ? ParseArith(false) : ParseUnary(); };
     auto left = operand();
     if (!left) return nullptr;
-    while (sum ? (tok_.kind == Tok::kPlus || tok_.kind == Tok::kMinus)
-               : (tok_.kind == Tok::kStar || tok_.kind == Tok::kSlash)) {
-      Op op = tok_.kind == Tok::kPlus    ? Op::kAdd
-              : tok_.kind == Tok::kMinus ? Op::kSub
-              : tok_.kind == Tok::kStar  ? Op::kMul
-                                         : Op::kDiv;
+    while (true) {
+      const Op op = BinaryOpOf(tok_.kind);
+      if (sum ? (op != Op::kAdd && op != Op::kSub) : (op != Op::kMul && op != Op::kDiv)) break;
       const size_t at = tok_.offset;
       const std::string_view name = tok_.text;
       Next();
@@ -1438,6 +1409,28 @@ std::string CheckPath(const Path& path) {
   }
   return fmt::format("unknown {} field '{}'; use {}.data.{} for the event's data", root, f, root,
                      f);
+}
+
+std::string_view TypeName(StaticType t) {
+  switch (t) {
+    case StaticType::kAny:
+      return "value";
+    case StaticType::kNull:
+      return "null";
+    case StaticType::kBool:
+      return "boolean";
+    case StaticType::kNumber:
+      return "number";
+    case StaticType::kString:
+      return "text";
+    case StaticType::kDuration:
+      return "duration";
+    case StaticType::kTime:
+      return "date";
+    case StaticType::kList:
+      return "list";
+  }
+  return "value";
 }
 
 }  // namespace journeyd::flow

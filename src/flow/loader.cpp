@@ -263,28 +263,6 @@ class FlowCompiler {
     return e;
   }
 
-  static std::string_view TypeName(StaticType t) {
-    switch (t) {
-      case StaticType::kAny:
-        return "value";
-      case StaticType::kNull:
-        return "null";
-      case StaticType::kBool:
-        return "true/false value";
-      case StaticType::kNumber:
-        return "number";
-      case StaticType::kString:
-        return "text";
-      case StaticType::kDuration:
-        return "duration";
-      case StaticType::kTime:
-        return "date";
-      case StaticType::kList:
-        return "list";
-    }
-    return "value";
-  }
-
   void CheckEventType(const YAML::Node& n, const std::string& type) {
     if (!IsEventType(type)) {
       diags_.Error(At(n), fmt::format("event type '{}' must be 1-64 characters of a-z, 0-9, _ . -",

@@ -5,26 +5,6 @@
 
 namespace journeyd::flow {
 
-std::string_view ValueTypeName(ValueType t) {
-  switch (t) {
-    case ValueType::kNull:
-      return "null";
-    case ValueType::kBool:
-      return "boolean";
-    case ValueType::kNumber:
-      return "number";
-    case ValueType::kString:
-      return "string";
-    case ValueType::kDuration:
-      return "duration";
-    case ValueType::kTime:
-      return "time";
-    case ValueType::kList:
-      return "list";
-  }
-  return "?";
-}
-
 bool Value::Truthy() const {
   switch (type_) {
     case ValueType::kNull:

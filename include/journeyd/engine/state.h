@@ -1,4 +1,5 @@
-// Everything journeyd knows about one customer, and its compact binary codec.
+// Everything journeyd knows about one customer; its compact binary codec is in
+// state_codec.h (included here).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "journeyd/common/time.h"
+#include "journeyd/engine/state_codec.h"
 #include "journeyd/flow/flow.h"
 
 namespace journeyd::engine {
@@ -171,14 +173,6 @@ struct CustomerState {
   // worker reuses one state per customer of its batch.
   void Clear();
 };
-
-// Compact binary form: version byte, then varint-prefixed fields. Decoding never trusts the
-// input: truncated or corrupt bytes and unknown newer versions are errors, not crashes.
-std::string EncodeState(const CustomerState& state);
-// The same into `*out`, reusing what it has allocated (a worker encodes its batch's states
-// one after the other into one buffer).
-void EncodeState(const CustomerState& state, std::string* out);
-bool DecodeState(std::string_view bytes, CustomerState* state, std::string* error);
 
 // The customer as JSON (for inspect and the admin API).
 nlohmann::json StateToJson(const CustomerState& state);

@@ -53,6 +53,8 @@ class Scope {
 // Static types found by the checker. kAny: not known until run time (shop-defined
 // profile attributes, event data).
 enum class StaticType : uint8_t { kAny, kNull, kBool, kNumber, kString, kDuration, kTime, kList };
+// The one name of each type in messages ("number", "text", "date"...).
+std::string_view TypeName(StaticType t);
 
 // Which roots a context allows, so that `event.*` in a date trigger is a load error.
 struct ExprOptions {

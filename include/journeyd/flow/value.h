@@ -14,8 +14,6 @@ namespace journeyd::flow {
 
 enum class ValueType : uint8_t { kNull, kBool, kNumber, kString, kDuration, kTime, kList };
 
-std::string_view ValueTypeName(ValueType t);  // "null", "boolean", "number", ...
-
 class Value {
  public:
   Value() = default;

@@ -501,33 +501,31 @@ TEST(Expr, RootsNotAvailable) {
 }
 
 TEST(Expr, TypeErrorsWithOffsets) {
-  EXPECT_EXPR_ERROR("customer.orders == \"one\"", kAll, 16, "cannot compare number with string");
+  EXPECT_EXPR_ERROR("customer.orders == \"one\"", kAll, 16, "cannot compare number with text");
   EXPECT_EXPR_ERROR("customer.orders < true", kAll, 18,
-                    "'<' needs numbers, strings, durations or times, got a boolean");
+                    "'<' needs numbers, texts, durations or dates, got a boolean");
   EXPECT_EXPR_ERROR("customer.orders >= null", kAll, 16,
                     "cannot use '>=' with null: only == and != compare with null");
   EXPECT_EXPR_ERROR("1h == 60", kAll, 3, "cannot compare duration with number");
   EXPECT_EXPR_ERROR("customer.birthday + 3", kAll, 18,
-                    "cannot add number to time: use a duration such as 3d");
+                    "cannot add number to date: use a duration such as 3d");
   EXPECT_EXPR_ERROR("customer.birthday - 3", kAll, 18,
-                    "cannot subtract number from time: use a duration such as 3d");
-  EXPECT_EXPR_ERROR("\"x\" + 1", kAll, 4, "cannot add number to string");
-  EXPECT_EXPR_ERROR("now * 2", kAll, 4, "cannot multiply time by number");
+                    "cannot subtract number from date: use a duration such as 3d");
+  EXPECT_EXPR_ERROR("\"x\" + 1", kAll, 4, "cannot add number to text");
+  EXPECT_EXPR_ERROR("now * 2", kAll, 4, "cannot multiply date by number");
   EXPECT_EXPR_ERROR("1 / 1d", kAll, 2, "cannot divide number by duration");
   EXPECT_EXPR_ERROR("customer.x + true", kAll, 11, "'+' cannot be used with a boolean");
   EXPECT_EXPR_ERROR("customer.x * null", kAll, 11, "'*' cannot be used with null");
   EXPECT_EXPR_ERROR("customer.orders + 1 && true", kAll, 0,
                     "'&&' needs true/false values, got a number");
-  EXPECT_EXPR_ERROR("true || (customer.email)", kAll, 8,
-                    "'||' needs true/false values, got a string");
+  EXPECT_EXPR_ERROR("true || (customer.email)", kAll, 8, "'||' needs true/false values, got text");
   EXPECT_EXPR_ERROR("!3", kAll, 1, "'!' needs a true/false value, got a number");
-  EXPECT_EXPR_ERROR("-\"x\"", kAll, 1, "'-' needs a number or a duration, got a string");
+  EXPECT_EXPR_ERROR("-\"x\"", kAll, 1, "'-' needs a number or a duration, got text");
   EXPECT_EXPR_ERROR("customer.orders in 3", kAll, 19,
-                    "'in' needs a list such as [\"a\", \"b\"] or a string on its right, got a "
+                    "'in' needs a list such as [\"a\", \"b\"] or text on its right, got a "
                     "number");
-  EXPECT_EXPR_ERROR("customer.orders in \"abc\"", kAll, 0, "cannot look for a number in a string");
-  EXPECT_EXPR_ERROR("customer.orders in [1, \"two\"]", kAll, 23,
-                    "cannot compare number with string");
+  EXPECT_EXPR_ERROR("customer.orders in \"abc\"", kAll, 0, "cannot look for a number in text");
+  EXPECT_EXPR_ERROR("customer.orders in [1, \"two\"]", kAll, 23, "cannot compare number with text");
   EXPECT_EXPR_ERROR("customer.birthday == \"tomorrow\"", kAll, 21,
                     "'tomorrow' is not a date: write it like \"2026-05-17\" or "
                     "\"2026-05-17T09:00:00Z\"");
