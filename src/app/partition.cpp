@@ -76,6 +76,7 @@ class Worker final : public PartitionWorker {
       backoff = Duration{100};
       s_.stats.redis_ok = true;
       std::string why = co_await Own();
+      StopSender();
       if (owned_) {
         owned_ = false;
         --s_.stats.partitions_owned;
@@ -84,6 +85,7 @@ class Worker final : public PartitionWorker {
       spdlog::warn("partition {}: {}", partition_, why);
       co_await Sleep(Duration{200});
     }
+    StopSender();
     // Give the partition up at once so another instance takes over without waiting.
     co_await lease_.Release(*conn_);
     // Let the outbox sender finish its batch and close its connection first: a coroutine
@@ -100,19 +102,35 @@ class Worker final : public PartitionWorker {
     if (!err.empty() || s_.stopping) co_return s_.stopping ? "stopping" : err;
     err = co_await Prepare();
     if (!err.empty()) co_return err;
-    // The sender runs on the main thread, with the SMTP pool and the admin server.
-    ++senders_;
-    behind_ = false;
-    asio::co_spawn(*s_.main_io, RunOutboxSender(*s_.main_io, s_, partition_, owned_, behind_),
-                   [this](std::exception_ptr) { --senders_; });
     last_claim_ = std::chrono::steady_clock::now();
     while (!s_.stopping) {
+      StartSender();
       bool done = false;
       err = co_await Turn(&done);
       if (!err.empty()) co_return err;
       if (done) break;
     }
     co_return "stopping";
+  }
+
+  // Starts the partition's outbox sender, on the main thread with the SMTP pool and the admin
+  // server, unless one runs. One at a time: a sender of an earlier ownership first settles the
+  // batch it has out (it stops at its next round), or a new one would read that batch again
+  // from the consumer's pending entries and send it twice.
+  void StartSender() {
+    if (sender_on_ || senders_ > 0) return;
+    sender_on_ = std::make_shared<std::atomic<bool>>(true);
+    ++senders_;
+    behind_ = false;
+    asio::co_spawn(*s_.main_io, RunOutboxSender(*s_.main_io, s_, partition_, sender_on_, behind_),
+                   [this](std::exception_ptr) { --senders_; });
+  }
+
+  // Tells the sender to stop once its batch out is settled.
+  void StopSender() {
+    if (!sender_on_) return;
+    *sender_on_ = false;
+    sender_on_.reset();
   }
 
   // Waits until the lease is ours (or the daemon stops). "" or why not.
@@ -365,7 +383,9 @@ class Worker final : public PartitionWorker {
   // The batch being read, planned and committed: kept from commit to commit for the room its
   // customers and their states hold.
   engine::Batch batch_;
-  std::atomic<bool> owned_{false};  // read by the sender, on the main thread
+  std::atomic<bool> owned_{false};
+  // The running sender's go-ahead (null when it was told to stop): read on the main thread.
+  std::shared_ptr<std::atomic<bool>> sender_on_;
   // Working through a backlog of due timers or events (Turn): read by the sender, which yields.
   std::atomic<bool> behind_{false};
   std::atomic<int> senders_{0};  // outbox senders still running

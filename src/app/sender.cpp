@@ -131,7 +131,7 @@ class OutboxSender {
         rng_(std::random_device{}()),
         last_claim_(SteadyClock::now() - std::chrono::hours(1)) {}
 
-  awaitable<void> Run(const std::atomic<bool>& owned, const std::atomic<bool>& behind);
+  awaitable<void> Run(const std::atomic<bool>& on, const std::atomic<bool>& behind);
 
  private:
   std::unique_ptr<mail::Sink> MakeSink() const {
@@ -167,9 +167,9 @@ class OutboxSender {
   std::unique_ptr<Batch> flight_;
 };
 
-awaitable<void> OutboxSender::Run(const std::atomic<bool>& owned, const std::atomic<bool>& behind) {
+awaitable<void> OutboxSender::Run(const std::atomic<bool>& on, const std::atomic<bool>& behind) {
   DeliveryTurns turns(kTurn);
-  while (!s_.stopping && owned) {
+  while (!s_.stopping && on) {
     if (!conn_->connected()) {
       std::string err = co_await Connect(*conn_);
       if (!err.empty()) {
@@ -396,9 +396,10 @@ mail::SmtpOptions SmtpOptionsOf(const Config& config) {
 }
 
 awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition,
-                                const std::atomic<bool>& owned, const std::atomic<bool>& behind) {
+                                std::shared_ptr<const std::atomic<bool>> on,
+                                const std::atomic<bool>& behind) {
   OutboxSender sender(io, s, partition);
-  co_await sender.Run(owned, behind);
+  co_await sender.Run(*on, behind);
 }
 
 }  // namespace journeyd::app::internal

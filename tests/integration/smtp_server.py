@@ -70,6 +70,9 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.args.data_delay > 0:
+            self.log("DATA wait")
+            await asyncio.sleep(self.args.data_delay)
         if self.deferred < self.args.defer:
             self.deferred += 1
             self.log("DATA 451")
@@ -98,6 +101,7 @@ def main():
     p.add_argument("--no-plain", action="store_true")
     p.add_argument("--reject", action="append", default=[])
     p.add_argument("--defer", type=int, default=0)
+    p.add_argument("--data-delay", type=float, default=0)
     p.add_argument("--die-after-data", type=int, default=0)
     p.add_argument("--pipelining", action="store_true")
     p.add_argument("--size-limit", type=int, default=0)

@@ -113,9 +113,36 @@ TEST_F(Smtp, DeferredTwiceThenAcceptedIsDeliveredOnce) {
   EXPECT_EQ(peer.Count("DATA 451"), 2) << peer.Log();
   EXPECT_EQ(peer.Count("DATA 250"), 1) << peer.Log();
   EXPECT_EQ(Len("journeyd:{0}:dead"), 0);
-  EXPECT_EQ(Cmd({"ZCARD", "journeyd:{0}:retry"}).integer, 0);
+  EXPECT_EQ(Cmd({"ZCARD", "journeyd:{0}:retry"}).integer, 0) << DaemonLog() << peer.Log();
   EXPECT_NE(DaemonLog().find("deferred for a retry: end of data: 451"), std::string::npos)
       << DaemonLog();
+}
+
+// The worker loses its partition while a mail is out and takes it back: the sender of its first
+// ownership settles that mail; the next one, started only then, does not read it again from
+// the pending entries and send it twice.
+TEST_F(Smtp, APartitionLostAndRetakenWhileAMailIsOutSendsItOnce) {
+  SmtpPeer peer({"--data-delay", "3"});
+  UseSmtp(peer);
+  StartAndWaitReady(1);
+  Publish({"type", "signup", "customer_id", "c1", "profile", testing::kAnna});
+  ASSERT_TRUE(WaitFor([&] { return peer.Count("DATA wait") >= 1; })) << DaemonLog() << peer.Log();
+  // Another instance holds the partition for a second; the worker takes it back after.
+  ASSERT_EQ(Cmd({"SET", "journeyd:{0}:lease", "999999", "PX", "1000"}).str, "OK");
+  ASSERT_TRUE(WaitFor([&] { return DaemonLog().find("lost the lease") != std::string::npos; }))
+      << DaemonLog();
+  ASSERT_TRUE(WaitFor([&] {
+    Reply lease = Cmd({"GET", "journeyd:{0}:lease"});
+    return lease.type == Reply::Type::kString && lease.str != "999999";
+  })) << DaemonLog();
+  ASSERT_TRUE(WaitFor([&] { return peer.Messages().size() >= 1; })) << DaemonLog() << peer.Log();
+  // Long enough for a second copy's delayed DATA to end.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  EXPECT_EQ(peer.Messages().size(), 1u) << DaemonLog() << peer.Log();
+  EXPECT_EQ(peer.Count("DATA wait"), 1) << peer.Log();
+  ASSERT_TRUE(WaitFor([&] {
+    return Cmd({"XPENDING", "journeyd:{0}:outbox", "senders"}).elements[0].integer == 0;
+  })) << DaemonLog();
 }
 
 TEST_F(Smtp, TheRetryScheduleSurvivesARestartOfTheDaemon) {
