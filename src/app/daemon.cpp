@@ -90,31 +90,16 @@ void LowerThisThread() {
                 now);
 }
 
-}  // namespace
-
-int WorkerThreads(int configured, int cores, int partitions) {
-  return std::clamp(configured > 0 ? configured : cores, 1, std::max(partitions, 1));
+// This process's consumer name in the streams' groups: host, pid and a random part.
+std::string ConsumerName() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  std::random_device rd;
+  return fmt::format("{}-{}-{:08x}", host, getpid(), rd());
 }
 
-// Over 80 lines, left whole here: the change that made the clock anchor a store operation owns
-// only this file's Redis commands, and the workers', senders' and admin server's set-up in it
-// are being reworked by their owners at the same time. Splitting it is theirs to do after.
-int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) {
-  // hiredis writes with write(2): a Redis that dies mid-write must be a connection error to
-  // reconnect from, not a SIGPIPE that ends the process without a word.
-  std::signal(SIGPIPE, SIG_IGN);
-  asio::io_context io(1);
-  auto anchor = ClockAnchor(config);
-  internal::Shared shared{
-      config, std::move(flows), {}, ScaledClock(config.clock_scale, anchor), {}, false,
-      "",     nullptr,          {}};
-  {
-    char host[256] = {0};
-    gethostname(host, sizeof host - 1);
-    std::random_device rd;
-    shared.consumer = fmt::format("{}-{}-{:08x}", host, getpid(), rd());
-  }
-  engine::Policy& p = shared.policy;
+// The engine's policy from the config's `policy` keys, with the system's time zones.
+void SetPolicy(const Config& config, engine::Policy& p) {
   p.timezone = config.policy.timezone;
   p.zones = &host::SystemTimeZones();
   p.render_mail = false;  // the outbox sender renders each job when it sends it
@@ -126,115 +111,188 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     p.cap_count = config.policy.frequency_cap->first;
     p.cap_window = config.policy.frequency_cap->second;
   }
-  std::string secret = config.admin.secret;
-  if (secret.empty()) {
-    // No secret configured: a random one for this run (links stop working after a restart).
-    std::random_device rd;
-    for (int i = 0; i < 4; ++i) secret += fmt::format("{:08x}", rd());
-    spdlog::warn(
-        "admin.secret_file is not set: unsubscribe links are signed with a key that "
-        "changes at every restart");
+}
+
+// The key unsubscribe links are signed with: admin.secret_file's, or a random one for this run
+// (links then stop working after a restart).
+std::string SigningSecret(const Config& config) {
+  if (!config.admin.secret.empty()) return config.admin.secret;
+  std::string secret;
+  std::random_device rd;
+  for (int i = 0; i < 4; ++i) secret += fmt::format("{:08x}", rd());
+  spdlog::warn(
+      "admin.secret_file is not set: unsubscribe links are signed with a key that "
+      "changes at every restart");
+  return secret;
+}
+
+// The partitions' workers on threads of their own, one per core at most (docs/design.md,
+// "Threads") or redis.worker_threads: partition n on thread n mod threads. The outbox senders
+// stay on the main thread.
+class WorkerPool {
+ public:
+  WorkerPool(const Config& config, internal::Shared& shared, asio::io_context& main)
+      : threads_(WorkerThreads(config.redis.worker_threads,
+                               static_cast<int>(std::thread::hardware_concurrency()),
+                               config.redis.partitions)) {
+    for (int t = 0; t < threads_; ++t) ios_.push_back(std::make_unique<asio::io_context>(1));
+    for (int n = 0; n < config.redis.partitions; ++n) {
+      asio::io_context& wio = *ios_[static_cast<size_t>(n % threads_)];
+      workers_.push_back(internal::PartitionWorker::Create(wio, shared, n));
+      ++running_;
+      asio::co_spawn(wio, workers_.back()->Run(), [this, &main](std::exception_ptr e) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            spdlog::critical("partition worker failed: {}", ex.what());
+          }
+        }
+        // The last worker to finish after a stop request ends the process.
+        if (--running_ == 0) main.stop();
+      });
+    }
   }
-  const UnsubscribeTokens tokens(secret);
-  std::string base = config.admin.public_url;
-  // Not in the engine's policy: the link is signed when the mail is sent (sender.cpp), with
-  // the key and base of that moment, and the outbox entry is a third smaller without it.
-  shared.unsubscribe_url = [&tokens, base](std::string_view customer, std::string_view flow) {
-    return tokens.Url(base, customer, flow);
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  ~WorkerPool() { StopAndJoin(); }
+
+  int threads() const { return threads_; }
+
+  std::vector<asio::io_context*> loops() const {
+    std::vector<asio::io_context*> out;
+    for (const auto& wio : ios_) out.push_back(wio.get());
+    return out;
+  }
+
+  // While it lives, the threads run; it stops and joins them when it goes, so it is declared
+  // after everything the workers use.
+  struct Running {
+    explicit Running(WorkerPool& p) : pool(p) {}
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+    ~Running() { pool.StopAndJoin(); }
+    WorkerPool& pool;
   };
 
+  // The threads start (once the admin server listens: a failed start has done nothing).
+  [[nodiscard]] Running Start() {
+    for (auto& wio : ios_) running_threads_.emplace_back([&wio] { wio->run(); });
+    return Running(*this);
+  }
+
+  void StopAndJoin() {
+    for (auto& i : ios_) i->stop();
+    for (auto& t : running_threads_) {
+      if (t.joinable()) t.join();
+    }
+    running_threads_.clear();
+  }
+
+ private:
+  const int threads_;
+  std::vector<std::unique_ptr<asio::io_context>> ios_;
+  std::vector<std::unique_ptr<internal::PartitionWorker>> workers_;
+  std::atomic<int> running_{0};
+  std::vector<std::thread> running_threads_;
+};
+
+// SIGHUP reloads the flows; SIGTERM and SIGINT stop the daemon: the batch in hand finishes,
+// with a hard stop after eight seconds if something hangs.
+class Signals {
+ public:
+  Signals(asio::io_context& io, internal::Shared& shared, internal::ServiceNotifier& notifier,
+          admin::AdminServer& admin)
+      : io_(io),
+        shared_(shared),
+        notifier_(notifier),
+        admin_(admin),
+        hup_(io, SIGHUP),
+        stop_(io, SIGTERM, SIGINT) {
+    WaitHup();
+    stop_.async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (!ec) Stop(sig);
+    });
+  }
+
+ private:
+  // Each batch holds its own copy of the flow-set pointer (partition.cpp, Commit), so swapping
+  // it here never splits a batch between two flow sets.
+  void WaitHup() {
+    hup_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec || shared_.stopping) return;
+      notifier_.Reloading();
+      notifier_.Reloaded(internal::ReloadFlows(shared_).summary);
+      WaitHup();
+    });
+  }
+
+  void Stop(int sig) {
+    spdlog::info("signal {}: finishing the batch in hand and stopping", sig);
+    notifier_.Stopping();
+    shared_.stopping = true;
+    hup_.cancel();
+    admin_.Stop();
+    auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(8));
+    t->async_wait([&io = io_, t](auto) { io.stop(); });
+  }
+
+  asio::io_context& io_;
+  internal::Shared& shared_;
+  internal::ServiceNotifier& notifier_;
+  admin::AdminServer& admin_;
+  asio::signal_set hup_;
+  asio::signal_set stop_;
+};
+
+}  // namespace
+
+int WorkerThreads(int configured, int cores, int partitions) {
+  return std::clamp(configured > 0 ? configured : cores, 1, std::max(partitions, 1));
+}
+
+int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) {
+  // hiredis writes with write(2): a Redis that dies mid-write must be a connection error to
+  // reconnect from, not a SIGPIPE that ends the process without a word.
+  std::signal(SIGPIPE, SIG_IGN);
+  asio::io_context io(1);
+  internal::Shared shared{
+      config, std::move(flows), {}, ScaledClock(config.clock_scale, ClockAnchor(config)), {}, false,
+      "",     nullptr,          {}};
+  shared.consumer = ConsumerName();
+  SetPolicy(config, shared.policy);
+  const UnsubscribeTokens tokens(SigningSecret(config));
+  // Not in the engine's policy: the link is signed when the mail is sent (sender.cpp), with
+  // the key and base of that moment, and the outbox entry is a third smaller without it.
+  shared.unsubscribe_url = [&tokens, base = config.admin.public_url](std::string_view customer,
+                                                                     std::string_view flow) {
+    return tokens.Url(base, customer, flow);
+  };
   if (config.smtp.mode == "smtp") {
     shared.smtp =
         std::make_shared<mail::SmtpPool>(io.get_executor(), internal::SmtpOptionsOf(config));
   }
   shared.main_io = &io;
-  // The partitions' workers on threads of their own, one per core at most (DESIGN.md §2) or
-  // redis.worker_threads: partition n on thread n mod threads. The outbox senders stay here,
-  // on the main thread.
-  const int threads =
-      WorkerThreads(config.redis.worker_threads,
-                    static_cast<int>(std::thread::hardware_concurrency()), config.redis.partitions);
-  std::vector<std::unique_ptr<asio::io_context>> worker_io;
-  for (int t = 0; t < threads; ++t) worker_io.push_back(std::make_unique<asio::io_context>(1));
-  std::vector<std::unique_ptr<internal::PartitionWorker>> workers;
-  std::atomic<int> running{0};
-  for (int n = 0; n < config.redis.partitions; ++n) {
-    asio::io_context& wio = *worker_io[static_cast<size_t>(n % threads)];
-    workers.push_back(internal::PartitionWorker::Create(wio, shared, n));
-    ++running;
-    asio::co_spawn(wio, workers.back()->Run(), [&](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          spdlog::critical("partition worker failed: {}", ex.what());
-        }
-      }
-      // The last worker to finish after a stop request ends the process.
-      if (--running == 0) io.stop();
-    });
-  }
+  WorkerPool workers(config, shared, io);
   internal::AdminApi admin_api(io, shared, tokens);
   admin::AdminServer admin(io, config.admin.listen, admin_api.Routes());
-  std::string admin_error = admin.Start();
-  if (!admin_error.empty()) {
-    spdlog::error("{}", admin_error);
+  if (std::string err = admin.Start(); !err.empty()) {
+    spdlog::error("{}", err);
     return 1;
   }
-
-  std::vector<asio::io_context*> worker_loops;
-  for (auto& wio : worker_io) worker_loops.push_back(wio.get());
-  internal::ServiceNotifier notifier(io, shared, worker_loops);
+  internal::ServiceNotifier notifier(io, shared, workers.loops());
   notifier.Start();
-
-  // SIGHUP: reload. Each batch holds its own copy of the flow-set pointer (partition.cpp,
-  // Commit), so swapping it here never splits a batch between two flow sets.
-  asio::signal_set hup(io, SIGHUP);
-  std::function<void()> wait_hup = [&] {
-    hup.async_wait([&](const boost::system::error_code& ec, int) {
-      if (ec || shared.stopping) return;
-      notifier.Reloading();
-      notifier.Reloaded(internal::ReloadFlows(shared).summary);
-      wait_hup();
-    });
-  };
-  wait_hup();
-
-  asio::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: finishing the batch in hand and stopping", sig);
-    notifier.Stopping();
-    shared.stopping = true;
-    hup.cancel();
-    admin.Stop();
-    // Hard stop if something hangs.
-    auto t = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(8));
-    t->async_wait([&io, t](auto) { io.stop(); });
-  });
-  // The worker threads start once the admin server listens: a failed start has done nothing.
-  // However the main loop ends (the workers done, the hard stop), they stop and are joined
-  // before what they use goes away.
-  std::vector<std::thread> worker_threads;
-  struct Join {
-    std::vector<std::unique_ptr<asio::io_context>>& ios;
-    std::vector<std::thread>& threads;
-    ~Join() {
-      for (auto& i : ios) i->stop();
-      for (auto& t : threads) {
-        if (t.joinable()) t.join();
-      }
-    }
-  } join{worker_io, worker_threads};
-  for (auto& wio : worker_io) worker_threads.emplace_back([&wio] { wio->run(); });
+  Signals signals(io, shared, notifier, admin);
+  const WorkerPool::Running running = workers.Start();
   // Once the machine is busy, committing comes first: the partition workers (events read,
   // timers fired, send jobs committed) keep their priority and this thread, with the outbox
   // senders' rendering and SMTP, takes what they leave. A burst of due timers is committed
   // sooner and its mails follow from the outbox; when the cores are not all busy, nothing
-  // changes (README, Performance).
+  // changes (docs/performance.md).
   LowerThisThread();
   spdlog::info("journeyd running: {} partition(s) on {} thread(s), {} flow(s), admin on {}",
-               config.redis.partitions, threads, shared.Flows()->flows().size(),
+               config.redis.partitions, workers.threads(), shared.Flows()->flows().size(),
                config.admin.listen);
   io.run();
   spdlog::info(

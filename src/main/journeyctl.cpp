@@ -85,42 +85,33 @@ bool ParseFrequencyCap(const std::string& s, engine::Policy& p, std::string* err
   return true;
 }
 
-// Over 80 lines, left whole here: the change that made publish and inspect store operations
-// owns only this file's Redis commands, and the engine's owners are changing what this calls.
-int RunSimulate(const SimulateArgs& args) {
-  engine::Policy policy;
+// The simulation's policy from the command line; false (after saying why) on a bad option.
+bool SimulationPolicy(const SimulateArgs& args, engine::Policy& policy) {
   policy.timezone = args.timezone;
   policy.zones = &host::SystemTimeZones();
   std::string err;
   if (!policy.zones->Find(args.timezone)) {
     std::cerr << "journeyctl: --timezone '" << args.timezone << "' is not a known time zone\n";
-    return 2;
+    return false;
   }
-  if (!args.quiet_hours.empty() && !ParseQuietHours(args.quiet_hours, policy, &err)) {
+  if ((!args.quiet_hours.empty() && !ParseQuietHours(args.quiet_hours, policy, &err)) ||
+      (!args.frequency_cap.empty() && !ParseFrequencyCap(args.frequency_cap, policy, &err))) {
     std::cerr << "journeyctl: " << err << "\n";
-    return 2;
-  }
-  if (!args.frequency_cap.empty() && !ParseFrequencyCap(args.frequency_cap, policy, &err)) {
-    std::cerr << "journeyctl: " << err << "\n";
-    return 2;
-  }
-  auto horizon = ParseDuration(args.horizon, &err);
-  if (!horizon || horizon->count() < 0) {
-    std::cerr << "journeyctl: --horizon: " << (horizon ? "must not be negative" : err) << "\n";
-    return 2;
+    return false;
   }
   policy.unsubscribe_url = [](std::string_view, std::string_view, std::string_view job) {
     return fmt::format("https://unsubscribe.invalid/simulated?job={}", job);
   };
+  return true;
+}
 
-  flow::LoadResult loaded = host::LoadFlowDirectory(args.flows_dir);
-  PrintDiagnostics(loaded.diagnostics, std::cerr);
-  if (!loaded.flows) return 1;
-
-  std::ifstream in(args.events_file);
+// The events of a JSON-lines file, in time order; nullopt (after naming every bad line as
+// file:line) when a line is not an event.
+std::optional<std::vector<engine::Event>> ReadEventsFile(const std::string& path) {
+  std::ifstream in(path);
   if (!in) {
-    std::cerr << args.events_file << ": error: cannot open the events file\n";
-    return 1;
+    std::cerr << path << ": error: cannot open the events file\n";
+    return std::nullopt;
   }
   std::vector<engine::Event> events;
   std::string line;
@@ -129,93 +120,120 @@ int RunSimulate(const SimulateArgs& args) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      std::cerr << fmt::format("{}:{}: error: not a JSON object\n", args.events_file, line_no);
-      ++bad;
-      continue;
-    }
     engine::EventError e;
-    auto ev = engine::EventFromJson(j, &e);
+    std::optional<engine::Event> ev;
+    if (j.is_discarded() || !j.is_object()) {
+      std::cerr << fmt::format("{}:{}: error: not a JSON object\n", path, line_no);
+    } else if (!(ev = engine::EventFromJson(j, &e))) {
+      std::cerr << fmt::format("{}:{}: error: {}\n", path, line_no, e.ToString());
+    }
     if (!ev) {
-      std::cerr << fmt::format("{}:{}: error: {}\n", args.events_file, line_no, e.ToString());
       ++bad;
       continue;
     }
     events.push_back(std::move(*ev));
   }
   if (bad) {
-    std::cerr << fmt::format("{}: {} bad line{}; nothing simulated\n", args.events_file, bad,
+    std::cerr << fmt::format("{}: {} bad line{}; nothing simulated\n", path, bad,
                              bad == 1 ? "" : "s");
-    return 1;
+    return std::nullopt;
   }
   std::stable_sort(events.begin(), events.end(),
                    [](const engine::Event& a, const engine::Event& b) { return a.ts < b.ts; });
+  return events;
+}
+
+// One line of the simulation's journal: a JSON object, or a column of the table.
+void PrintRecord(const engine::Record& r, bool json) {
+  if (json) {
+    nlohmann::json o;
+    o["at"] = FormatRfc3339(r.at);
+    o["kind"] = engine::RecordKindName(r.kind);
+    o["customer_id"] = r.customer_id;
+    o["flow"] = r.flow;
+    o["step"] = r.step;
+    if (!r.template_name.empty()) o["template"] = r.template_name;
+    if (r.kind == engine::Record::Kind::kSend) o["subject"] = r.subject;
+    if (!r.reason.empty()) o["reason"] = r.reason;
+    std::cout << o.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return;
+  }
+  std::string what;
+  if (r.kind == engine::Record::Kind::kSend) {
+    what = fmt::format("{}  \"{}\"", r.template_name, r.subject);
+  } else if (r.kind == engine::Record::Kind::kSuppress) {
+    what = r.template_name.empty() ? r.reason : r.template_name + "  (" + r.reason + ")";
+  } else {
+    what = r.reason;
+  }
+  std::cout << fmt::format("{:<20}  {:<8}  {:<12}  {:<15}  {:<22}  {}\n", FormatRfc3339(r.at),
+                           engine::RecordKindName(r.kind), r.customer_id, r.flow, r.step, what);
+}
+
+// A flow's tally in the simulation's summary.
+struct FlowCounts {
+  int entered = 0, sent = 0, suppressed = 0, exited = 0, converted = 0;
+
+  void Add(engine::Record::Kind kind) {
+    switch (kind) {
+      case engine::Record::Kind::kEnter:
+        ++entered;
+        break;
+      case engine::Record::Kind::kSend:
+        ++sent;
+        break;
+      case engine::Record::Kind::kSuppress:
+        ++suppressed;
+        break;
+      case engine::Record::Kind::kExit:
+        ++exited;
+        break;
+      case engine::Record::Kind::kConvert:
+        ++converted;
+        break;
+    }
+  }
+};
+
+void PrintSummary(const flow::FlowSet& flows, size_t events, const engine::SimulationResult& result,
+                  std::map<std::string, FlowCounts>& per_flow) {
+  std::cout << fmt::format("\n{} events, {} customers, {} mails\n", events, result.customers.size(),
+                           result.sends.size());
+  std::cout << fmt::format("{:<16} {:>8} {:>6} {:>11} {:>7} {:>10}\n", "flow", "entered", "sent",
+                           "suppressed", "exited", "converted");
+  for (const auto& f : flows.flows()) {
+    const FlowCounts& c = per_flow[f.id];
+    std::cout << fmt::format("{:<16} {:>8} {:>6} {:>11} {:>7} {:>10}\n", f.id, c.entered, c.sent,
+                             c.suppressed, c.exited, c.converted);
+  }
+}
+
+int RunSimulate(const SimulateArgs& args) {
+  engine::Policy policy;
+  if (!SimulationPolicy(args, policy)) return 2;
+  std::string err;
+  auto horizon = ParseDuration(args.horizon, &err);
+  if (!horizon || horizon->count() < 0) {
+    std::cerr << "journeyctl: --horizon: " << (horizon ? "must not be negative" : err) << "\n";
+    return 2;
+  }
+  flow::LoadResult loaded = host::LoadFlowDirectory(args.flows_dir);
+  PrintDiagnostics(loaded.diagnostics, std::cerr);
+  if (!loaded.flows) return 1;
+  std::optional<std::vector<engine::Event>> events = ReadEventsFile(args.events_file);
+  if (!events) return 1;
 
   engine::SimulationOptions options;
   options.horizon = *horizon;
   options.roundtrip_state = true;  // exactly what the daemon does between steps
-  engine::SimulationResult result = engine::Simulate(*loaded.flows, policy, events, options);
+  engine::SimulationResult result = engine::Simulate(*loaded.flows, policy, *events, options);
   for (const auto& w : result.warnings) std::cerr << "warning: " << w << "\n";
-
-  struct Counts {
-    int entered = 0, sent = 0, suppressed = 0, exited = 0, converted = 0;
-  };
-  std::map<std::string, Counts> per_flow;
+  std::map<std::string, FlowCounts> per_flow;
   for (const auto& r : result.records) {
-    Counts& c = per_flow[r.flow];
-    switch (r.kind) {
-      case engine::Record::Kind::kEnter:
-        ++c.entered;
-        break;
-      case engine::Record::Kind::kSend:
-        ++c.sent;
-        break;
-      case engine::Record::Kind::kSuppress:
-        ++c.suppressed;
-        break;
-      case engine::Record::Kind::kExit:
-        ++c.exited;
-        break;
-      case engine::Record::Kind::kConvert:
-        ++c.converted;
-        continue;
-    }
-    if (r.kind == engine::Record::Kind::kConvert) continue;
-    if (args.json) {
-      nlohmann::json o;
-      o["at"] = FormatRfc3339(r.at);
-      o["kind"] = engine::RecordKindName(r.kind);
-      o["customer_id"] = r.customer_id;
-      o["flow"] = r.flow;
-      o["step"] = r.step;
-      if (!r.template_name.empty()) o["template"] = r.template_name;
-      if (r.kind == engine::Record::Kind::kSend) o["subject"] = r.subject;
-      if (!r.reason.empty()) o["reason"] = r.reason;
-      std::cout << o.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    } else {
-      std::string what;
-      if (r.kind == engine::Record::Kind::kSend) {
-        what = fmt::format("{}  \"{}\"", r.template_name, r.subject);
-      } else if (r.kind == engine::Record::Kind::kSuppress) {
-        what = r.template_name.empty() ? r.reason : r.template_name + "  (" + r.reason + ")";
-      } else {
-        what = r.reason;
-      }
-      std::cout << fmt::format("{:<20}  {:<8}  {:<12}  {:<15}  {:<22}  {}\n", FormatRfc3339(r.at),
-                               engine::RecordKindName(r.kind), r.customer_id, r.flow, r.step, what);
-    }
+    per_flow[r.flow].Add(r.kind);
+    if (r.kind != engine::Record::Kind::kConvert) PrintRecord(r, args.json);
   }
-  if (!args.json) {
-    std::cout << fmt::format("\n{} events, {} customers, {} mails\n", events.size(),
-                             result.customers.size(), result.sends.size());
-    std::cout << fmt::format("{:<16} {:>8} {:>6} {:>11} {:>7} {:>10}\n", "flow", "entered", "sent",
-                             "suppressed", "exited", "converted");
-    for (const auto& f : loaded.flows->flows()) {
-      const Counts& c = per_flow[f.id];
-      std::cout << fmt::format("{:<16} {:>8} {:>6} {:>11} {:>7} {:>10}\n", f.id, c.entered, c.sent,
-                               c.suppressed, c.exited, c.converted);
-    }
-  }
+  if (!args.json) PrintSummary(*loaded.flows, events->size(), result, per_flow);
   if (!result.error.empty()) {
     std::cerr << "journeyctl: " << result.error << "\n";
     return 1;
