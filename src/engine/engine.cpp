@@ -626,19 +626,29 @@ class Engine {
     out_.changed = true;
   }
 
-  void Advance(size_t ji) {
-    TimePoint base = now_;  // when the run's current moment was due
-    // Entered just now by an event that happened earlier: its first wait counts from then,
-    // and if that wait is over already the run still arms it (a wake in the past), so that
-    // the customer's later events (a purchase read in the same batch) come first; the
-    // daemon fires such a wake after them (app/partition.cpp, Commit).
+  // When a run's current moment was due, carried from step to step within one Advance.
+  struct RunClock {
+    TimePoint base;
     bool late_entry = false;
+  };
+
+  // Entered just now by an event that happened earlier: its first wait counts from then,
+  // and if that wait is over already the run still arms it (a wake in the past), so that
+  // the customer's later events (a purchase read in the same batch) come first; the
+  // daemon fires such a wake after them (app/partition.cpp, Commit).
+  RunClock EntryClock(size_t ji) const {
+    RunClock clock{now_, false};
     for (const auto& [index, at] : entry_base_) {
       if (index == ji) {
-        base = at;
-        late_entry = true;
+        clock.base = at;
+        clock.late_entry = true;
       }
     }
+    return clock;
+  }
+
+  void Advance(size_t ji) {
+    RunClock clock = EntryClock(ji);
     for (int guard = 0; guard < kMaxStepsPerAdvance; ++guard) {
       Journey& j = state_.journeys[ji];
       if (!Alive(j)) return;
@@ -648,109 +658,128 @@ class Engine {
         Exit(j, f ? "flow_changed" : "flow_removed");
         return;
       }
-      const Step& s = f->steps[idx];
-      const bool woken = j.wait != Journey::Wait::kNone && j.wake <= now_;
-      switch (s.kind) {
-        case StepKind::kWait: {
-          if (woken) {
-            base = j.wake;
-            Goto(*f, j, s.next);
-            break;
-          }
-          // Waits chain from when the previous one was due, not from when it was noticed,
-          // so a late timer never pushes the rest of the journey later.
-          TimePoint target = base + s.wait;
-          if (target <= now_ && !late_entry) {
-            base = target;
-            Goto(*f, j, s.next);
-            break;
-          }
-          Arm(j, Journey::Wait::kTimer, target);
-          return;
-        }
-        case StepKind::kWaitUntil: {
-          if (woken) {
-            base = j.wake;
-            Goto(*f, j, s.next);
-            break;
-          }
-          TimePoint target = WaitUntilTarget(s, j);
-          if (target <= now_) {
-            Goto(*f, j, s.next);
-            break;
-          }
-          Arm(j, Journey::Wait::kTimer, target);
-          return;
-        }
-        case StepKind::kWaitFor:
-          if (j.wait == Journey::Wait::kEvent && woken) {
-            base = j.wake;
-            Goto(*f, j, s.on_timeout);
-            break;
-          }
-          if (j.wait == Journey::Wait::kEvent) return;
-          Arm(j, Journey::Wait::kEvent, (late_entry ? base : now_) + s.timeout);
-          return;
-        case StepKind::kSend:
-          if (woken) base = j.wake;
-          if (!Send(*f, s, ji)) return;  // deferred
-          Goto(*f, state_.journeys[ji], s.next);
-          break;
-        case StepKind::kIf: {
-          EngineScope scope(state_, now_);
-          scope.set_journey(&j);
-          Goto(*f, j, s.condition.Test(scope) ? s.then_first : s.else_first);
-          break;
-        }
-        case StepKind::kSplit: {
-          int total = 0;
-          for (const auto& b : s.branches) total += b.weight;
-          if (total <= 0) {
-            Goto(*f, j, s.next);
-            break;
-          }
-          uint64_t h = StableHash64(
-              fmt::format("{}\x1f{}\x1f{}\x1f{}", state_.id, f->id, j.run, s.id), 0x5eed);
-          int pick = static_cast<int>(h % static_cast<uint64_t>(total));
-          const flow::SplitBranch* chosen = &s.branches.back();
-          for (const auto& b : s.branches) {
-            if (pick < b.weight) {
-              chosen = &b;
-              break;
-            }
-            pick -= b.weight;
-          }
-          if (chosen->holdout) {
-            Emit(Record::Kind::kSuppress, f->id, s.id, j.run, {}, "holdout");
-            Exit(j, "holdout");
-            return;
-          }
-          Goto(*f, j, chosen->first);
-          break;
-        }
-        case StepKind::kSet:
-          for (const auto& [attr, value] : s.assignments) {
-            const Attr* old = state_.Find(attr);
-            if (SameAttr(old, value)) continue;
-            if (attr == "timezone") {
-              dates_dirty_all_ = true;
-              zone_.reset();
-            }
-            dirty_attrs_.push_back(attr);
-            if (value.kind == Attr::Kind::kNull) {
-              state_.Erase(attr);
-            } else {
-              state_.Set(attr, value);
-            }
-          }
-          Goto(*f, j, s.next);
-          break;
-        case StepKind::kExit:
-          Exit(j, s.exit_reason.empty() ? "exit" : s.exit_reason);
-          return;
-      }
+      if (!RunStep(*f, f->steps[idx], ji, clock)) return;
     }
     Exit(state_.journeys[ji], "step_limit");
+  }
+
+  // Runs step `s` of journey `ji`: true when the run moved on, false when it stops here
+  // (waiting, deferred or ended).
+  bool RunStep(const Flow& f, const Step& s, size_t ji, RunClock& clock) {
+    Journey& j = state_.journeys[ji];
+    const bool woken = j.wait != Journey::Wait::kNone && j.wake <= now_;
+    switch (s.kind) {
+      case StepKind::kWait:
+      case StepKind::kWaitUntil:
+        return RunTimer(f, s, j, woken, clock);
+      case StepKind::kWaitFor:
+        return RunWaitFor(f, s, j, woken, clock);
+      case StepKind::kSend:
+        if (woken) clock.base = j.wake;
+        if (!Send(f, s, ji)) return false;  // deferred
+        Goto(f, state_.journeys[ji], s.next);
+        return true;
+      case StepKind::kIf: {
+        EngineScope scope(state_, now_);
+        scope.set_journey(&j);
+        Goto(f, j, s.condition.Test(scope) ? s.then_first : s.else_first);
+        return true;
+      }
+      case StepKind::kSplit:
+        return RunSplit(f, s, j);
+      case StepKind::kSet:
+        ApplyAssignments(s);
+        Goto(f, j, s.next);
+        return true;
+      case StepKind::kExit:
+        Exit(j, s.exit_reason.empty() ? "exit" : s.exit_reason);
+        return false;
+    }
+    return true;
+  }
+
+  // A wait or a wait_until: moves on when woken or already due, else arms its timer.
+  bool RunTimer(const Flow& f, const Step& s, Journey& j, bool woken, RunClock& clock) {
+    if (woken) {
+      clock.base = j.wake;
+      Goto(f, j, s.next);
+      return true;
+    }
+    TimePoint target;
+    bool due;
+    if (s.kind == StepKind::kWait) {
+      // Waits chain from when the previous one was due, not from when it was noticed,
+      // so a late timer never pushes the rest of the journey later.
+      target = clock.base + s.wait;
+      due = target <= now_ && !clock.late_entry;
+      if (due) clock.base = target;
+    } else {
+      target = WaitUntilTarget(s, j);
+      due = target <= now_;
+    }
+    if (due) {
+      Goto(f, j, s.next);
+      return true;
+    }
+    Arm(j, Journey::Wait::kTimer, target);
+    return false;
+  }
+
+  bool RunWaitFor(const Flow& f, const Step& s, Journey& j, bool woken, RunClock& clock) {
+    if (j.wait == Journey::Wait::kEvent && woken) {
+      clock.base = j.wake;
+      Goto(f, j, s.on_timeout);
+      return true;
+    }
+    if (j.wait == Journey::Wait::kEvent) return false;
+    Arm(j, Journey::Wait::kEvent, (clock.late_entry ? clock.base : now_) + s.timeout);
+    return false;
+  }
+
+  // Picks a branch by a stable hash of customer, flow, run and step; a holdout ends the run.
+  bool RunSplit(const Flow& f, const Step& s, Journey& j) {
+    int total = 0;
+    for (const auto& b : s.branches) total += b.weight;
+    if (total <= 0) {
+      Goto(f, j, s.next);
+      return true;
+    }
+    uint64_t h =
+        StableHash64(fmt::format("{}\x1f{}\x1f{}\x1f{}", state_.id, f.id, j.run, s.id), 0x5eed);
+    int pick = static_cast<int>(h % static_cast<uint64_t>(total));
+    const flow::SplitBranch* chosen = &s.branches.back();
+    for (const auto& b : s.branches) {
+      if (pick < b.weight) {
+        chosen = &b;
+        break;
+      }
+      pick -= b.weight;
+    }
+    if (chosen->holdout) {
+      Emit(Record::Kind::kSuppress, f.id, s.id, j.run, {}, "holdout");
+      Exit(j, "holdout");
+      return false;
+    }
+    Goto(f, j, chosen->first);
+    return true;
+  }
+
+  // A set step's assignments; a changed timezone moves every date trigger.
+  void ApplyAssignments(const Step& s) {
+    for (const auto& [attr, value] : s.assignments) {
+      const Attr* old = state_.Find(attr);
+      if (SameAttr(old, value)) continue;
+      if (attr == "timezone") {
+        dates_dirty_all_ = true;
+        zone_.reset();
+      }
+      dirty_attrs_.push_back(attr);
+      if (value.kind == Attr::Kind::kNull) {
+        state_.Erase(attr);
+      } else {
+        state_.Set(attr, value);
+      }
+    }
   }
 
   void Arm(Journey& j, Journey::Wait kind, TimePoint wake) {

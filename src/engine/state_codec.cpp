@@ -113,18 +113,96 @@ std::string SanitizeUtf8(std::string_view s) {
   return out;
 }
 
-// True when `in` is exactly one MessagePack value made of JSON types (no bin/ext, text map
-// keys), nested at most kMaxMsgpackDepth deep, with valid UTF-8 strings. Iterative: it runs
-// before nlohmann::json::from_msgpack, whose recursion a deeply nested input would overflow.
-bool CheckMsgpack(std::string_view in) {
+// Reading MessagePack for CheckMsgpack: what is left, and big-endian lengths and counts.
+struct MsgpackCursor {
+  std::string_view in;
   size_t pos = 0;
-  auto left = [&] { return in.size() - pos; };
-  auto big_endian = [&](size_t n, uint64_t* v) {
+
+  size_t left() const { return in.size() - pos; }
+  bool BigEndian(size_t n, uint64_t* v) {
     if (left() < n) return false;
     *v = 0;
     for (size_t i = 0; i < n; ++i) *v = (*v << 8) | static_cast<uint8_t>(in[pos++]);
     return true;
-  };
+  }
+};
+
+// What follows a MessagePack type byte: `skip` bytes of a scalar, a string of `str` bytes, or
+// `items` nested values (a map's keys and values counted apart).
+struct MsgpackHead {
+  uint64_t skip = 0, str = 0, items = 0;
+  bool is_str = false;
+};
+
+bool IsMsgpackString(uint8_t t) { return (t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb); }
+bool IsMsgpackMap(uint8_t t) { return (t >= 0x80 && t <= 0x8f) || t == 0xde || t == 0xdf; }
+
+// The head of the sized forms (0xc0 on), reading their lengths and counts from `c`; false for
+// what a state does not keep (0xc1, never used; bin; ext) or a truncated length.
+bool ReadSizedHead(uint8_t t, MsgpackCursor& c, MsgpackHead* h) {
+  switch (t) {
+    case 0xc0:  // nil
+    case 0xc2:  // false
+    case 0xc3:  // true
+      return true;
+    case 0xcc:
+    case 0xd0:
+      h->skip = 1;
+      return true;
+    case 0xcd:
+    case 0xd1:
+      h->skip = 2;
+      return true;
+    case 0xca:
+    case 0xce:
+    case 0xd2:
+      h->skip = 4;
+      return true;
+    case 0xcb:
+    case 0xcf:
+    case 0xd3:
+      h->skip = 8;
+      return true;
+    case 0xd9:
+    case 0xda:
+    case 0xdb:
+      h->is_str = true;
+      return c.BigEndian(size_t{1} << (t - 0xd9), &h->str);
+    case 0xdc:
+    case 0xdd:
+      return c.BigEndian(t == 0xdc ? 2 : 4, &h->items);
+    case 0xde:
+    case 0xdf:
+      if (!c.BigEndian(t == 0xde ? 2 : 4, &h->items)) return false;
+      h->items *= 2;
+      return true;
+    default:  // 0xc1 (never used), bin, ext
+      return false;
+  }
+}
+
+// The head of type byte `t`: the fix forms here, the sized ones by ReadSizedHead.
+bool ReadMsgpackHead(uint8_t t, MsgpackCursor& c, MsgpackHead* h) {
+  if (t <= 0x7f || t >= 0xe0) {
+    // fixint
+  } else if (t <= 0x8f) {
+    h->items = 2 * uint64_t{t & 0x0fu};
+  } else if (t <= 0x9f) {
+    h->items = t & 0x0fu;
+  } else if (t <= 0xbf) {
+    h->is_str = true;
+    h->str = t & 0x1fu;
+  } else {
+    return ReadSizedHead(t, c, h);
+  }
+  return true;
+}
+
+// True when `in` is exactly one MessagePack value made of JSON types (no bin/ext, text map
+// keys), nested at most kMaxMsgpackDepth deep, with valid UTF-8 strings. Iterative: it runs
+// before nlohmann::json::from_msgpack, whose recursion a deeply nested input would overflow.
+bool CheckMsgpack(std::string_view in) {
+  MsgpackCursor c{in, 0};
   // Per open level: the values still to read, and whether it is a map (keys and values by
   // turns). Fixed: no allocation per check.
   std::array<uint64_t, kMaxMsgpackDepth + 1> open;
@@ -139,85 +217,104 @@ bool CheckMsgpack(std::string_view in) {
     }
     const bool key = map[depth - 1] && open[depth - 1] % 2 == 0;
     --open[depth - 1];
-    if (left() == 0) return false;
-    const auto t = static_cast<uint8_t>(in[pos++]);
-    if (key && !((t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb))) return false;
-    uint64_t skip = 0, str = 0, items = 0;
-    bool is_str = false;
-    if (t <= 0x7f || t >= 0xe0) {
-      // fixint
-    } else if (t <= 0x8f) {
-      items = 2 * uint64_t{t & 0x0fu};
-    } else if (t <= 0x9f) {
-      items = t & 0x0fu;
-    } else if (t <= 0xbf) {
-      is_str = true;
-      str = t & 0x1fu;
-    } else {
-      switch (t) {
-        case 0xc0:  // nil
-        case 0xc2:  // false
-        case 0xc3:  // true
-          break;
-        case 0xcc:
-        case 0xd0:
-          skip = 1;
-          break;
-        case 0xcd:
-        case 0xd1:
-          skip = 2;
-          break;
-        case 0xca:
-        case 0xce:
-        case 0xd2:
-          skip = 4;
-          break;
-        case 0xcb:
-        case 0xcf:
-        case 0xd3:
-          skip = 8;
-          break;
-        case 0xd9:
-        case 0xda:
-        case 0xdb:
-          is_str = true;
-          if (!big_endian(size_t{1} << (t - 0xd9), &str)) return false;
-          break;
-        case 0xdc:
-        case 0xdd:
-          if (!big_endian(t == 0xdc ? 2 : 4, &items)) return false;
-          break;
-        case 0xde:
-        case 0xdf:
-          if (!big_endian(t == 0xde ? 2 : 4, &items)) return false;
-          items *= 2;
-          break;
-        default:  // 0xc1 (never used), bin, ext
-          return false;
-      }
-    }
-    if (is_str) {
-      if (str > left() || !journeyd::ValidUtf8(in.substr(pos, str))) return false;
-      pos += str;
-    } else if (skip > 0) {
-      if (skip > left()) return false;
-      pos += skip;
-    } else if (items > 0) {
-      if (items > left() || depth > kMaxMsgpackDepth) return false;
-      open[depth] = items;
-      map[depth] = t <= 0x8f || t >= 0xde;
+    if (c.left() == 0) return false;
+    const auto t = static_cast<uint8_t>(in[c.pos++]);
+    if (key && !IsMsgpackString(t)) return false;
+    MsgpackHead h;
+    if (!ReadMsgpackHead(t, c, &h)) return false;
+    if (h.is_str) {
+      if (h.str > c.left() || !journeyd::ValidUtf8(in.substr(c.pos, h.str))) return false;
+      c.pos += h.str;
+    } else if (h.skip > 0) {
+      if (h.skip > c.left()) return false;
+      c.pos += h.skip;
+    } else if (h.items > 0) {
+      if (h.items > c.left() || depth > kMaxMsgpackDepth) return false;
+      open[depth] = h.items;
+      map[depth] = IsMsgpackMap(t);
       ++depth;
     }
   }
-  return pos == in.size();
+  return c.pos == in.size();
 }
 
 // Whether MessagePack `in` starts as a map (fixmap, map 16, map 32): the one kind of value
 // trigger data holds.
 bool IsPackedObject(std::string_view in) {
   if (in.empty()) return false;
-  const auto t = static_cast<uint8_t>(in[0]);
-  return (t >= 0x80 && t <= 0x8f) || t == 0xde || t == 0xdf;
+  return IsMsgpackMap(static_cast<uint8_t>(in[0]));
+}
+
+// A type byte and `x` in its low `bytes` bytes, big-endian.
+void PackBigEndian(std::string& out, uint8_t type, uint64_t x, int bytes) {
+  out.push_back(static_cast<char>(type));
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>(x >> (8 * i)));
+}
+
+void PackUnsigned(std::string& out, uint64_t x) {
+  if (x <= 0x7f) {
+    out.push_back(static_cast<char>(x));
+  } else if (x <= UINT8_MAX) {
+    PackBigEndian(out, 0xcc, x, 1);
+  } else if (x <= UINT16_MAX) {
+    PackBigEndian(out, 0xcd, x, 2);
+  } else if (x <= UINT32_MAX) {
+    PackBigEndian(out, 0xce, x, 4);
+  } else {
+    PackBigEndian(out, 0xcf, x, 8);
+  }
+}
+
+void PackInteger(std::string& out, int64_t x) {
+  if (x >= 0) {
+    PackUnsigned(out, static_cast<uint64_t>(x));
+  } else if (x >= -32) {
+    out.push_back(static_cast<char>(x));
+  } else if (x >= INT8_MIN) {
+    PackBigEndian(out, 0xd0, static_cast<uint64_t>(x), 1);
+  } else if (x >= INT16_MIN) {
+    PackBigEndian(out, 0xd1, static_cast<uint64_t>(x), 2);
+  } else if (x >= INT32_MIN) {
+    PackBigEndian(out, 0xd2, static_cast<uint64_t>(x), 4);
+  } else {
+    PackBigEndian(out, 0xd3, static_cast<uint64_t>(x), 8);
+  }
+}
+
+// 32 bits when they hold the value exactly (42.5, 0.25): 4 bytes less in the state.
+void PackFloat(std::string& out, double d) {
+  const bool narrow = std::isinf(d) || (std::abs(d) <= std::numeric_limits<float>::max() &&
+                                        static_cast<double>(static_cast<float>(d)) == d);
+  if (narrow) {
+    const auto f = static_cast<float>(d);
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    PackBigEndian(out, 0xca, bits, 4);
+  } else {
+    uint64_t bits;
+    std::memcpy(&bits, &d, 8);
+    PackBigEndian(out, 0xcb, bits, 8);
+  }
+}
+
+// A string's, an array's or a map's header: the fix form up to `fix_max`, then 8 (strings
+// only), 16 and 32 bits.
+void PackHeader(std::string& out, size_t n, uint8_t fix, size_t fix_max, int first_sized,
+                uint8_t sized) {
+  if (n <= fix_max) {
+    out.push_back(static_cast<char>(fix | n));
+    return;
+  }
+  int form = 0;  // 0: 8 bits, 1: 16, 2: 32
+  while ((form < 2 && n > (uint64_t{1} << (8 << form)) - 1) || form < first_sized) ++form;
+  PackBigEndian(out, static_cast<uint8_t>(sized + form - first_sized), n, 1 << form);
+}
+
+bool PackText(std::string& out, const std::string& s) {
+  if (!journeyd::ValidUtf8(s)) return false;
+  PackHeader(out, s.size(), 0xa0, 31, 0, 0xd9);
+  out.append(s);
+  return true;
 }
 
 // Appends `v` as MessagePack, as CheckMsgpack accepts it and nlohmann::json::from_msgpack
@@ -225,40 +322,6 @@ bool IsPackedObject(std::string_view in) {
 // containers nested deeper than kMaxMsgpackDepth). `depth`: v's, the outermost being 1.
 bool PackJson(const nlohmann::json& v, size_t depth, std::string& out) {
   using T = nlohmann::json::value_t;
-  auto big_endian = [&](uint8_t type, uint64_t x, int bytes) {
-    out.push_back(static_cast<char>(type));
-    for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>(x >> (8 * i)));
-  };
-  auto unsigned_int = [&](uint64_t x) {
-    if (x <= 0x7f) {
-      out.push_back(static_cast<char>(x));
-    } else if (x <= UINT8_MAX) {
-      big_endian(0xcc, x, 1);
-    } else if (x <= UINT16_MAX) {
-      big_endian(0xcd, x, 2);
-    } else if (x <= UINT32_MAX) {
-      big_endian(0xce, x, 4);
-    } else {
-      big_endian(0xcf, x, 8);
-    }
-  };
-  // A string's, an array's or a map's header: the fix form up to `fix_max`, then 8 (strings
-  // only), 16 and 32 bits.
-  auto header = [&](size_t n, uint8_t fix, size_t fix_max, int first_sized, uint8_t sized) {
-    if (n <= fix_max) {
-      out.push_back(static_cast<char>(fix | n));
-      return;
-    }
-    int form = 0;  // 0: 8 bits, 1: 16, 2: 32
-    while ((form < 2 && n > (uint64_t{1} << (8 << form)) - 1) || form < first_sized) ++form;
-    big_endian(static_cast<uint8_t>(sized + form - first_sized), n, 1 << form);
-  };
-  auto text = [&](const std::string& s) {
-    if (!journeyd::ValidUtf8(s)) return false;
-    header(s.size(), 0xa0, 31, 0, 0xd9);
-    out.append(s);
-    return true;
-  };
   switch (v.type()) {
     case T::null:
       out.push_back(static_cast<char>(0xc0));
@@ -267,57 +330,29 @@ bool PackJson(const nlohmann::json& v, size_t depth, std::string& out) {
       out.push_back(static_cast<char>(v.get<bool>() ? 0xc3 : 0xc2));
       return true;
     case T::number_unsigned:
-      unsigned_int(v.get<uint64_t>());
+      PackUnsigned(out, v.get<uint64_t>());
       return true;
-    case T::number_integer: {
-      const auto x = v.get<int64_t>();
-      if (x >= 0) {
-        unsigned_int(static_cast<uint64_t>(x));
-      } else if (x >= -32) {
-        out.push_back(static_cast<char>(x));
-      } else if (x >= INT8_MIN) {
-        big_endian(0xd0, static_cast<uint64_t>(x), 1);
-      } else if (x >= INT16_MIN) {
-        big_endian(0xd1, static_cast<uint64_t>(x), 2);
-      } else if (x >= INT32_MIN) {
-        big_endian(0xd2, static_cast<uint64_t>(x), 4);
-      } else {
-        big_endian(0xd3, static_cast<uint64_t>(x), 8);
-      }
+    case T::number_integer:
+      PackInteger(out, v.get<int64_t>());
       return true;
-    }
-    case T::number_float: {
-      // 32 bits when they hold the value exactly (42.5, 0.25): 4 bytes less in the state.
-      const double d = v.get<double>();
-      const bool narrow = std::isinf(d) || (std::abs(d) <= std::numeric_limits<float>::max() &&
-                                            static_cast<double>(static_cast<float>(d)) == d);
-      if (narrow) {
-        const auto f = static_cast<float>(d);
-        uint32_t bits;
-        std::memcpy(&bits, &f, 4);
-        big_endian(0xca, bits, 4);
-      } else {
-        uint64_t bits;
-        std::memcpy(&bits, &d, 8);
-        big_endian(0xcb, bits, 8);
-      }
+    case T::number_float:
+      PackFloat(out, v.get<double>());
       return true;
-    }
     case T::string:
-      return text(v.get_ref<const std::string&>());
+      return PackText(out, v.get_ref<const std::string&>());
     case T::array:
       if (!v.empty() && depth > kMaxMsgpackDepth) return false;
-      header(v.size(), 0x90, 15, 1, 0xdc);
+      PackHeader(out, v.size(), 0x90, 15, 1, 0xdc);
       for (const auto& x : v.get_ref<const nlohmann::json::array_t&>()) {
         if (!PackJson(x, depth + 1, out)) return false;
       }
       return true;
     case T::object:
       if (!v.empty() && depth > kMaxMsgpackDepth) return false;
-      header(v.size(), 0x80, 15, 1, 0xde);
+      PackHeader(out, v.size(), 0x80, 15, 1, 0xde);
       // The map itself: nlohmann's items() builds a string per entry.
       for (const auto& [k, x] : v.get_ref<const nlohmann::json::object_t&>()) {
-        if (!text(k) || !PackJson(x, depth + 1, out)) return false;
+        if (!PackText(out, k) || !PackJson(x, depth + 1, out)) return false;
       }
       return true;
     default:  // binary, discarded
@@ -675,8 +710,10 @@ std::string EncodeState(const CustomerState& s) {
   return out;
 }
 
-void EncodeState(const CustomerState& s, std::string* out) {
-  Writer w(std::move(*out));
+namespace {
+
+// version, id, flags, orders and the optional revenue and times.
+void WriteHead(Writer& w, const CustomerState& s) {
   w.Byte(CustomerState::kCodecVersion);
   w.Str(s.id);
   const uint8_t flags = (s.unsubscribed ? kUnsubscribed : 0) | (s.bouncing ? kBouncing : 0) |
@@ -689,70 +726,78 @@ void EncodeState(const CustomerState& s, std::string* out) {
   if (s.first_purchase_at) w.Time(*s.first_purchase_at);
   if (s.last_purchase_at) w.Time(*s.last_purchase_at);
   if (s.wake) w.Time(*s.wake);
+}
 
+void WriteMemo(Writer& w, const FlowMemo& m) {
+  w.Text(m.flow);
+  w.Varint(m.runs);
+  const uint8_t mf = (m.last_entry != TimePoint{} ? kMemoLastEntry : 0) |
+                     (m.last_send != TimePoint{} ? kMemoLastSend : 0) |
+                     (!m.last_send_step.empty() ? kMemoLastSendStep : 0) |
+                     (m.converted_run != 0 ? kMemoConverted : 0) |
+                     (m.date_next ? kMemoDateNext : 0) |
+                     (m.date_fired_key != 0 ? kMemoDateFired : 0);
+  w.Byte(mf);
+  if (mf & kMemoLastEntry) w.Time(m.last_entry);
+  if (mf & kMemoLastSend) w.Time(m.last_send);
+  if (mf & kMemoLastSendStep) w.Text(m.last_send_step);
+  if (mf & kMemoConverted) w.Varint(m.converted_run);
+  if (mf & kMemoDateNext) w.Time(*m.date_next);
+  if (mf & kMemoDateFired) w.Signed(m.date_fired_key);
+}
+
+void WriteJourney(Writer& w, const Journey& j) {
+  w.Text(j.flow);
+  w.Varint(j.run);
+  w.Text(j.step);
+  // Made by PackTriggerData or read by DecodeState, both of which check it: written as it
+  // is, unless it is not a packed object at all.
+  const std::string_view packed =
+      IsPackedObject(j.trigger_data) ? std::string_view(j.trigger_data) : std::string_view();
+  const uint8_t jf = static_cast<uint8_t>(static_cast<uint8_t>(j.wait) & kJourneyWaitMask) |
+                     (j.wake != TimePoint{} ? kJourneyWake : 0) |
+                     (!j.trigger_type.empty() ? kJourneyTriggerType : 0) |
+                     (!j.trigger_event_id.empty() ? kJourneyTriggerId : 0) |
+                     (j.trigger_ts != TimePoint{} ? kJourneyTriggerTs : 0) |
+                     (!packed.empty() ? kJourneyTriggerData : 0);
+  w.Byte(jf);
+  const int64_t entered = w.Time(j.entered_at);
+  if (jf & kJourneyWake) w.TimeFrom(j.wake, entered);
+  if (jf & kJourneyTriggerType) w.Text(j.trigger_type);
+  if (jf & kJourneyTriggerId) w.Text(j.trigger_event_id);
+  if (jf & kJourneyTriggerTs) w.TimeFrom(j.trigger_ts, entered);
+  if (jf & kJourneyTriggerData) w.Bytes(packed);
+}
+
+void WriteHistoryEntry(Writer& w, const HistoryEntry& h) {
+  w.Time(h.at);
+  uint8_t kind = kHistoryKindOther;
+  for (size_t i = 0; i < std::size(kHistoryKinds); ++i) {
+    if (kHistoryKinds[i] == h.kind) kind = static_cast<uint8_t>(i);
+  }
+  w.Byte(kind);
+  if (kind == kHistoryKindOther) w.Text(h.kind);
+  w.Text(h.flow);
+  w.Text(h.step);
+  w.Text(h.detail);
+}
+
+}  // namespace
+
+void EncodeState(const CustomerState& s, std::string* out) {
+  Writer w(std::move(*out));
+  WriteHead(w, s);
   w.Varint(s.profile.size());
   for (const auto& [name, value] : s.profile) {
     WriteName(w, name);
     WriteAttr(w, value);
   }
-
   w.Varint(s.memos.size());
-  for (const FlowMemo& m : s.memos) {
-    w.Text(m.flow);
-    w.Varint(m.runs);
-    const uint8_t mf = (m.last_entry != TimePoint{} ? kMemoLastEntry : 0) |
-                       (m.last_send != TimePoint{} ? kMemoLastSend : 0) |
-                       (!m.last_send_step.empty() ? kMemoLastSendStep : 0) |
-                       (m.converted_run != 0 ? kMemoConverted : 0) |
-                       (m.date_next ? kMemoDateNext : 0) |
-                       (m.date_fired_key != 0 ? kMemoDateFired : 0);
-    w.Byte(mf);
-    if (mf & kMemoLastEntry) w.Time(m.last_entry);
-    if (mf & kMemoLastSend) w.Time(m.last_send);
-    if (mf & kMemoLastSendStep) w.Text(m.last_send_step);
-    if (mf & kMemoConverted) w.Varint(m.converted_run);
-    if (mf & kMemoDateNext) w.Time(*m.date_next);
-    if (mf & kMemoDateFired) w.Signed(m.date_fired_key);
-  }
-
+  for (const FlowMemo& m : s.memos) WriteMemo(w, m);
   w.Varint(s.journeys.size());
-  for (const Journey& j : s.journeys) {
-    w.Text(j.flow);
-    w.Varint(j.run);
-    w.Text(j.step);
-    // Made by PackTriggerData or read by DecodeState, both of which check it: written as it
-    // is, unless it is not a packed object at all.
-    const std::string_view packed =
-        IsPackedObject(j.trigger_data) ? std::string_view(j.trigger_data) : std::string_view();
-    const uint8_t jf = static_cast<uint8_t>(static_cast<uint8_t>(j.wait) & kJourneyWaitMask) |
-                       (j.wake != TimePoint{} ? kJourneyWake : 0) |
-                       (!j.trigger_type.empty() ? kJourneyTriggerType : 0) |
-                       (!j.trigger_event_id.empty() ? kJourneyTriggerId : 0) |
-                       (j.trigger_ts != TimePoint{} ? kJourneyTriggerTs : 0) |
-                       (!packed.empty() ? kJourneyTriggerData : 0);
-    w.Byte(jf);
-    const int64_t entered = w.Time(j.entered_at);
-    if (jf & kJourneyWake) w.TimeFrom(j.wake, entered);
-    if (jf & kJourneyTriggerType) w.Text(j.trigger_type);
-    if (jf & kJourneyTriggerId) w.Text(j.trigger_event_id);
-    if (jf & kJourneyTriggerTs) w.TimeFrom(j.trigger_ts, entered);
-    if (jf & kJourneyTriggerData) w.Bytes(packed);
-  }
-
+  for (const Journey& j : s.journeys) WriteJourney(w, j);
   w.Varint(s.history.size());
-  for (const HistoryEntry h : s.history) {
-    w.Time(h.at);
-    uint8_t kind = kHistoryKindOther;
-    for (size_t i = 0; i < std::size(kHistoryKinds); ++i) {
-      if (kHistoryKinds[i] == h.kind) kind = static_cast<uint8_t>(i);
-    }
-    w.Byte(kind);
-    if (kind == kHistoryKindOther) w.Text(h.kind);
-    w.Text(h.flow);
-    w.Text(h.step);
-    w.Text(h.detail);
-  }
-
+  for (const HistoryEntry h : s.history) WriteHistoryEntry(w, h);
   // Ids are unique: they may refer to a trigger_event_id but are not referred to.
   w.Varint(s.recent_event_ids.size());
   for (const auto& id : s.recent_event_ids) w.Text(id, /*remember=*/false);
@@ -761,9 +806,10 @@ void EncodeState(const CustomerState& s, std::string* out) {
   *out = w.Take();
 }
 
-bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error) {
-  std::string ignored;
-  if (!error) error = &ignored;
+namespace {
+
+// An error unless the version byte is one this journeyd reads.
+bool CheckVersion(std::string_view bytes, std::string* error) {
   if (bytes.empty()) {
     *error = "customer state is empty";
     return false;
@@ -778,12 +824,11 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
                          CustomerState::kCodecVersion);
     return false;
   }
-  // Read into a state kept for the thread, reusing the strings and vectors of the last one
-  // read there, and swapped with `out` once all of it reads: `out` stays as it was on an
-  // error, and a caller that keeps its states from batch to batch hands their allocations
-  // back here for the next read.
-  thread_local CustomerState s;
-  Reader r(bytes.substr(1));
+  return true;
+}
+
+// id, flags, orders and the optional revenue and times (after the version byte).
+void ReadHead(Reader& r, CustomerState& s) {
   s.id.assign(r.StrView());
   const uint8_t flags = r.Flags(kStateFlagsAll, "state");
   s.unsubscribed = flags & kUnsubscribed;
@@ -796,8 +841,10 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
   if (flags & kFirstPurchase) s.first_purchase_at = r.Time();
   if (flags & kLastPurchase) s.last_purchase_at = r.Time();
   if (flags & kWake) s.wake = r.Time();
+}
 
-  uint64_t n = r.Count();
+void ReadProfile(Reader& r, CustomerState& s) {
+  const uint64_t n = r.Count();
   s.profile.resize(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     auto& [name, a] = s.profile[i];
@@ -807,56 +854,54 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
       r.Fail("profile attributes out of order");
     }
   }
+}
 
-  n = r.Count();
-  s.memos.resize(n);
-  for (uint64_t i = 0; i < n && r.ok(); ++i) {
-    FlowMemo& m = s.memos[i];
-    m.flow.assign(r.TextView());
-    m.runs = r.Varint32("run count");
-    const uint8_t mf = r.Flags(kMemoFlagsAll, "flow memo");
-    m.last_entry = mf & kMemoLastEntry ? r.Time() : TimePoint{};
-    m.last_send = mf & kMemoLastSend ? r.Time() : TimePoint{};
-    m.last_send_step.assign(mf & kMemoLastSendStep ? r.TextView() : std::string_view());
-    m.converted_run = mf & kMemoConverted ? r.Varint32("run number") : 0;
-    m.date_next.reset();
-    if (mf & kMemoDateNext) m.date_next = r.Time();
-    m.date_fired_key = mf & kMemoDateFired ? r.Signed() : 0;
+void ReadMemo(Reader& r, FlowMemo& m) {
+  m.flow.assign(r.TextView());
+  m.runs = r.Varint32("run count");
+  const uint8_t mf = r.Flags(kMemoFlagsAll, "flow memo");
+  m.last_entry = mf & kMemoLastEntry ? r.Time() : TimePoint{};
+  m.last_send = mf & kMemoLastSend ? r.Time() : TimePoint{};
+  m.last_send_step.assign(mf & kMemoLastSendStep ? r.TextView() : std::string_view());
+  m.converted_run = mf & kMemoConverted ? r.Varint32("run number") : 0;
+  m.date_next.reset();
+  if (mf & kMemoDateNext) m.date_next = r.Time();
+  m.date_fired_key = mf & kMemoDateFired ? r.Signed() : 0;
+}
+
+// Trigger data is kept as the bytes read, once they are checked to be a packed object.
+void ReadTriggerData(Reader& r, Journey& j) {
+  std::string_view packed = r.Bytes();
+  if (!r.ok()) return;
+  if (!CheckMsgpack(packed)) {
+    r.Fail("trigger data is not valid MessagePack");
+  } else if (!IsPackedObject(packed)) {
+    r.Fail("trigger data is not an object");
+  } else {
+    j.trigger_data.assign(packed);
   }
+}
 
-  n = r.Count();
-  s.journeys.resize(n);
-  for (uint64_t i = 0; i < n && r.ok(); ++i) {
-    Journey& j = s.journeys[i];
-    j.flow.assign(r.TextView());
-    j.run = r.Varint32("run number");
-    j.step.assign(r.TextView());
-    const uint8_t jf = r.Flags(kJourneyFlagsAll, "journey");
-    const uint8_t wait = jf & kJourneyWaitMask;
-    if (wait > static_cast<uint8_t>(Journey::Wait::kEvent)) r.Fail("unknown wait kind");
-    j.wait = static_cast<Journey::Wait>(wait);
-    j.entered_at = r.Time();
-    const int64_t entered = ToUnixMillis(j.entered_at);
-    j.wake = jf & kJourneyWake ? FromUnixMillis(r.TimeFrom(entered)) : TimePoint{};
-    j.trigger_type.assign(jf & kJourneyTriggerType ? r.TextView() : std::string_view());
-    j.trigger_event_id.assign(jf & kJourneyTriggerId ? r.TextView() : std::string_view());
-    j.trigger_ts = jf & kJourneyTriggerTs ? FromUnixMillis(r.TimeFrom(entered)) : TimePoint{};
-    j.trigger_data.clear();
-    if (jf & kJourneyTriggerData) {
-      std::string_view packed = r.Bytes();
-      if (r.ok()) {
-        if (!CheckMsgpack(packed)) {
-          r.Fail("trigger data is not valid MessagePack");
-        } else if (!IsPackedObject(packed)) {
-          r.Fail("trigger data is not an object");
-        } else {
-          j.trigger_data.assign(packed);
-        }
-      }
-    }
-  }
+void ReadJourney(Reader& r, Journey& j) {
+  j.flow.assign(r.TextView());
+  j.run = r.Varint32("run number");
+  j.step.assign(r.TextView());
+  const uint8_t jf = r.Flags(kJourneyFlagsAll, "journey");
+  const uint8_t wait = jf & kJourneyWaitMask;
+  if (wait > static_cast<uint8_t>(Journey::Wait::kEvent)) r.Fail("unknown wait kind");
+  j.wait = static_cast<Journey::Wait>(wait);
+  j.entered_at = r.Time();
+  const int64_t entered = ToUnixMillis(j.entered_at);
+  j.wake = jf & kJourneyWake ? FromUnixMillis(r.TimeFrom(entered)) : TimePoint{};
+  j.trigger_type.assign(jf & kJourneyTriggerType ? r.TextView() : std::string_view());
+  j.trigger_event_id.assign(jf & kJourneyTriggerId ? r.TextView() : std::string_view());
+  j.trigger_ts = jf & kJourneyTriggerTs ? FromUnixMillis(r.TimeFrom(entered)) : TimePoint{};
+  j.trigger_data.clear();
+  if (jf & kJourneyTriggerData) ReadTriggerData(r, j);
+}
 
-  n = r.Count();
+void ReadHistory(Reader& r, CustomerState& s) {
+  const uint64_t n = r.Count();
   s.history.clear();
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     HistoryEntry h;
@@ -874,15 +919,41 @@ bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error)
     h.detail = r.TextView();
     if (r.ok()) s.history.push_back(h);
   }
+}
 
+// Everything after the version byte, in the order EncodeState writes it.
+void ReadState(Reader& r, CustomerState& s) {
+  ReadHead(r, s);
+  ReadProfile(r, s);
+  uint64_t n = r.Count();
+  s.memos.resize(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) ReadMemo(r, s.memos[i]);
+  n = r.Count();
+  s.journeys.resize(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) ReadJourney(r, s.journeys[i]);
+  ReadHistory(r, s);
   n = r.Count();
   s.recent_event_ids.resize(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_event_ids[i].assign(r.TextView(false));
   n = r.Count();
   s.recent_marketing_sends.resize(n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) s.recent_marketing_sends[i] = r.Time();
-
   if (r.ok() && !r.done()) r.Fail("trailing bytes");
+}
+
+}  // namespace
+
+bool DecodeState(std::string_view bytes, CustomerState* out, std::string* error) {
+  std::string ignored;
+  if (!error) error = &ignored;
+  if (!CheckVersion(bytes, error)) return false;
+  // Read into a state kept for the thread, reusing the strings and vectors of the last one
+  // read there, and swapped with `out` once all of it reads: `out` stays as it was on an
+  // error, and a caller that keeps its states from batch to batch hands their allocations
+  // back here for the next read.
+  thread_local CustomerState s;
+  Reader r(bytes.substr(1));
+  ReadState(r, s);
   if (!r.ok()) {
     *error = r.error();
     return false;

@@ -264,6 +264,68 @@ std::string DotStuff(std::string_view data) {
   return out;
 }
 
+namespace {
+
+// The From header's value: the bare address, a quoted ASCII name, or an encoded one.
+std::string FromHeader(const std::string& from_name, const std::string& from_address) {
+  if (from_name.empty()) return from_address;
+  if (IsAscii(from_name)) {
+    std::string quoted;
+    for (char c : from_name) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    return fmt::format("\"{}\" <{}>", quoted, from_address);
+  }
+  return fmt::format("{} <{}>", EncodeHeaderText(from_name, 4), from_address);
+}
+
+// List-Unsubscribe (and the one-click List-Unsubscribe-Post) of a marketing mail.
+void AppendUnsubscribeHeaders(std::string& d, const engine::SendJob& job,
+                              const MessageOptions& options) {
+  std::string links;
+  if (!job.unsubscribe_url.empty() && !HasControl(job.unsubscribe_url) &&
+      job.unsubscribe_url.find_first_of("<> ") == std::string::npos) {
+    links = "<" + job.unsubscribe_url + ">";
+  }
+  if (!options.unsubscribe_mailto.empty() && ValidAddress(options.unsubscribe_mailto)) {
+    if (!links.empty()) links += ", ";
+    links += "<mailto:" + options.unsubscribe_mailto + "?subject=unsubscribe>";
+  }
+  if (links.empty()) return;
+  AppendHeader(d, "List-Unsubscribe", links);
+  if (links.front() == '<' && links.rfind("<mailto:", 0) != 0) {
+    AppendHeader(d, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+  }
+}
+
+// One part: its headers, a blank line and the content as quoted-printable.
+void AppendPart(std::string& d, std::string_view type, std::string_view content) {
+  AppendHeader(d, "Content-Type", fmt::format("{}; charset=UTF-8", type));
+  AppendHeader(d, "Content-Transfer-Encoding", "quoted-printable");
+  d += kCrlf;
+  d += QuotedPrintable(content);
+  d += kCrlf;
+}
+
+// The body: the text alone, or the text and the HTML as multipart/alternative.
+void AppendBody(std::string& d, const engine::SendJob& job) {
+  if (job.html.empty()) {
+    AppendPart(d, "text/plain", job.text);
+    return;
+  }
+  std::string boundary = Boundary(job.job_id);
+  AppendHeader(d, "Content-Type", fmt::format("multipart/alternative; boundary=\"{}\"", boundary));
+  d += kCrlf;
+  d += fmt::format("--{}{}", boundary, kCrlf);
+  AppendPart(d, "text/plain", job.text);
+  d += fmt::format("--{}{}", boundary, kCrlf);
+  AppendPart(d, "text/html", job.html);
+  d += fmt::format("--{}--{}", boundary, kCrlf);
+}
+
+}  // namespace
+
 std::optional<BuiltMessage> BuildMessage(const engine::SendJob& job, const MessageOptions& options,
                                          TimePoint date, std::string* error) {
   std::string from_name, from_address;
@@ -285,18 +347,7 @@ std::optional<BuiltMessage> BuildMessage(const engine::SendJob& job, const Messa
   // The headers, and the parts as quoted-printable makes them (a few bytes in ten grow).
   const size_t body = job.text.size() + job.html.size();
   d.reserve(1024 + job.unsubscribe_url.size() + body + body / 4);
-  if (from_name.empty()) {
-    AppendHeader(d, "From", from_address);
-  } else if (IsAscii(from_name)) {
-    std::string quoted;
-    for (char c : from_name) {
-      if (c == '"' || c == '\\') quoted += '\\';
-      quoted += c;
-    }
-    AppendHeader(d, "From", fmt::format("\"{}\" <{}>", quoted, from_address));
-  } else {
-    AppendHeader(d, "From", fmt::format("{} <{}>", EncodeHeaderText(from_name, 4), from_address));
-  }
+  AppendHeader(d, "From", FromHeader(from_name, from_address));
   AppendHeader(d, "To", job.to);
   AppendHeader(d, "Subject", EncodeHeaderText(job.subject, 7));
   AppendHeader(d, "Date", FormatRfc5322Date(date));
@@ -304,51 +355,8 @@ std::optional<BuiltMessage> BuildMessage(const engine::SendJob& job, const Messa
   AppendHeader(d, "MIME-Version", "1.0");
   AppendHeader(d, "X-Journeyd-Flow", Clean(job.flow));
   AppendHeader(d, "X-Journeyd-Step", Clean(job.step));
-  if (job.marketing) {
-    std::string links;
-    if (!job.unsubscribe_url.empty() && !HasControl(job.unsubscribe_url) &&
-        job.unsubscribe_url.find_first_of("<> ") == std::string::npos) {
-      links = "<" + job.unsubscribe_url + ">";
-    }
-    if (!options.unsubscribe_mailto.empty() && ValidAddress(options.unsubscribe_mailto)) {
-      if (!links.empty()) links += ", ";
-      links += "<mailto:" + options.unsubscribe_mailto + "?subject=unsubscribe>";
-    }
-    if (!links.empty()) {
-      AppendHeader(d, "List-Unsubscribe", links);
-      if (links.front() == '<' && links.rfind("<mailto:", 0) != 0) {
-        AppendHeader(d, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
-      }
-    }
-  }
-  auto part_headers = [&](std::string_view type) {
-    std::string h;
-    AppendHeader(h, "Content-Type", fmt::format("{}; charset=UTF-8", type));
-    AppendHeader(h, "Content-Transfer-Encoding", "quoted-printable");
-    return h;
-  };
-  if (job.html.empty()) {
-    d += part_headers("text/plain");
-    d += kCrlf;
-    d += QuotedPrintable(job.text);
-    d += kCrlf;
-  } else {
-    std::string boundary = Boundary(job.job_id);
-    AppendHeader(d, "Content-Type",
-                 fmt::format("multipart/alternative; boundary=\"{}\"", boundary));
-    d += kCrlf;
-    d += fmt::format("--{}{}", boundary, kCrlf);
-    d += part_headers("text/plain");
-    d += kCrlf;
-    d += QuotedPrintable(job.text);
-    d += kCrlf;
-    d += fmt::format("--{}{}", boundary, kCrlf);
-    d += part_headers("text/html");
-    d += kCrlf;
-    d += QuotedPrintable(job.html);
-    d += kCrlf;
-    d += fmt::format("--{}--{}", boundary, kCrlf);
-  }
+  if (job.marketing) AppendUnsubscribeHeaders(d, job, options);
+  AppendBody(d, job);
   return m;
 }
 
