@@ -286,7 +286,6 @@ class Worker final : public PartitionWorker {
                                         bool fire_over_wakes = false,
                                         const store::WheelTake* take = nullptr) {
     const TimePoint now = s_.clock.Now();
-    const size_t dead_before = batch_.dead().size();
     if (entries) {
       batch_.Reserve(entries->elements.size());
       store::ForEachEntry(*entries, [&](std::string_view id, const auto& fields) {
@@ -297,7 +296,7 @@ class Worker final : public PartitionWorker {
       });
     }
     s_.stats.events += batch_.events();
-    s_.stats.dead += batch_.dead().size() - dead_before;
+    s_.stats.dead += batch_.dead().size();
     std::string err = co_await Commit(mode, fire_over_wakes, take);
     if (err.empty()) {
       for (const auto& d : batch_.dead()) {

@@ -93,7 +93,7 @@ class Expr {
   // Every path the expression reads, in source order.
   void ForEachPath(const std::function<void(const Path&)>& fn) const;
 
-  struct Node;  // defined in expr.cpp
+  struct Node;  // defined in src/flow/expr_internal.h
 
  private:
   std::shared_ptr<const Node> node_;

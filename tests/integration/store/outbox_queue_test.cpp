@@ -9,9 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
-#include "../redis_server.h"
-#include "journeyd/store/await.h"
-#include "journeyd/store/sync.h"
+#include "store_fixture.h"
 
 namespace journeyd::store {
 namespace {
@@ -22,39 +20,11 @@ std::map<std::string, std::string> AsMap(const OutboxEntry& e) {
   return {e.fields.begin(), e.fields.end()};
 }
 
-class OutboxQueueTest : public ::testing::Test {
+class OutboxQueueTest : public StoreTest {
  protected:
   void SetUp() override {
-    RedisOptions o;
-    o.port = server_.port();
-    conn_ = RedisConnection::Create(io_, o);
-    ASSERT_EQ(Await(Connect(*conn_)), "");
-    std::string error;
-    redis_ = SyncRedis::Connect(o, &error);
-    ASSERT_TRUE(redis_) << error;
-    Do({"XGROUP", "CREATE", keys_.outbox(), std::string(kOutboxGroup), "0", "MKSTREAM"});
-  }
-
-  // Runs one of the queue's operations to its end (not io_.run(): the connection's socket
-  // keeps it busy).
-  template <typename T>
-  T Await(asio::awaitable<T> op) {
-    std::optional<T> out;
-    asio::co_spawn(io_, std::move(op), [&](std::exception_ptr e, T r) {
-      if (!e) out = std::move(r);
-    });
-    io_.restart();
-    while (!out && io_.run_one_for(std::chrono::seconds(10)) > 0) {
-    }
-    EXPECT_TRUE(out.has_value()) << "timed out";
-    return out.value_or(T{});
-  }
-
-  Reply Do(const std::vector<std::string>& cmd) {
-    std::string err;
-    auto r = redis_->Command(cmd, &err);
-    EXPECT_TRUE(r) << err;
-    return r.value_or(Reply{});
+    StoreTest::SetUp();
+    Cmd({"XGROUP", "CREATE", keys_.outbox(), std::string(kOutboxGroup), "0", "MKSTREAM"});
   }
 
   // A job in the outbox: its entry id.
@@ -63,7 +33,7 @@ class OutboxQueueTest : public ::testing::Test {
         "XADD",  keys_.outbox(), "*",       "job_id", "0a" + n,          "customer_id",
         "c" + n, "flow",         "welcome", "to",     n + "@example.com"};
     cmd.insert(cmd.end(), more.begin(), more.end());
-    return Do(cmd).str;
+    return Cmd(cmd).str;
   }
 
   OutboxJobs Read(OutboxFrom from, int count = 10, bool wait = false) {
@@ -73,7 +43,7 @@ class OutboxQueueTest : public ::testing::Test {
   // Every entry of a stream, fields as a map.
   std::vector<std::map<std::string, std::string>> Stream(const std::string& key) {
     std::vector<std::map<std::string, std::string>> out;
-    for (const Reply& e : Do({"XRANGE", key, "-", "+"}).elements) {
+    for (const Reply& e : Cmd({"XRANGE", key, "-", "+"}).elements) {
       std::map<std::string, std::string> m;
       for (size_t i = 0; i + 1 < e.elements[1].elements.size(); i += 2) {
         m[e.elements[1].elements[i].str] = e.elements[1].elements[i + 1].str;
@@ -84,14 +54,9 @@ class OutboxQueueTest : public ::testing::Test {
   }
 
   int64_t Pending() {
-    return Do({"XPENDING", keys_.outbox(), std::string(kOutboxGroup)}).elements[0].integer;
+    return Cmd({"XPENDING", keys_.outbox(), std::string(kOutboxGroup)}).elements[0].integer;
   }
 
-  testing::RedisServer server_;
-  asio::io_context io_;
-  std::shared_ptr<RedisConnection> conn_;
-  std::unique_ptr<SyncRedis> redis_;
-  const Keys keys_{"journeyd", 3};
   OutboxQueue queue_{keys_, "me"};
 };
 
@@ -129,7 +94,7 @@ TEST_F(OutboxQueueTest, ReadsNewJobsInOrderThenItsOwnPendingOnesAgain) {
 }
 
 TEST_F(OutboxQueueTest, AReadWithoutTheGroupFails) {
-  Do({"DEL", keys_.outbox()});
+  Cmd({"DEL", keys_.outbox()});
   OutboxJobs r = Read(OutboxFrom::kNew);
   EXPECT_FALSE(r.ok());
   EXPECT_NE(r.error.find("NOGROUP"), std::string::npos) << r.error;
@@ -138,8 +103,8 @@ TEST_F(OutboxQueueTest, AReadWithoutTheGroupFails) {
 TEST_F(OutboxQueueTest, ClaimsWhatAnotherConsumerLeftOnceIdleLongEnough) {
   const std::string a = Add("1");
   Add("2");
-  Do({"XREADGROUP", "GROUP", std::string(kOutboxGroup), "dead", "COUNT", "10", "STREAMS",
-      keys_.outbox(), ">"});
+  Cmd({"XREADGROUP", "GROUP", std::string(kOutboxGroup), "dead", "COUNT", "10", "STREAMS",
+       keys_.outbox(), ">"});
   EXPECT_TRUE(Await(queue_.ClaimAbandoned(*conn_, Duration{60000}, 10)).entries.empty());
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   OutboxJobs claimed = Await(queue_.ClaimAbandoned(*conn_, Duration{20}, 10));
@@ -173,7 +138,7 @@ TEST_F(OutboxQueueTest, SettlesEachOutcomeOnceEvenWhenSettledAgain) {
   EXPECT_EQ(first.n, 4);
   EXPECT_EQ(Pending(), 0);
 
-  Reply retry = Do({"ZRANGE", keys_.retry(), "0", "-1", "WITHSCORES"});
+  Reply retry = Cmd({"ZRANGE", keys_.retry(), "0", "-1", "WITHSCORES"});
   ASSERT_EQ(retry.elements.size(), 2u);
   EXPECT_EQ(retry.elements[1].str, "1800000000000");
   EXPECT_EQ(nlohmann::json::parse(retry.elements[0].str),
@@ -189,7 +154,7 @@ TEST_F(OutboxQueueTest, SettlesEachOutcomeOnceEvenWhenSettledAgain) {
   EXPECT_EQ(dead_entries[1]["error"], "RCPT TO: 550 5.1.1 unknown");
   EXPECT_EQ(dead_entries[1]["source_id"], bounced);
   // The fields keep their order; an earlier source_id and error are replaced.
-  Reply raw = Do({"XRANGE", keys_.dead(), "-", "+"});
+  Reply raw = Cmd({"XRANGE", keys_.dead(), "-", "+"});
   std::vector<std::string> names;
   for (size_t i = 0; i < raw.elements[0].elements[1].elements.size(); i += 2) {
     names.push_back(raw.elements[0].elements[1].elements[i].str);
@@ -208,7 +173,7 @@ TEST_F(OutboxQueueTest, SettlesEachOutcomeOnceEvenWhenSettledAgain) {
   OutboxCount second = settle();
   ASSERT_TRUE(second.ok()) << second.error;
   EXPECT_EQ(second.n, 0);
-  EXPECT_EQ(Do({"ZCARD", keys_.retry()}).integer, 1);
+  EXPECT_EQ(Cmd({"ZCARD", keys_.retry()}).integer, 1);
   EXPECT_EQ(Stream(keys_.dead()).size(), 2u);
   EXPECT_EQ(Stream(keys_.events()).size(), 1u);
 }
@@ -221,7 +186,7 @@ TEST_F(OutboxQueueTest, ScriptsAreLoadedAgainAfterAFlush) {
   OutboxSettlement s = queue_.Settlement();
   s.Delivered(jobs.entries[0]);
   EXPECT_EQ(Await(queue_.Settle(*conn_, std::move(s))).n, 1);
-  Do({"SCRIPT", "FLUSH"});
+  Cmd({"SCRIPT", "FLUSH"});
   OutboxSettlement t = queue_.Settlement();
   t.Delivered(jobs.entries[1]);
   OutboxCount r = Await(queue_.Settle(*conn_, std::move(t)));
@@ -247,7 +212,7 @@ TEST_F(OutboxQueueTest, PromotesDueRetriesOnlyAsNewOutboxEntries) {
   EXPECT_EQ(early.n, 0);
   OutboxCount due = Await(queue_.PromoteDueRetries(*conn_, 5000, 100));
   EXPECT_EQ(due.n, 1);
-  EXPECT_EQ(Do({"ZCARD", keys_.retry()}).integer, 1);
+  EXPECT_EQ(Cmd({"ZCARD", keys_.retry()}).integer, 1);
   OutboxJobs back = Read(OutboxFrom::kNew);
   ASSERT_EQ(back.entries.size(), 1u);
   const OutboxEntry& again = back.entries[0];
@@ -258,7 +223,7 @@ TEST_F(OutboxQueueTest, PromotesDueRetriesOnlyAsNewOutboxEntries) {
   EXPECT_EQ(again.Attempt(), 2);
   EXPECT_EQ(again.QueuedMs(), first.QueuedMs());
   // At most `most` at a time.
-  Do({"ZADD", keys_.retry(), "1", R"(["job_id","0a9"])"});
+  Cmd({"ZADD", keys_.retry(), "1", R"(["job_id","0a9"])"});
   EXPECT_EQ(Await(queue_.PromoteDueRetries(*conn_, 10000, 1)).n, 1);
   EXPECT_EQ(Await(queue_.PromoteDueRetries(*conn_, 10000, 1)).n, 1);
   EXPECT_EQ(Await(queue_.PromoteDueRetries(*conn_, 10000, 1)).n, 0);
