@@ -14,9 +14,8 @@ namespace journeyd::app::internal {
 mail::SmtpOptions SmtpOptionsOf(const Config& config);
 
 // Runs while `*on` stays true and the daemon is not stopping; told to stop, it settles the
-// batch it has out first. While `behind` holds (the
-// partition's worker has more due timers or events than one batch), it takes turns with the
-// worker (journeyd/app/turns.h).
+// batch it has out first. While `behind` holds (the partition's worker has more due timers or
+// events than one batch), it takes turns with the worker (journeyd/app/turns.h).
 asio::awaitable<void> RunOutboxSender(asio::io_context& io, Shared& shared, int partition,
                                       std::shared_ptr<const std::atomic<bool>> on,
                                       const std::atomic<bool>& behind);
