@@ -118,35 +118,39 @@ class Worker final : public PartitionWorker {
   // batch it has out (it stops at its next round), or a new one would read that batch again
   // from the consumer's pending entries and send it twice.
   void StartSender() {
-    if (sender_on_ || senders_ > 0) return;
-    sender_on_ = std::make_shared<std::atomic<bool>>(true);
+    if (licence_ || senders_ > 0) return;
+    licence_ = std::make_shared<SenderLicence>();
+    licence_->Renewed(lease_renewed_, lease_.lease_ms());
     ++senders_;
     behind_ = false;
-    asio::co_spawn(*s_.main_io, RunOutboxSender(*s_.main_io, s_, partition_, sender_on_, behind_),
+    asio::co_spawn(*s_.main_io, RunOutboxSender(*s_.main_io, s_, partition_, licence_, behind_),
                    [this](std::exception_ptr) { --senders_; });
   }
 
   // Tells the sender to stop once its batch out is settled.
   void StopSender() {
-    if (!sender_on_) return;
-    *sender_on_ = false;
-    sender_on_.reset();
+    if (!licence_) return;
+    licence_->on = false;
+    licence_.reset();
   }
 
   // Waits until the lease is ours (or the daemon stops). "" or why not.
   awaitable<std::string> TakeLease() {
     while (!s_.stopping) {
       bool taken = false;
+      const auto asked = std::chrono::steady_clock::now();
       std::string err = co_await lease_.TryTake(*conn_, &taken);
       if (!err.empty()) co_return err;
-      if (taken) break;
+      if (taken) {
+        lease_renewed_ = asked;
+        break;
+      }
       co_await Sleep(Duration{lease_.lease_ms() / 3});
     }
     if (s_.stopping) co_return "";
     owned_ = true;
     wheel_.Reset();  // move the wheel first: the last owner may have stopped long ago
     ++s_.stats.partitions_owned;
-    lease_renewed_ = std::chrono::steady_clock::now();
     spdlog::info("partition {}: owned (fencing token {})", partition_, lease_.token());
     co_return "";
   }
@@ -167,7 +171,10 @@ class Worker final : public PartitionWorker {
     auto now = std::chrono::steady_clock::now();
     if (now - lease_renewed_ < std::chrono::milliseconds(lease_.lease_ms() / 3)) co_return "";
     std::string err = co_await lease_.Renew(*conn_);
-    if (err.empty()) lease_renewed_ = now;
+    if (err.empty()) {
+      lease_renewed_ = now;
+      if (licence_) licence_->Renewed(now, lease_.lease_ms());
+    }
     co_return err;
   }
 
@@ -384,10 +391,11 @@ class Worker final : public PartitionWorker {
   engine::Batch batch_;
   std::atomic<bool> owned_{false};
   // The running sender's go-ahead (null when it was told to stop): read on the main thread.
-  std::shared_ptr<std::atomic<bool>> sender_on_;
+  std::shared_ptr<SenderLicence> licence_;
   // Working through a backlog of due timers or events (Turn): read by the sender, which yields.
   std::atomic<bool> behind_{false};
   std::atomic<int> senders_{0};  // outbox senders still running
+  // When the call that took or last renewed the lease started: the lease lasts from then.
   std::chrono::steady_clock::time_point lease_renewed_;
   std::chrono::steady_clock::time_point last_claim_;
   // Whether the last fresh read filled its batch (more entries were waiting).

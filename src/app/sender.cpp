@@ -102,19 +102,18 @@ Outgoing Parse(OutboxEntry entry, const flow::FlowSet& flows, const mail::Messag
   return o;
 }
 
-// A batch of jobs on its way out: `left` deliveries still running, `all` cancelled by the
-// last one.
+// A batch of jobs on its way out: `left` deliveries still running.
 struct Batch {
-  explicit Batch(asio::io_context& io) : all(io, asio::steady_timer::time_point::max()) {}
   std::vector<Outgoing> items;
   int left = 0;
-  asio::steady_timer all;
 };
 
 // A partition's outbox sender, in three steps a round: the next jobs (due retries promoted,
 // abandoned ones claimed, or new ones read) rendered into a batch, the batch handed to the sink
-// all at once, and, once the batch before it is delivered, its outcomes settled in one script
-// call. The next batch is read and built while the last one is being delivered.
+// all at once, and each outcome settled in Redis as soon as it is known: a settle call takes
+// every outcome that came in while the one before it ran, so that a crash leaves at most the
+// mails on the open connections to be sent again. The next batch is read and built while the
+// last one is being delivered; it goes out once the last one is delivered and settled.
 class OutboxSender {
  public:
   OutboxSender(asio::io_context& io, Shared& s, int partition)
@@ -129,14 +128,20 @@ class OutboxSender {
         schedule_{cfg_.retry_delay, cfg_.max_attempts, cfg_.max_age},
         options_{cfg_.from, cfg_.unsubscribe_mailto},
         rng_(std::random_device{}()),
-        last_claim_(SteadyClock::now() - std::chrono::hours(1)) {}
+        last_claim_(SteadyClock::now() - std::chrono::hours(1)),
+        unsettled_(queue_.Settlement()),
+        wake_(io, asio::steady_timer::time_point::max()) {}
 
-  awaitable<void> Run(const std::atomic<bool>& on, const std::atomic<bool>& behind);
+  awaitable<void> Run(std::shared_ptr<const SenderLicence> licence,
+                      const std::atomic<bool>& behind);
 
  private:
   std::unique_ptr<mail::Sink> MakeSink() const {
     if (smtp_) return std::make_unique<mail::SmtpSink>(s_.smtp);
-    std::filesystem::create_directories(cfg_.dir);
+    // A folder that cannot be made now fails each write, naming the path; the jobs wait.
+    std::error_code ec;
+    std::filesystem::create_directories(cfg_.dir, ec);
+    if (ec) spdlog::error("cannot create smtp.dir {}: {}", cfg_.dir, ec.message());
     return std::make_unique<mail::FileSink>(cfg_.dir);
   }
 
@@ -145,7 +150,11 @@ class OutboxSender {
   std::unique_ptr<Batch> Build(std::vector<OutboxEntry> jobs) const;
   void Deliver(Batch& b);
   awaitable<void> DeliverOne(Outgoing* o, Batch* b);
+  void Flush();
+  awaitable<void> SettleLoop();
+  void Wake() { wake_.cancel(); }
   awaitable<void> Settle();
+  awaitable<void> WaitForRelay();
   void Account(const Outgoing& o, int64_t now_ms, store::OutboxSettlement& settlement,
                std::map<std::string, int>& deferred);
   void GiveUp(const Outgoing& o, const std::string& why, store::OutboxSettlement& settlement);
@@ -165,9 +174,25 @@ class OutboxSender {
   SteadyClock::time_point last_claim_;
   // A batch whose deliveries are under way.
   std::unique_ptr<Batch> flight_;
+  // Its outcomes known but not yet sent to Redis, whether a settle call is under way, and what
+  // the batch out has come to so far (logged once it is settled).
+  store::OutboxSettlement unsettled_;
+  bool settling_ = false;
+  struct Tally {
+    std::map<std::string, int> deferred;  // reason → count
+    int unreachable = 0;                  // not offered: the relay could not be reached
+    int withheld = 0;                     // not offered: the lease had run out
+    bool settle_failed = false;
+  } tally_;
+  // Cancelled when a delivery ends or a settle call returns.
+  asio::steady_timer wake_;
+  std::shared_ptr<const SenderLicence> licence_;
 };
 
-awaitable<void> OutboxSender::Run(const std::atomic<bool>& on, const std::atomic<bool>& behind) {
+awaitable<void> OutboxSender::Run(std::shared_ptr<const SenderLicence> licence,
+                                  const std::atomic<bool>& behind) {
+  licence_ = std::move(licence);
+  const std::atomic<bool>& on = licence_->on;
   DeliveryTurns turns(kTurn);
   while (!s_.stopping && on) {
     if (!conn_->connected()) {
@@ -186,6 +211,14 @@ awaitable<void> OutboxSender::Run(const std::atomic<bool>& on, const std::atomic
       }
       continue;
     }
+    // The lease ran out without a renewal (this process frozen, or its worker stalled): no
+    // new delivery until the worker renews it, or stops this sender.
+    if (!licence_->Holds(SteadyClock::now())) {
+      if (flight_) co_await Settle();
+      co_await Sleep(Duration{20});
+      continue;
+    }
+    co_await WaitForRelay();
     co_await PromoteRetries();
     std::vector<OutboxEntry> jobs;
     if (!co_await NextJobs(&jobs)) continue;
@@ -243,7 +276,7 @@ awaitable<bool> OutboxSender::NextJobs(std::vector<OutboxEntry>* jobs) {
 
 // Each job rendered with the flows loaded now (a reload may swap them) and built.
 std::unique_ptr<Batch> OutboxSender::Build(std::vector<OutboxEntry> jobs) const {
-  auto next = std::make_unique<Batch>(io_);
+  auto next = std::make_unique<Batch>();
   next->items.reserve(jobs.size());
   const TimePoint date = s_.clock.Now();
   const std::shared_ptr<const flow::FlowSet> flows = s_.Flows();
@@ -253,47 +286,107 @@ std::unique_ptr<Batch> OutboxSender::Build(std::vector<OutboxEntry> jobs) const 
 }
 
 // Every built mail of the batch to the sink at once (the SMTP pool sends as many at a time as
-// it allows).
+// it allows); a job that could not be built is settled as dead at once.
 void OutboxSender::Deliver(Batch& b) {
+  const int64_t now_ms = RealNowMs();
   for (auto& o : b.items) {
-    if (!o.message) continue;
+    if (!o.message) {
+      Account(o, now_ms, unsettled_, tally_.deferred);
+      continue;
+    }
     ++b.left;
     asio::co_spawn(io_, DeliverOne(&o, &b), asio::detached);
   }
+  Flush();
 }
 
 awaitable<void> OutboxSender::DeliverOne(Outgoing* o, Batch* b) {
   const auto start = SteadyClock::now();
-  o->outcome = co_await sink_->Send(*o->message, o->job.job_id);
-  if (smtp_) {
+  // Checked when a session is ready, right before the transaction starts: the lease may run
+  // out while the mail waits for one.
+  mail::SmtpPool::Guard guard = [licence = licence_] {
+    return licence->on && licence->Holds(SteadyClock::now());
+  };
+  o->outcome = co_await sink_->Send(*o->message, o->job.job_id, std::move(guard));
+  const mail::SmtpResult& res = o->outcome.result;
+  // Not offered: no verdict on the mail, which stays pending and goes out again from there.
+  const bool offered = !o->outcome.withheld && !res.relay_unreachable;
+  if (smtp_ && offered) {
     const auto took = SteadyClock::now() - start;
     s_.metrics.smtp_seconds.Observe(std::chrono::duration<double>(took).count());
     s_.stats.smtp_micros +=
         static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count());
     ++s_.stats.smtp_transactions;
   }
-  o->done = o->outcome.local_error.empty();
-  if (!o->done) spdlog::error("{}: the mail stays in the outbox", o->outcome.local_error);
-  if (--b->left == 0) b->all.cancel();
+  o->done = o->outcome.local_error.empty() && offered;
+  if (!o->outcome.local_error.empty()) {
+    spdlog::error("{}: the mail stays in the outbox", o->outcome.local_error);
+  }
+  if (o->outcome.withheld) ++tally_.withheld;
+  if (res.relay_unreachable) ++tally_.unreachable;
+  Account(*o, RealNowMs(), unsettled_, tally_.deferred);
+  --b->left;
+  Flush();
+  Wake();
 }
 
-// Waits for the batch out to be delivered, then settles every outcome in one script call.
+// Starts a settle call for the outcomes known, unless one is under way (it takes them when it
+// returns).
+void OutboxSender::Flush() {
+  if (settling_ || unsettled_.empty()) return;
+  settling_ = true;
+  asio::co_spawn(io_, SettleLoop(), asio::detached);
+}
+
+// Settles what is known, again and again while more comes in, in one script call each.
+awaitable<void> OutboxSender::SettleLoop() {
+  while (!unsettled_.empty()) {
+    store::OutboxSettlement settlement = std::exchange(unsettled_, queue_.Settlement());
+    store::OutboxCount settled = co_await queue_.Settle(*conn_, std::move(settlement));
+    if (!settled.ok()) {
+      // The jobs stay pending and come back (our pending first, or a claim): at least once.
+      spdlog::error("partition {}: settling sent mails: {}", partition_, settled.error);
+      tally_.settle_failed = true;
+    }
+  }
+  settling_ = false;
+  Wake();
+}
+
+// Waits for the batch out to be delivered and settled, and logs what became of it.
 awaitable<void> OutboxSender::Settle() {
   std::unique_ptr<Batch> out = std::move(flight_);
-  if (out->left > 0) co_await out->all.async_wait(asio::as_tuple(asio::use_awaitable));
-  store::OutboxSettlement settlement = queue_.Settlement();
-  const int64_t now_ms = RealNowMs();
-  std::map<std::string, int> deferred;  // reason → count, logged once per batch
-  for (const Outgoing& o : out->items) Account(o, now_ms, settlement, deferred);
-  for (const auto& [why, n] : deferred) {
+  while (out->left > 0 || settling_) {
+    wake_.expires_at(asio::steady_timer::time_point::max());
+    co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  Tally t = std::exchange(tally_, Tally{});
+  for (const auto& [why, n] : t.deferred) {
     spdlog::warn("partition {}: {} mail(s) deferred for a retry: {}", partition_, n, why);
   }
-  if (settlement.empty()) co_return;
-  store::OutboxCount settled = co_await queue_.Settle(*conn_, std::move(settlement));
-  if (!settled.ok()) {
-    // The jobs stay pending and come back (our pending first, or a claim): at least once.
-    spdlog::error("partition {}: settling sent mails: {}", partition_, settled.error);
-    from_ = OutboxFrom::kOwnPending;
+  if (t.unreachable > 0) {
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(sink_->next_attempt() -
+                                                                            SteadyClock::now());
+    spdlog::warn(
+        "partition {}: the relay cannot be reached; {} mail(s) wait for it, no attempt "
+        "counted (next try in {} ms)",
+        partition_, t.unreachable, std::max<int64_t>(0, wait.count()));
+  }
+  if (t.withheld > 0) {
+    spdlog::warn("partition {}: {} mail(s) not offered: the lease ran out before they went out",
+                 partition_, t.withheld);
+  }
+  // What has no verdict is read again from our pending entries.
+  if (t.settle_failed || t.unreachable > 0 || t.withheld > 0) from_ = OutboxFrom::kOwnPending;
+}
+
+// While the relay cannot be reached, waits for the sink's next try of it: the jobs waiting on
+// it are sent then, and none of their attempts is counted meanwhile.
+awaitable<void> OutboxSender::WaitForRelay() {
+  while (!s_.stopping && licence_->on) {
+    const auto left = sink_->next_attempt() - SteadyClock::now();
+    if (left <= SteadyClock::duration::zero()) co_return;
+    co_await Sleep(std::min(std::chrono::ceil<Duration>(left), Duration{200}));
   }
 }
 
@@ -309,7 +402,7 @@ void OutboxSender::Account(const Outgoing& o, int64_t now_ms, store::OutboxSettl
     s_.metrics.CountMail(job.flow, "failed");
     return;
   }
-  if (!o.done) return;  // stays pending; retried from the outbox
+  if (!o.done) return;  // stays pending, to be sent again
   const mail::SmtpResult& res = o.outcome.result;
   if (res.sent()) {
     if (smtp_) {
@@ -392,14 +485,26 @@ mail::SmtpOptions SmtpOptionsOf(const Config& config) {
   o.rate_per_sec = s.rate_per_sec;
   o.command_timeout = s.command_timeout;
   o.data_timeout = s.data_timeout;
+  o.relay_backoff_max = s.retry_delay;
   return o;
 }
 
+void SenderLicence::Renewed(std::chrono::steady_clock::time_point asked, int lease_ms) {
+  const auto lasts = std::chrono::milliseconds(lease_ms - lease_ms / 10);
+  until = std::chrono::duration_cast<std::chrono::nanoseconds>((asked + lasts).time_since_epoch())
+              .count();
+}
+
+bool SenderLicence::Holds(std::chrono::steady_clock::time_point now) const {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() <
+         until.load();
+}
+
 awaitable<void> RunOutboxSender(asio::io_context& io, Shared& s, int partition,
-                                std::shared_ptr<const std::atomic<bool>> on,
+                                std::shared_ptr<const SenderLicence> licence,
                                 const std::atomic<bool>& behind) {
   OutboxSender sender(io, s, partition);
-  co_await sender.Run(*on, behind);
+  co_await sender.Run(std::move(licence), behind);
 }
 
 }  // namespace journeyd::app::internal

@@ -23,8 +23,12 @@ std::string FileSink::Write(std::string_view data, std::string_view job_id) cons
 }
 
 boost::asio::awaitable<SendOutcome> FileSink::Send(const BuiltMessage& message,
-                                                   std::string_view job_id) {
+                                                   std::string_view job_id, SmtpPool::Guard guard) {
   SendOutcome o;
+  if (guard && !guard()) {
+    o.withheld = true;
+    co_return o;
+  }
   o.local_error = Write(message.data, job_id);
   if (o.local_error.empty()) o.result.status = SmtpResult::Status::kSent;
   co_return o;

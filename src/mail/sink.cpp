@@ -4,10 +4,13 @@
 namespace journeyd::mail {
 
 boost::asio::awaitable<SendOutcome> SmtpSink::Send(const BuiltMessage& message,
-                                                   std::string_view /*job_id*/) {
+                                                   std::string_view /*job_id*/,
+                                                   SmtpPool::Guard guard) {
   // Not `co_return SendOutcome{co_await ...}`: GCC 12 destroys that temporary twice.
   SendOutcome o;
-  o.result = co_await pool_->Send(message.envelope_from, message.envelope_to, message.data);
+  o.result = co_await pool_->Send(message.envelope_from, message.envelope_to, message.data,
+                                  std::move(guard));
+  o.withheld = o.result.withheld;
   co_return o;
 }
 

@@ -485,6 +485,18 @@ class Session : public std::enable_shared_from_this<Session> {
   bool timed_out_ = false;
 };
 
+namespace {
+
+// Whether a failure to open a session says the relay cannot be reached (refused, timed out,
+// 421 or no service at the greeting, the connection lost while saying hello), rather than that
+// it refuses us (TLS, AUTH: the operator's to fix, and reported per mail).
+bool Unreachable(const SmtpResult& r) {
+  if (r.stage == "connect" || r.stage == "greeting") return true;
+  return r.code == 0 ? r.stage != "TLS" && r.stage != "AUTH" : r.code == 421;
+}
+
+}  // namespace
+
 struct SmtpPool::Impl {
   Impl(asio::any_io_executor e, SmtpOptions opts)
       : ex(std::move(e)), o(std::move(opts)), ctx(ssl::context::tls_client) {
@@ -511,6 +523,7 @@ struct SmtpPool::Impl {
   SteadyTime refilled;
   SteadyTime next_open{};
   Duration open_backoff{0};
+  bool relay_up = true;
   SmtpResult last_open_failure;
   SmtpPoolCounters counters;
 
@@ -564,6 +577,8 @@ struct SmtpPool::Impl {
         if (r.sent()) {
           ++counters.connections_opened;
           open_backoff = Duration{0};
+          next_open = {};
+          relay_up = true;
           co_return s;
         }
         --open;
@@ -571,12 +586,15 @@ struct SmtpPool::Impl {
         NotifyOne();
         ++counters.connection_failures;
         // Connection trouble is the relay's or the operator's: wait before trying again,
-        // longer each time, and fail the messages meanwhile (their retries back off too).
-        open_backoff = std::clamp(open_backoff * 2, kSecond, kMinute);
+        // longer each time, and fail the messages meanwhile.
+        open_backoff =
+            std::clamp(open_backoff * 2, kSecond, std::max(kSecond, o.relay_backoff_max));
         next_open = std::chrono::steady_clock::now() + open_backoff;
         if (r.status == SmtpResult::Status::kPermanent && r.stage != "RCPT TO") {
           r.status = SmtpResult::Status::kTransient;  // a refusing server, not a bad message
         }
+        r.relay_unreachable = Unreachable(r);
+        relay_up = !r.relay_unreachable;
         last_open_failure = r;
         *failure = r;
         co_return nullptr;
@@ -611,13 +629,24 @@ SmtpPool::~SmtpPool() {
 
 const SmtpPoolCounters& SmtpPool::counters() const { return impl_->counters; }
 
-awaitable<SmtpResult> SmtpPool::Send(std::string from, std::string to, std::string data) {
+SteadyTime SmtpPool::next_attempt() const { return impl_->next_open; }
+
+bool SmtpPool::relay_up() const { return impl_->relay_up; }
+
+awaitable<SmtpResult> SmtpPool::Send(std::string from, std::string to, std::string data,
+                                     Guard guard) {
   auto impl = impl_;
   co_await impl->RateToken();
   for (int attempt = 0;; ++attempt) {
     SmtpResult failure;
     auto s = co_await impl->Acquire(&failure, attempt > 0);
     if (!s) co_return failure;
+    if (guard && !guard()) {
+      impl->Release(s);
+      SmtpResult withheld = Fail("", "not offered: the sender no longer owns the partition");
+      withheld.withheld = true;
+      co_return withheld;
+    }
     const bool reused = s->delivered > 0;
     SmtpResult r = co_await s->Deliver(from, to, data);
     impl->Release(s);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,6 +18,9 @@ namespace journeyd::mail {
 struct SendOutcome {
   // The relay's verdict (a file sink's is kSent): sent, retry later, or give up.
   SmtpResult result;
+  // Not sent because the guard said no: the sender no longer owns the partition. No verdict:
+  // the job stays where it is, for the partition's owner.
+  bool withheld = false;
   // Set when the sink could not take the mail at all (a file it cannot write): no verdict, so
   // the job is neither retried nor given up but left where it is. Says why.
   std::string local_error;
@@ -25,21 +29,28 @@ struct SendOutcome {
 class Sink {
  public:
   virtual ~Sink() = default;
-  // Delivers `message`, named `job_id` (its Message-ID's local part). Both must stay alive
-  // until the send completes.
+  // Delivers `message`, named `job_id` (its Message-ID's local part), unless `guard` (when
+  // set) says no right before the mail goes out (SendOutcome::withheld). `message` and `job_id`
+  // must stay alive until the send completes.
   virtual boost::asio::awaitable<SendOutcome> Send(const BuiltMessage& message,
-                                                   std::string_view job_id) = 0;
+                                                   std::string_view job_id,
+                                                   SmtpPool::Guard guard) = 0;
   // Lets go of what has been idle for long (the pool's idle SMTP sessions).
   virtual void CloseIdle() {}
+  // While the relay cannot be reached: when the sink tries it next (a past time otherwise).
+  virtual std::chrono::steady_clock::time_point next_attempt() const { return {}; }
 };
 
 // The shared SMTP pool (SmtpPool::Send), for every partition's sender.
 class SmtpSink final : public Sink {
  public:
   explicit SmtpSink(std::shared_ptr<SmtpPool> pool) : pool_(std::move(pool)) {}
-  boost::asio::awaitable<SendOutcome> Send(const BuiltMessage& message,
-                                           std::string_view job_id) override;
+  boost::asio::awaitable<SendOutcome> Send(const BuiltMessage& message, std::string_view job_id,
+                                           SmtpPool::Guard guard) override;
   void CloseIdle() override { pool_->CloseIdle(); }
+  std::chrono::steady_clock::time_point next_attempt() const override {
+    return pool_->next_attempt();
+  }
 
  private:
   std::shared_ptr<SmtpPool> pool_;
@@ -51,8 +62,8 @@ class SmtpSink final : public Sink {
 class FileSink final : public Sink {
  public:
   explicit FileSink(std::string dir) : dir_(std::move(dir)) {}
-  boost::asio::awaitable<SendOutcome> Send(const BuiltMessage& message,
-                                           std::string_view job_id) override;
+  boost::asio::awaitable<SendOutcome> Send(const BuiltMessage& message, std::string_view job_id,
+                                           SmtpPool::Guard guard) override;
   // The write itself: "" or what went wrong.
   std::string Write(std::string_view data, std::string_view job_id) const;
 

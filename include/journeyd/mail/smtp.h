@@ -7,7 +7,9 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +39,9 @@ struct SmtpOptions {
   Duration command_timeout = 5 * kMinute;
   Duration data_timeout = 10 * kMinute;
   Duration idle_timeout = 30 * kSecond;  // connections idle longer are closed with QUIT
+  // While the relay cannot be reached, a new connection is tried after a second, then after
+  // twice as long each time, up to this (smtp.retry_delay).
+  Duration relay_backoff_max = kMinute;
 };
 
 struct SmtpResult {
@@ -47,6 +52,12 @@ struct SmtpResult {
   std::string stage;  // connect, greeting, EHLO, STARTTLS, AUTH, MAIL FROM, RCPT TO, DATA, ...
   bool recipient_rejected = false;  // a 5xx to RCPT TO: the address bounces
   bool maybe_sent = false;          // the connection was lost after the final dot
+  // No session with the relay: it refused the connection, timed out, or would not serve
+  // (421, or the connection lost, before the first transaction). The relay's state, not the
+  // message's: the message was not offered, and is sent once the relay answers again.
+  bool relay_unreachable = false;
+  // Not offered because the caller's guard said no when a session was ready (SmtpPool::Send).
+  bool withheld = false;
 
   bool sent() const { return status == Status::kSent; }
   std::string ToString() const;  // "RCPT TO: 550 5.1.1 no such user"
@@ -100,8 +111,20 @@ class SmtpPool {
   SmtpPool(const SmtpPool&) = delete;
   SmtpPool& operator=(const SmtpPool&) = delete;
 
-  // Delivers one message (CRLF line ends, not dot-stuffed) to one recipient.
-  boost::asio::awaitable<SmtpResult> Send(std::string from, std::string to, std::string data);
+  // Asked right before a transaction starts, with a session in hand: false withholds the
+  // message (SmtpResult::withheld). The outbox sender's check that it still owns the partition.
+  using Guard = std::function<bool()>;
+
+  // Delivers one message (CRLF line ends, not dot-stuffed) to one recipient, unless `guard`
+  // (when set) says no once a session is ready.
+  boost::asio::awaitable<SmtpResult> Send(std::string from, std::string to, std::string data,
+                                          Guard guard = {});
+
+  // While the relay is unreachable: when the next connection will be tried (Sends before then
+  // fail at once with relay_unreachable). A time already past otherwise.
+  std::chrono::steady_clock::time_point next_attempt() const;
+  // Whether the last attempt to open a session reached the relay.
+  bool relay_up() const;
 
   // Closes sessions idle for longer than idle_timeout (with QUIT).
   void CloseIdle();

@@ -39,6 +39,25 @@ class Smtp : public testing::Daemon {
   }
 
   int64_t Len(const std::string& stream) { return Cmd({"XLEN", stream}).integer; }
+
+  // How many copies of each Message-ID the peer received.
+  static std::map<std::string, int> Copies(const SmtpPeer& peer) {
+    std::map<std::string, int> copies;
+    for (const auto& m : peer.Messages()) ++copies[Header(m, "Message-ID")];
+    return copies;
+  }
+  static int Extra(const std::map<std::string, int>& copies) {
+    int extra = 0;
+    for (const auto& [id, n] : copies) extra += n - 1;
+    return extra;
+  }
+
+  void PublishSignups(int n, const std::string& prefix) {
+    for (int i = 0; i < n; ++i) {
+      Publish(
+          {"type", "signup", "customer_id", prefix + std::to_string(i), "profile", testing::kAnna});
+    }
+  }
 };
 
 TEST_F(Smtp, DeliversTheWelcomeSeriesToTheRelay) {
@@ -249,6 +268,105 @@ TEST_F(Smtp, AWrongPasswordIsLoggedClearlyAndRetriedWithoutABusyLoop) {
                     "end return n",
                     "2", "journeyd:{0}:retry", "journeyd:{0}:outbox"});
   EXPECT_EQ(kept.integer, 1) << kept.str;
+}
+
+// A relay that refuses connections is the relay's state, not the mail's: the mail waiting on it
+// burns no attempt (nothing in the retry set, whose first delay is a minute here) and goes out
+// within a few seconds of the relay answering.
+TEST_F(Smtp, ARelayRefusingConnectionsForTwoSecondsDeliversSoonAfterAndCountsNoAttempt) {
+  auto peer = std::make_unique<SmtpPeer>();
+  peer->Stop();  // the port refuses connections
+  UseSmtp(*peer, "", "1m");
+  StartAndWaitReady(1);
+  Publish({"type", "signup", "customer_id", "c1", "profile", testing::kAnna});
+  ASSERT_TRUE(WaitFor([&] {
+    return DaemonLog().find("the relay cannot be reached") != std::string::npos;
+  })) << DaemonLog();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(Cmd({"ZCARD", "journeyd:{0}:retry"}).integer, 0) << DaemonLog();
+  peer->Start();
+  const auto back = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return peer->Messages().size() >= 1; }, std::chrono::seconds(20)))
+      << DaemonLog();
+  const auto took = std::chrono::steady_clock::now() - back;
+  EXPECT_LT(took, std::chrono::seconds(5)) << DaemonLog();
+  EXPECT_EQ(peer->Messages().size(), 1u);
+  EXPECT_EQ(Cmd({"ZCARD", "journeyd:{0}:retry"}).integer, 0) << DaemonLog();
+  ASSERT_TRUE(WaitFor([&] {
+    return Cmd({"XPENDING", "journeyd:{0}:outbox", "senders"}).elements[0].integer == 0;
+  })) << DaemonLog();
+  EXPECT_EQ(Len("journeyd:{0}:dead"), 0);
+}
+
+// At most this many mails are sent again when the daemon dies or freezes while delivering over 4
+// connections: one on each connection with its DATA out, and one on each whose 250 came in
+// just before and is being settled.
+constexpr int kInFlight = 2 * 4;
+
+// kill -9 while mail flows steadily: each mail is settled as its 250 arrives, so a restart sends
+// again at most the mails in flight on the open connections when the daemon died, not the rest
+// of a batch.
+TEST_F(Smtp, KilledWhileDeliveringSendsAgainOnlyTheMailsInFlight) {
+  SmtpPeer peer({"--data-delay", "0.02"});
+  UseSmtp(peer);
+  StartAndWaitReady(1);
+  const int kCustomers = 600;
+  PublishSignups(kCustomers, "k");
+  std::vector<int> extra_per_kill;
+  for (int kill = 1; kill <= 3; ++kill) {
+    const size_t before = Copies(peer).size();
+    ASSERT_TRUE(WaitFor([&] { return Copies(peer).size() >= before + 80; })) << DaemonLog();
+    const int extra_before = Extra(Copies(peer));
+    EXPECT_EQ(Stop(SIGKILL), SIGKILL);
+    Start();
+    // Long enough for the restarted daemon to send its pending mails again.
+    ASSERT_TRUE(WaitFor([&] { return Copies(peer).size() >= before + 120; })) << DaemonLog();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    extra_per_kill.push_back(Extra(Copies(peer)) - extra_before);
+  }
+  ASSERT_TRUE(WaitFor([&] { return static_cast<int>(Copies(peer).size()) >= kCustomers; },
+                      std::chrono::seconds(60)))
+      << DaemonLog();
+  for (size_t i = 0; i < extra_per_kill.size(); ++i) {
+    std::printf("kill %zu: %d mail(s) sent a second time\n", i + 1, extra_per_kill[i]);
+    EXPECT_LE(extra_per_kill[i], kInFlight) << "kill " << i + 1;
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return Cmd({"XPENDING", "journeyd:{0}:outbox", "senders"}).elements[0].integer == 0;
+  })) << DaemonLog();
+  EXPECT_EQ(Len("journeyd:{0}:dead"), 0);
+}
+
+// The owner frozen (SIGSTOP) past its lease while a second instance takes over, then woken: it
+// commits nothing (AStaleOwnerCannotCommit) and sends nothing more, so the only mails sent
+// twice are those in flight when it froze.
+TEST_F(Smtp, AnOwnerFrozenPastItsLeaseSendsNothingMoreOnceWoken) {
+  SmtpPeer peer({"--data-delay", "0.02"});
+  UseSmtp(peer);
+  WriteConfig(1);
+  int second_admin = testing::FreeLoopbackPort();
+  WriteConfig(1, "second.yaml", second_admin);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet("/readyz").find(" 200 ") != std::string::npos; }));
+  second_pid_ = Spawn("second.yaml");
+  const int kCustomers = 500;
+  PublishSignups(kCustomers, "z");
+  ASSERT_TRUE(WaitFor([&] { return Copies(peer).size() >= 50; })) << DaemonLog();
+  ::kill(pid_, SIGSTOP);
+  // The lease is 2 s: the second instance takes over and sends meanwhile.
+  const size_t frozen_at = Copies(peer).size();
+  ASSERT_TRUE(WaitFor([&] { return Copies(peer).size() >= frozen_at + 50; }))
+      << DaemonLog() << peer.Log();
+  ::kill(pid_, SIGCONT);
+  ASSERT_TRUE(WaitFor([&] { return static_cast<int>(Copies(peer).size()) >= kCustomers; },
+                      std::chrono::seconds(60)))
+      << DaemonLog();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const auto copies = Copies(peer);
+  EXPECT_EQ(static_cast<int>(copies.size()), kCustomers);
+  std::printf("mails sent twice after the freeze: %d\n", Extra(copies));
+  EXPECT_LE(Extra(copies), kInFlight) << DaemonLog();
+  EXPECT_NE(DaemonLog().find("not offered: the lease ran out"), std::string::npos) << DaemonLog();
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ SendOutcome SendThrough(asio::io_context& io, Sink& sink, const BuiltMessage& m,
                         const std::string& job_id) {
   std::optional<SendOutcome> out;
   io.restart();
-  asio::co_spawn(io, sink.Send(m, job_id), [&](std::exception_ptr e, SendOutcome o) {
+  asio::co_spawn(io, sink.Send(m, job_id, {}), [&](std::exception_ptr e, SendOutcome o) {
     if (!e) out = std::move(o);
   });
   // Not io.run(): the pool's idle sessions keep it busy.
