@@ -37,7 +37,8 @@ class Daemon : public ::testing::Test {
   int partitions_ = 1;      // redis.partitions in WriteConfig
   int worker_threads_ = 0;  // redis.worker_threads (0: the daemon picks)
   std::unique_ptr<store::SyncRedis> client_;
-  std::string smtp_config_;  // the config's smtp section when a test sets it
+  std::string smtp_config_;    // the config's smtp section when a test sets it
+  int daemon_redis_port_ = 0;  // the port the daemon is told Redis is on (a proxy's), if set
 
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
@@ -62,7 +63,8 @@ class Daemon : public ::testing::Test {
 
   void WriteConfig(double scale, const std::string& name = "journeyd.yaml", int admin_port = 0) {
     if (admin_port == 0) admin_port = admin_port_;
-    std::ofstream(dir_ / name) << "redis: { port: " << redis_.port()
+    std::ofstream(dir_ / name) << "redis: { port: "
+                               << (daemon_redis_port_ ? daemon_redis_port_ : redis_.port())
                                << ", lease_ms: 2000, partitions: " << partitions_
                                << ", worker_threads: " << worker_threads_ << " }\n"
                                << "flows: { dir: " << JOURNEYD_SOURCE_DIR << "/flows }\n"

@@ -178,6 +178,35 @@ TEST_F(OutboxQueueTest, SettlesEachOutcomeOnceEvenWhenSettledAgain) {
   EXPECT_EQ(Stream(keys_.events()).size(), 1u);
 }
 
+// Redis out of memory (maxmemory with noeviction) refuses a script only at its first write, and
+// each of ours writes first what frees memory (an XACK, a ZREM): a settlement and a promotion
+// are applied whole, so delivered mails are not sent again and no retry is lost on its way.
+TEST_F(OutboxQueueTest, OutOfMemoryASettlementAndAPromotionApplyWhole) {
+  Add("1");
+  Add("2");
+  OutboxJobs jobs = Read(OutboxFrom::kNew);
+  ASSERT_EQ(jobs.entries.size(), 2u);
+  Cmd({"ZADD", keys_.retry(), "1000",
+       nlohmann::json(std::vector<std::string>{"job_id", "0a9", "attempt", "2"}).dump()});
+  ASSERT_EQ(Cmd({"CONFIG", "SET", "maxmemory-policy", "noeviction"}).str, "OK");
+  ASSERT_EQ(Cmd({"CONFIG", "SET", "maxmemory", "1"}).str, "OK");
+  // Redis is out of memory indeed: a plain write is refused.
+  EXPECT_NE(Cmd({"SET", "probe", "x"}).str.find("OOM"), std::string::npos);
+  OutboxSettlement s = queue_.Settlement();
+  s.Delivered(jobs.entries[0]);
+  s.Retry(jobs.entries[1], 1800000000000, 2, 1700000000000, "DATA: 451 4.3.0 later");
+  OutboxCount r = Await(queue_.Settle(*conn_, std::move(s)));
+  EXPECT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.n, 2);
+  EXPECT_EQ(Pending(), 0);
+  EXPECT_EQ(Cmd({"ZCARD", keys_.retry()}).integer, 2);
+  OutboxCount moved = Await(queue_.PromoteDueRetries(*conn_, 2000, 10));
+  EXPECT_TRUE(moved.ok()) << moved.error;
+  EXPECT_EQ(moved.n, 1);
+  EXPECT_EQ(Cmd({"ZCARD", keys_.retry()}).integer, 1);
+  EXPECT_EQ(Cmd({"XLEN", keys_.outbox()}).integer, 3);
+}
+
 TEST_F(OutboxQueueTest, ScriptsAreLoadedAgainAfterAFlush) {
   Add("1");
   Add("2");
