@@ -96,6 +96,26 @@ redisReplyObjectFunctions kReplyFunctions = {CreateString, CreateArray, CreateIn
 
 }  // namespace
 
+ReplyReader::ReplyReader() : reader_(redisReaderCreateWithFunctions(&kReplyFunctions)) {}
+
+ReplyReader::~ReplyReader() { redisReaderFree(reader_); }
+
+void ReplyReader::Feed(std::string_view bytes) {
+  if (!bytes.empty()) redisReaderFeed(reader_, bytes.data(), bytes.size());
+}
+
+ReplyReader::Status ReplyReader::Next(Reply* out, std::string* error) {
+  void* reply = nullptr;
+  if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
+    *error = reader_->errstr;
+    return Status::kError;
+  }
+  if (!reply) return Status::kMore;
+  *out = std::move(*static_cast<Reply*>(reply));
+  FreeReply(reply);
+  return Status::kReply;
+}
+
 std::shared_ptr<RedisConnection> RedisConnection::Create(asio::io_context& io,
                                                          RedisOptions options) {
   return std::shared_ptr<RedisConnection>(new RedisConnection(io, std::move(options)));
