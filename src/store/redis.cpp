@@ -66,7 +66,15 @@ void* CreateString(const redisReadTask* task, char* str, size_t len) {
   return r;
 }
 
+// The longest array a reply may hold. The reader sizes an array from its header, before any
+// element arrives: without a bound, "*2147483647" (a corrupt or hostile reply) would ask for
+// 150 GB at once. journeyd's replies are bounded by its COUNT and LIMIT arguments and its
+// few keys, far below this; a longer one fails the connection as hiredis's own
+// out-of-memory error.
+constexpr int kMaxReplyElements = 1 << 20;
+
 void* CreateArray(const redisReadTask* task, int elements) {
+  if (elements > kMaxReplyElements) return nullptr;
   Reply* r = NewChild(task);
   if (!r) return nullptr;
   r->type = Reply::Type::kArray;
