@@ -24,6 +24,27 @@ using namespace journeyd;
 
 namespace {
 
+// What the sender adds to a job's own values: the names SnapshotVars leaves out because the
+// job carries them (its time, its unsubscribe link, its flow and step).
+class JobScope final : public flow::Scope {
+ public:
+  JobScope(const flow::Scope& values, const engine::SendJob& job) : values_(values), job_(job) {}
+  flow::Value Lookup(const flow::Path& p) const override {
+    if (p.root == flow::Root::kVar && p.segments.size() == 1) {
+      if (p.segments[0] == "unsubscribe_url") return flow::Value::String(job_.unsubscribe_url);
+      if (p.segments[0] == "flow_id") return flow::Value::String(job_.flow);
+      if (p.segments[0] == "step_id") return flow::Value::String(job_.step);
+    }
+    if (p.root == flow::Root::kNow) return flow::Value::Time(job_.at);
+    return values_.Lookup(p);
+  }
+  TimePoint Now() const override { return job_.at; }
+
+ private:
+  const flow::Scope& values_;
+  const engine::SendJob& job_;
+};
+
 [[noreturn]] void Fail(const char* what, std::string_view detail) {
   std::fprintf(stderr, "%s: %.*s\n", what, static_cast<int>(detail.size()), detail.data());
   std::abort();
@@ -100,10 +121,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   job.template_name = "fuzz";
   job.to = to;
   job.unsubscribe_url = marketing ? "https://shop.example/unsubscribe?token=a.b.c" : "";
+  job.at = scope.Now();
   job.vars = engine::SnapshotVars(t, scope);
   std::string error;
   if (!engine::RenderSendJob(t, job, &error)) Fail("snapshot does not render", error);
-  if (job.text != t.text.Render(scope, false)) Fail("text differs from the scope's", job.text);
+  if (job.text != t.text.Render(JobScope(scope, job), false)) {
+    Fail("text differs from the scope's", job.text);
+  }
 
   mail::MessageOptions options;
   options.from = "Shop <news@shop.example>";
