@@ -124,10 +124,12 @@ void Batch::Apply(const flow::FlowSet& flows, const Policy& policy, TimePoint no
     auto [it, fresh] = count_index_.try_emplace(field_, counts_.size());
     if (fresh) counts_.emplace_back(field_, 0);
     ++counts_[it->second].second;
+    // A copy of the index, not the binding: clang 14 (the fuzz build) cannot capture one.
+    const auto index = it->second;
     auto m = std::find_if(c.counts.begin(), c.counts.end(),
-                          [&](const auto& p) { return p.first == it->second; });
+                          [&](const auto& p) { return p.first == index; });
     if (m == c.counts.end()) {
-      c.counts.emplace_back(it->second, 1);
+      c.counts.emplace_back(index, 1);
     } else {
       ++m->second;
     }

@@ -100,7 +100,9 @@ void FlowCompiler::CheckTemplateUse(int32_t idx, const YAML::Node& name_node,
   }
   std::set<std::string> used_vars;
   std::set<std::string> reported;
-  for (const auto& [locale, tmpl] : it->second) {
+  for (const auto& entry : it->second) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const Template& tmpl = entry.second;
     auto check = [&](const TextTemplate& part) {
       for (const Placeholder& p : part.placeholders()) {
         std::string problem = PlaceholderProblem(p, tmpl, var_at, used_vars);

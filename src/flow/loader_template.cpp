@@ -167,7 +167,8 @@ void CompileTemplates(const std::vector<TemplateSource>& sources, const std::str
   for (const auto& [locale, file] : sources) {
     std::string name = FileStem(file.path);
     if (!IsIdentifier(name)) {
-      diags.Error({file.path, 0, 0},
+      // At 1:1: every error of a flows directory has a line and column to jump to.
+      diags.Error({file.path, 1, 1},
                   fmt::format("template file name '{}' must be lowercase letters, digits and _",
                               Quote(name)));
       continue;
@@ -177,7 +178,7 @@ void CompileTemplates(const std::vector<TemplateSource>& sources, const std::str
   for (const auto& [name, by_locale] : set.all()) {
     if (!by_locale.count("")) {
       const Template& any = by_locale.begin()->second;
-      diags.Error({any.file, 0, 0}, fmt::format("template '{}' has a {} version but none in {}",
+      diags.Error({any.file, 1, 1}, fmt::format("template '{}' has a {} version but none in {}",
                                                 name, any.locale, templates_dir));
     }
   }

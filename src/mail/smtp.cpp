@@ -131,7 +131,8 @@ SmtpExtensions SmtpExtensions::From(const SmtpReply& ehlo) {
     } else if (word == "STARTTLS") {
       e.starttls = true;
     } else if (word == "AUTH" || l.rfind("AUTH=", 0) == 0) {
-      std::string_view rest = std::string_view(l).substr(5);
+      // "AUTH" alone names no mechanism: there is nothing after the keyword to read.
+      std::string_view rest = std::string_view(l).substr(std::min<size_t>(5, l.size()));
       while (!rest.empty()) {
         size_t sp = rest.find(' ');
         std::string_view mech = rest.substr(0, sp);

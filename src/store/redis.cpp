@@ -66,7 +66,15 @@ void* CreateString(const redisReadTask* task, char* str, size_t len) {
   return r;
 }
 
+// The longest array a reply may hold. The reader sizes an array from its header, before any
+// element arrives: without a bound, "*2147483647" (a corrupt or hostile reply) would ask for
+// 150 GB at once. journeyd's replies are bounded by its COUNT and LIMIT arguments and its
+// few keys, far below this; a longer one fails the connection as hiredis's own
+// out-of-memory error.
+constexpr int kMaxReplyElements = 1 << 20;
+
 void* CreateArray(const redisReadTask* task, int elements) {
+  if (elements > kMaxReplyElements) return nullptr;
   Reply* r = NewChild(task);
   if (!r) return nullptr;
   r->type = Reply::Type::kArray;
@@ -95,6 +103,26 @@ redisReplyObjectFunctions kReplyFunctions = {CreateString, CreateArray, CreateIn
                                              FreeReply};
 
 }  // namespace
+
+ReplyReader::ReplyReader() : reader_(redisReaderCreateWithFunctions(&kReplyFunctions)) {}
+
+ReplyReader::~ReplyReader() { redisReaderFree(reader_); }
+
+void ReplyReader::Feed(std::string_view bytes) {
+  if (!bytes.empty()) redisReaderFeed(reader_, bytes.data(), bytes.size());
+}
+
+ReplyReader::Status ReplyReader::Next(Reply* out, std::string* error) {
+  void* reply = nullptr;
+  if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
+    *error = reader_->errstr;
+    return Status::kError;
+  }
+  if (!reply) return Status::kMore;
+  *out = std::move(*static_cast<Reply*>(reply));
+  FreeReply(reply);
+  return Status::kReply;
+}
 
 std::shared_ptr<RedisConnection> RedisConnection::Create(asio::io_context& io,
                                                          RedisOptions options) {

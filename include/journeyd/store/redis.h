@@ -20,6 +20,7 @@
 #include "journeyd/common/time.h"
 
 struct redisAsyncContext;
+struct redisReader;
 struct redisReply;
 
 namespace journeyd::store {
@@ -41,6 +42,25 @@ struct Result {
   std::string error;  // connection-level failure; a Redis error reply is reply.is_error()
   bool ok() const { return error.empty() && !reply.is_error(); }
   std::string what() const { return error.empty() ? reply.str : error; }
+};
+
+// RESP bytes into Replies as a connection reads them (hiredis's reader building Replies
+// directly, as below), without a socket: for tests and the fuzzer.
+class ReplyReader {
+ public:
+  ReplyReader();
+  ~ReplyReader();
+  ReplyReader(const ReplyReader&) = delete;
+  ReplyReader& operator=(const ReplyReader&) = delete;
+
+  void Feed(std::string_view bytes);
+  enum class Status { kReply, kMore, kError };
+  // The next whole reply into `*out`; kMore when more bytes are needed; kError on a protocol
+  // error (`*error` says which), after which the reader reads nothing more.
+  Status Next(Reply* out, std::string* error);
+
+ private:
+  redisReader* reader_;
 };
 
 class RespCommand;

@@ -1,6 +1,7 @@
 // TextTemplate: parsing placeholders, rendering with defaults, filters and HTML escaping, and
 // clear errors (with byte offsets) on bad or hostile template text.
 #include "journeyd/flow/template.h"
+#include "journeyd/flow/loader.h"
 
 #include <gtest/gtest.h>
 
@@ -491,6 +492,32 @@ TEST(TemplateHostile, RandomInputNeverCrashes) {
     }
   }
   EXPECT_GT(parsed, 100);  // the generator does produce valid templates too
+}
+
+}  // namespace
+}  // namespace journeyd::flow
+
+namespace journeyd::flow {
+namespace {
+
+// Found by tests/fuzz (loader): a flows directory with only templates/nl/welcome.yaml, or a
+// template file named Welcome.yaml, gave an error without a line (file: error: ...), where
+// every other error is at file:line:column.
+TEST(TemplateFiles, ErrorsAboutAWholeFileAreAtItsFirstLine) {
+  const std::string ok = "subject: Hi\ntext: Hello\n";
+  for (const TemplateSource& src :
+       {TemplateSource{"nl", {"flows/templates/nl/welcome.yaml", ok, ""}},
+        TemplateSource{"", {"flows/templates/Welcome.yaml", ok, ""}}}) {
+    TemplateSet set;
+    Diagnostics diags;
+    CompileTemplates({src}, "flows/templates", set, diags);
+    ASSERT_TRUE(diags.HasErrors()) << src.file.path;
+    for (const Diagnostic& d : diags.all()) {
+      EXPECT_EQ(d.where.file, src.file.path);
+      EXPECT_EQ(d.where.line, 1) << d.ToString();
+      EXPECT_EQ(d.where.column, 1) << d.ToString();
+    }
+  }
 }
 
 }  // namespace

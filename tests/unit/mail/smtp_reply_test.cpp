@@ -39,6 +39,20 @@ TEST(SmtpReply, BareCodeAndOldStyleAuth) {
   EXPECT_EQ(p.reply().Text(), "354");
 }
 
+// Found by tests/fuzz (smtp_reply): an EHLO line of just "AUTH" made the extension reader
+// take substr(5) of a 4-byte string, which throws out of the session.
+TEST(SmtpReply, AnAuthLineWithoutMechanismsOffersNone) {
+  for (std::string_view line : {"250 AUTH", "250 auth", "250 AUTH=", "250 AUTH "}) {
+    SmtpReplyParser p;
+    EXPECT_EQ(p.Feed("250-mail.example"), State::kMore);
+    EXPECT_EQ(p.Feed(line), State::kDone) << line;
+    SmtpExtensions e;
+    EXPECT_NO_THROW(e = SmtpExtensions::From(p.reply())) << line;
+    EXPECT_FALSE(e.auth_plain) << line;
+    EXPECT_FALSE(e.auth_login) << line;
+  }
+}
+
 TEST(SmtpReply, MalformedLinesAreProtocolErrors) {
   for (std::string_view bad : {"", "25", "abc hello", "2x0 ok", "250+ok", "099 low", "600 high"}) {
     SmtpReplyParser p;
