@@ -183,8 +183,13 @@ Response ReadyzResponse(const ReadyStatus& st) {
   if (st.owned_here <= 0) {
     return Text(503, "not ready: this instance owns no partition yet (starting or standby)\n");
   }
-  return Text(200, fmt::format("ready: all {} partition(s) owned, {} by this instance\n",
-                               st.partitions, st.owned_here));
+  std::string body = fmt::format("ready: all {} partition(s) owned, {} by this instance\n",
+                                 st.partitions, st.owned_here);
+  if (!st.delivery_error.empty()) {
+    body += fmt::format("degraded: no mail delivered for {} s: {}; the mails wait in the outbox\n",
+                        st.delivery_down_s, st.delivery_error);
+  }
+  return Text(200, std::move(body));
 }
 
 namespace {

@@ -167,6 +167,14 @@ void SetLag(AppMetrics& m, int partition, std::string_view stream,
                    static_cast<double>(*group.value->lag));
 }
 
+// Whole seconds the sink has been down, 0 while it is up.
+int64_t DownSeconds(const mail::SinkHealth& h) {
+  if (h.up) return 0;
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                          h.since)
+      .count();
+}
+
 }  // namespace
 
 AdminApi::AdminApi(asio::io_context& io, Shared& shared, const UnsubscribeTokens& tokens)
@@ -228,11 +236,22 @@ asio::awaitable<Response> AdminApi::Readyz(const Request&) {
     if (!*held.value) st.unowned.push_back(n);
   }
   st.redis_ok = true;
+  const mail::SinkHealth delivery = s_.sink ? s_.sink->health() : mail::SinkHealth{};
+  if (!delivery.up) {
+    st.delivery_error = delivery.error;
+    st.delivery_down_s = DownSeconds(delivery);
+  }
   co_return admin::ReadyzResponse(st);
 }
 
 asio::awaitable<Response> AdminApi::Metrics(const Request&) {
   s_.metrics.partitions_owned.Set({}, s_.stats.partitions_owned);
+  if (s_.sink) {
+    const mail::SinkHealth delivery = s_.sink->health();
+    const std::string sink = s_.config.smtp.mode;
+    s_.metrics.delivery_up.Set({sink}, delivery.up ? 1 : 0);
+    s_.metrics.delivery_down_seconds.Set({sink}, static_cast<double>(DownSeconds(delivery)));
+  }
   // Refreshed on scrape; when Redis is away the last values stay (and /readyz says why).
   if ((co_await Redis()).empty()) {
     for (int n = 0; n < s_.config.redis.partitions; ++n) {

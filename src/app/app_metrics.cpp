@@ -34,7 +34,14 @@ AppMetrics::AppMetrics()
       stream_lag(registry_.Gauge(
           "journeyd_stream_lag",
           "Entries of a partition's stream not yet delivered to its consumer group.",
-          {"partition", "stream"})) {
+          {"partition", "stream"})),
+      delivery_up(registry_.Gauge("journeyd_delivery_up",
+                                  "1 while mail can be handed on (the SMTP relay answers, or the "
+                                  "mail folder can be written), 0 while it cannot.",
+                                  {"sink"})),
+      delivery_down_seconds(registry_.Gauge(
+          "journeyd_delivery_down_seconds",
+          "For how long mail could not be handed on (0 while it can); the mails wait.", {"sink"})) {
   build_info.Set({JOURNEYD_VERSION}, 1);
 }
 

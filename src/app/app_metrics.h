@@ -67,7 +67,9 @@ class AppMetrics {
   admin::ValueFamily& mails;  // {flow, outcome}: queued (here); sent, retried, ... (sender)
   admin::HistogramFamily& smtp_seconds;
   admin::ValueFamily& partitions_owned;
-  admin::ValueFamily& stream_lag;  // {partition, stream}
+  admin::ValueFamily& stream_lag;             // {partition, stream}
+  admin::ValueFamily& delivery_up;            // {sink}: 1 while mail goes out
+  admin::ValueFamily& delivery_down_seconds;  // {sink}: since when it has not
 };
 
 }  // namespace journeyd::app::internal

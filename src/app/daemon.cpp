@@ -273,6 +273,7 @@ int RunDaemon(const Config& config, std::shared_ptr<const flow::FlowSet> flows) 
     shared.smtp =
         std::make_shared<mail::SmtpPool>(io.get_executor(), internal::SmtpOptionsOf(config));
   }
+  shared.sink = internal::MakeMailSink(config, shared.smtp);
   shared.main_io = &io;
   WorkerPool workers(config, shared, io);
   internal::AdminApi admin_api(io, shared, tokens);

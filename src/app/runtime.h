@@ -19,7 +19,7 @@
 #include "journeyd/app/daemon.h"
 #include "journeyd/engine/engine.h"
 #include "journeyd/flow/flow.h"
-#include "journeyd/mail/smtp.h"
+#include "journeyd/mail/sink.h"
 #include "journeyd/store/await.h"
 #include "journeyd/store/entries.h"
 #include "journeyd/store/redis.h"
@@ -51,6 +51,10 @@ struct Shared {
   // added by the sender when it sends the job: a commit leaves it out of the outbox entry.
   std::function<std::string(std::string_view customer_id, std::string_view flow)> unsubscribe_url =
       nullptr;
+
+  // The sink every sender hands its mails to (over `smtp`, or the mail folder); its health is
+  // what /readyz and /metrics say of delivery.
+  std::shared_ptr<mail::Sink> sink = nullptr;
 
   std::shared_ptr<const flow::FlowSet> Flows() const { return flows.load(); }
 };

@@ -136,13 +136,11 @@ class OutboxSender {
                       const std::atomic<bool>& behind);
 
  private:
-  std::unique_ptr<mail::Sink> MakeSink() const {
-    if (smtp_) return std::make_unique<mail::SmtpSink>(s_.smtp);
-    // A folder that cannot be made now fails each write, naming the path; the jobs wait.
-    std::error_code ec;
-    std::filesystem::create_directories(cfg_.dir, ec);
-    if (ec) spdlog::error("cannot create smtp.dir {}: {}", cfg_.dir, ec.message());
-    return std::make_unique<mail::FileSink>(cfg_.dir);
+  // The daemon's one sink, shared by every partition's sender (its state is the relay's or
+  // the folder's, not a partition's); one of this sender's own when there is none.
+  std::shared_ptr<mail::Sink> MakeSink() const {
+    if (s_.sink) return s_.sink;
+    return MakeMailSink(s_.config, s_.smtp);
   }
 
   awaitable<void> PromoteRetries();
@@ -166,7 +164,7 @@ class OutboxSender {
   const bool smtp_;
   std::shared_ptr<store::RedisConnection> conn_;
   store::OutboxQueue queue_;
-  std::unique_ptr<mail::Sink> sink_;
+  std::shared_ptr<mail::Sink> sink_;
   const store::RetrySchedule schedule_;
   const mail::MessageOptions options_;
   std::mt19937_64 rng_;
@@ -182,6 +180,7 @@ class OutboxSender {
     std::map<std::string, int> deferred;  // reason → count
     int unreachable = 0;                  // not offered: the relay could not be reached
     int withheld = 0;                     // not offered: the lease had run out
+    int not_written = 0;                  // no verdict: the mail folder could not be written
     bool settle_failed = false;
   } tally_;
   // Cancelled when a delivery ends or a settle call returns.
@@ -319,9 +318,7 @@ awaitable<void> OutboxSender::DeliverOne(Outgoing* o, Batch* b) {
     ++s_.stats.smtp_transactions;
   }
   o->done = o->outcome.local_error.empty() && offered;
-  if (!o->outcome.local_error.empty()) {
-    spdlog::error("{}: the mail stays in the outbox", o->outcome.local_error);
-  }
+  if (!o->outcome.local_error.empty()) ++tally_.not_written;
   if (o->outcome.withheld) ++tally_.withheld;
   if (res.relay_unreachable) ++tally_.unreachable;
   Account(*o, RealNowMs(), unsettled_, tally_.deferred);
@@ -364,20 +361,28 @@ awaitable<void> OutboxSender::Settle() {
   for (const auto& [why, n] : t.deferred) {
     spdlog::warn("partition {}: {} mail(s) deferred for a retry: {}", partition_, n, why);
   }
+  const auto wait = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             sink_->next_attempt() - SteadyClock::now())
+                                             .count());
   if (t.unreachable > 0) {
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(sink_->next_attempt() -
-                                                                            SteadyClock::now());
     spdlog::warn(
         "partition {}: the relay cannot be reached; {} mail(s) wait for it, no attempt "
         "counted (next try in {} ms)",
-        partition_, t.unreachable, std::max<int64_t>(0, wait.count()));
+        partition_, t.unreachable, wait);
+  }
+  if (t.not_written > 0) {
+    spdlog::error(
+        "partition {}: {}; {} mail(s) stay in the outbox, no attempt counted (next try in {} ms)",
+        partition_, sink_->health().error, t.not_written, wait);
   }
   if (t.withheld > 0) {
     spdlog::warn("partition {}: {} mail(s) not offered: the lease ran out before they went out",
                  partition_, t.withheld);
   }
   // What has no verdict is read again from our pending entries.
-  if (t.settle_failed || t.unreachable > 0 || t.withheld > 0) from_ = OutboxFrom::kOwnPending;
+  if (t.settle_failed || t.unreachable > 0 || t.withheld > 0 || t.not_written > 0) {
+    from_ = OutboxFrom::kOwnPending;
+  }
 }
 
 // While the relay cannot be reached, waits for the sink's next try of it: the jobs waiting on
@@ -487,6 +492,16 @@ mail::SmtpOptions SmtpOptionsOf(const Config& config) {
   o.data_timeout = s.data_timeout;
   o.relay_backoff_max = s.retry_delay;
   return o;
+}
+
+std::shared_ptr<mail::Sink> MakeMailSink(const Config& config,
+                                         std::shared_ptr<mail::SmtpPool> pool) {
+  if (config.smtp.mode == "smtp" && pool) return std::make_shared<mail::SmtpSink>(std::move(pool));
+  // A folder that cannot be made now fails each write, naming the path; the jobs wait.
+  std::error_code ec;
+  std::filesystem::create_directories(config.smtp.dir, ec);
+  if (ec) spdlog::error("cannot create smtp.dir {}: {}", config.smtp.dir, ec.message());
+  return std::make_shared<mail::FileSink>(config.smtp.dir, config.smtp.retry_delay);
 }
 
 void SenderLicence::Renewed(std::chrono::steady_clock::time_point asked, int lease_ms) {

@@ -15,6 +15,11 @@ namespace journeyd::app::internal {
 
 mail::SmtpOptions SmtpOptionsOf(const Config& config);
 
+// The daemon's mail sink: the SMTP pool (smtp.mode: smtp) or the mail folder, made when
+// missing (smtp.mode: file), tried again after smtp.retry_delay at most when it fails.
+std::shared_ptr<mail::Sink> MakeMailSink(const Config& config,
+                                         std::shared_ptr<mail::SmtpPool> pool);
+
 // What the partition's worker allows its sender: to run while `on`, and to start a delivery
 // only before `until`, the end of the lease as the worker last took or renewed it (less a
 // tenth, for the clocks). A sender frozen past its lease (SIGSTOP, a stalled machine) that

@@ -14,4 +14,9 @@ boost::asio::awaitable<SendOutcome> SmtpSink::Send(const BuiltMessage& message,
   co_return o;
 }
 
+SinkHealth SmtpSink::health() const {
+  if (pool_->relay_up()) return {};
+  return {false, "the relay cannot be reached: " + pool_->relay_error(), pool_->relay_down_since()};
+}
+
 }  // namespace journeyd::mail

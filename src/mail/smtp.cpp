@@ -525,6 +525,7 @@ struct SmtpPool::Impl {
   SteadyTime next_open{};
   Duration open_backoff{0};
   bool relay_up = true;
+  SteadyTime down_since{};
   SmtpResult last_open_failure;
   SmtpPoolCounters counters;
 
@@ -564,12 +565,16 @@ struct SmtpPool::Impl {
         asio::co_spawn(ex, Retire(std::move(s)), asio::detached);
       }
       if (open < o.connections) {
+        // Failing at once, each waiter wakes the next: a failed open wakes only one of the
+        // many sends that may be waiting for a session, and each must hear the news.
         if (!setup_error.empty()) {
           *failure = Fail("TLS", setup_error);
+          NotifyOne();
           co_return nullptr;
         }
         if (now < next_open) {
           *failure = last_open_failure;
+          NotifyOne();
           co_return nullptr;
         }
         ++open;
@@ -595,6 +600,7 @@ struct SmtpPool::Impl {
           r.status = SmtpResult::Status::kTransient;  // a refusing server, not a bad message
         }
         r.relay_unreachable = Unreachable(r);
+        if (relay_up && r.relay_unreachable) down_since = std::chrono::steady_clock::now();
         relay_up = !r.relay_unreachable;
         last_open_failure = r;
         *failure = r;
@@ -633,6 +639,12 @@ const SmtpPoolCounters& SmtpPool::counters() const { return impl_->counters; }
 SteadyTime SmtpPool::next_attempt() const { return impl_->next_open; }
 
 bool SmtpPool::relay_up() const { return impl_->relay_up; }
+
+std::string SmtpPool::relay_error() const {
+  return impl_->relay_up ? "" : impl_->last_open_failure.ToString();
+}
+
+SteadyTime SmtpPool::relay_down_since() const { return impl_->down_since; }
 
 awaitable<SmtpResult> SmtpPool::Send(std::string from, std::string to, std::string data,
                                      Guard guard) {

@@ -79,13 +79,17 @@ std::optional<std::string> QueryParam(std::string_view query, std::string_view n
 std::string HtmlEscape(std::string_view s);
 
 // What /readyz needs to know, gathered by the daemon. Ready: Redis answers, every partition
-// has an owner, and this instance is one of them.
+// has an owner, and this instance is one of them. Delivery that cannot reach its relay (or
+// write its folder) is said in the body but keeps a ready instance ready: it still commits
+// every event and timer, and its unsubscribe links must keep working.
 struct ReadyStatus {
   bool redis_ok = false;
   std::string redis_error;
   int partitions = 0;
   int owned_here = 0;
-  std::vector<int> unowned;  // partitions no instance holds a lease on
+  std::vector<int> unowned;     // partitions no instance holds a lease on
+  std::string delivery_error;   // "" while mail goes out
+  int64_t delivery_down_s = 0;  // for how long it has not
 };
 Response ReadyzResponse(const ReadyStatus& status);
 

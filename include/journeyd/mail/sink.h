@@ -26,6 +26,14 @@ struct SendOutcome {
   std::string local_error;
 };
 
+// Whether a sink takes mail now; when it does not, since when and why. For /readyz and
+// /metrics: the relay (or the mail folder) is the operator's to fix, not any one mail's.
+struct SinkHealth {
+  bool up = true;
+  std::string error;                              // why not, when down
+  std::chrono::steady_clock::time_point since{};  // down since
+};
+
 class Sink {
  public:
   virtual ~Sink() = default;
@@ -39,6 +47,7 @@ class Sink {
   virtual void CloseIdle() {}
   // While the relay cannot be reached: when the sink tries it next (a past time otherwise).
   virtual std::chrono::steady_clock::time_point next_attempt() const { return {}; }
+  virtual SinkHealth health() const { return {}; }
 };
 
 // The shared SMTP pool (SmtpPool::Send), for every partition's sender.
@@ -51,6 +60,7 @@ class SmtpSink final : public Sink {
   std::chrono::steady_clock::time_point next_attempt() const override {
     return pool_->next_attempt();
   }
+  SinkHealth health() const override;
 
  private:
   std::shared_ptr<SmtpPool> pool_;
@@ -59,16 +69,28 @@ class SmtpSink final : public Sink {
 // Each mail as `<dir>/<job id>.eml`, written atomically (a temporary file renamed): a mail
 // sent again after a crash overwrites its file instead of making a second one. `dir` must
 // exist. Writes at once, without suspending.
+//
+// A folder that cannot be written (missing, not a folder, full, read-only) is the sink's
+// state, as an unreachable relay is the pool's: the mail gets SendOutcome::local_error (no
+// verdict, no attempt counted), and the next write is tried after a second, then after twice
+// as long each time, up to `backoff_max`; the first write that works ends it.
 class FileSink final : public Sink {
  public:
-  explicit FileSink(std::string dir) : dir_(std::move(dir)) {}
+  explicit FileSink(std::string dir, Duration backoff_max = kMinute)
+      : dir_(std::move(dir)), backoff_max_(backoff_max) {}
   boost::asio::awaitable<SendOutcome> Send(const BuiltMessage& message, std::string_view job_id,
                                            SmtpPool::Guard guard) override;
-  // The write itself: "" or what went wrong.
+  std::chrono::steady_clock::time_point next_attempt() const override { return next_attempt_; }
+  SinkHealth health() const override { return health_; }
+  // The write itself: "" or what went wrong, naming the folder.
   std::string Write(std::string_view data, std::string_view job_id) const;
 
  private:
   std::string dir_;
+  Duration backoff_max_;
+  Duration backoff_{0};
+  std::chrono::steady_clock::time_point next_attempt_{};
+  SinkHealth health_;
 };
 
 }  // namespace journeyd::mail

@@ -123,8 +123,11 @@ class SmtpPool {
   // While the relay is unreachable: when the next connection will be tried (Sends before then
   // fail at once with relay_unreachable). A time already past otherwise.
   std::chrono::steady_clock::time_point next_attempt() const;
-  // Whether the last attempt to open a session reached the relay.
+  // Whether the last attempt to open a session reached the relay; when it did not, why
+  // (the failed attempt's reply or error) and since when it has been unreachable.
   bool relay_up() const;
+  std::string relay_error() const;
+  std::chrono::steady_clock::time_point relay_down_since() const;
 
   // Closes sessions idle for longer than idle_timeout (with QUIT).
   void CloseIdle();

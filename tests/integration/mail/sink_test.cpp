@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "../smtp_peer.h"
 
@@ -96,12 +97,48 @@ TEST_F(FileSinkTest, TheSameJobAgainOverwritesItsFile) {
   EXPECT_EQ(Read(dir_ / "0a1b2c.eml"), again.data);
 }
 
-TEST_F(FileSinkTest, ADirectoryItCannotWriteToIsALocalErrorWithNoVerdict) {
+TEST_F(FileSinkTest, AFolderRemovedMeanwhileIsMadeAgain) {
   FileSink sink((dir_ / "gone").string());
   SendOutcome o = SendThrough(io_, sink, Message("anna@example.com", "Hello."), "0a1b2c");
+  EXPECT_TRUE(o.result.sent()) << o.local_error;
+  EXPECT_EQ(Names(dir_ / "gone"), std::vector<std::string>{"0a1b2c.eml"});
+}
+
+// A mail folder that cannot be written is the sink's state, named with its path: no verdict
+// on the mail, the next try after a second, twice as long after each try, until a write works.
+TEST_F(FileSinkTest, AFolderItCannotWriteIsItsStateNamingThePathUntilAWriteWorks) {
+  const auto folder = dir_ / "mail";
+  std::ofstream(folder) << "a file where the folder should be";
+  FileSink sink(folder.string(), std::chrono::seconds(30));
+  const auto before = std::chrono::steady_clock::now();
+  SendOutcome o = SendThrough(io_, sink, Message("anna@example.com", "Hello."), "0a1b2c");
+  const std::string why =
+      "cannot create a file in the mail folder " + folder.string() + " (smtp.dir): Not a directory";
   EXPECT_FALSE(o.result.sent());
-  EXPECT_EQ(o.local_error, "cannot write " + (dir_ / "gone" / ".0a1b2c.tmp").string());
-  EXPECT_TRUE(Names(dir_).empty());
+  EXPECT_FALSE(o.withheld);
+  EXPECT_EQ(o.local_error, why);
+  EXPECT_FALSE(sink.health().up);
+  EXPECT_EQ(sink.health().error, why);
+  EXPECT_GE(sink.health().since, before);
+  const auto down_since = sink.health().since;
+  const auto first_try = sink.next_attempt();
+  EXPECT_GE(first_try, before + std::chrono::seconds(1));
+  EXPECT_LE(first_try, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  // Another mail failing within the same try does not make the wait longer.
+  SendThrough(io_, sink, Message("bob@example.com", "Hello."), "0d0e");
+  EXPECT_EQ(sink.next_attempt(), first_try);
+  std::this_thread::sleep_until(first_try + std::chrono::milliseconds(10));
+  SendThrough(io_, sink, Message("anna@example.com", "Hello."), "0a1b2c");
+  EXPECT_GE(sink.next_attempt(), first_try + std::chrono::seconds(2));
+  EXPECT_EQ(sink.health().since, down_since);  // down since the first failure, not the last
+  std::filesystem::remove(folder);
+  std::filesystem::create_directories(folder);
+  SendOutcome ok = SendThrough(io_, sink, Message("anna@example.com", "Hello."), "0a1b2c");
+  EXPECT_TRUE(ok.result.sent()) << ok.local_error;
+  EXPECT_TRUE(sink.health().up);
+  EXPECT_EQ(sink.health().error, "");
+  EXPECT_LE(sink.next_attempt(), std::chrono::steady_clock::now());
+  EXPECT_EQ(Names(folder), std::vector<std::string>{"0a1b2c.eml"});
 }
 
 TEST(SmtpSink, DeliversThroughThePoolWithTheRelaysVerdict) {

@@ -235,6 +235,34 @@ TEST(SmtpClient, NobodyListeningIsTransient) {
   EXPECT_NE(r.reply.find("cannot connect"), std::string::npos) << r.ToString();
 }
 
+// Many sends at once (a sender's batch) while nobody listens: more than there are sessions, so
+// most wait for one. Every one of them comes back unreachable, none is left waiting.
+TEST(SmtpClient, ManySendsAtOnceToARelayNobodyListensOnAllComeBackUnreachable) {
+  SmtpOptions o = Plain(testing::FreeLoopbackPort());
+  o.connections = 4;
+  asio::io_context io;
+  SmtpPool pool(io.get_executor(), o);
+  const int kSends = 50;
+  std::vector<SmtpResult> out;
+  for (int i = 0; i < kSends; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          out.push_back(co_await pool.Send("news@shop.example", "anna@example.com", kMessage));
+        },
+        asio::detached);
+  }
+  io.run_for(std::chrono::seconds(10));
+  ASSERT_EQ(out.size(), static_cast<size_t>(kSends));
+  for (const SmtpResult& r : out) {
+    EXPECT_TRUE(r.relay_unreachable) << r.ToString();
+    EXPECT_EQ(r.status, SmtpResult::Status::kTransient);
+  }
+  EXPECT_FALSE(pool.relay_up());
+  EXPECT_NE(pool.relay_error().find("cannot connect"), std::string::npos) << pool.relay_error();
+  EXPECT_GT(pool.relay_down_since(), std::chrono::steady_clock::time_point{});
+}
+
 }  // namespace
 }  // namespace journeyd::mail
 
