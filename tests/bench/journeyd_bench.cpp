@@ -20,6 +20,7 @@
 #include "journeyd/host/flow_files.h"
 #include "journeyd/host/time_zones.h"
 #include "smtp_bench.h"
+#include "soak.h"
 
 namespace {
 
@@ -100,7 +101,27 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--cache-dir", cache_dir, "where Postfix's test tools are unpacked")
       ->capture_default_str();
+  int soak_minutes = 0;
+  double soak_rate = 0;
+  std::string soak_out = ".";
+  app.add_option("--soak", soak_minutes,
+                 "instead of the figures: a soak of this many minutes (30 is the standard one)");
+  app.add_option("--soak-rate", soak_rate,
+                 "events a second in the soak (default: half the ingest rate, measured first)");
+  app.add_option("--soak-out", soak_out, "where the soak writes soak.csv and soak.svg")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (soak_minutes > 0) {
+    bench::SoakOptions so;
+    so.minutes = soak_minutes;
+    so.rate = soak_rate;
+    so.partitions = partitions;
+    so.flows_dir = flows_dir;
+    so.proxy_script = "tests/integration/fault_proxy.py";
+    so.out_dir = soak_out;
+    so.postfix = bench::FindPostfixTools(cache_dir);
+    return bench::RunSoak(so);
+  }
   if (quick) {
     customers = std::min(customers, 20000);
     messages = std::min(messages, 5000);
