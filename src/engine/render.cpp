@@ -124,14 +124,25 @@ class SnapshotScope final : public flow::Scope {
   }
 
  private:
-  // As JsonToValue, and times and durations back from their objects.
+  // As JsonToValue, and times and durations back from their objects, in a list too (a list
+  // of times lost them here once; found by fuzz_template).
   Value Convert(const nlohmann::json& j) {
-    if (!j.is_object()) {
-      // Made on first use: a std::deque allocates as soon as it is constructed, and most
-      // jobs' values hold no list.
-      if (!lists_) lists_.emplace();
-      return JsonToValue(j, *lists_);
+    // Made on first use: a std::deque allocates as soon as it is constructed, and most jobs'
+    // values hold no list.
+    if (!lists_) lists_.emplace();
+    if (j.is_array()) {
+      std::vector<Value>& items = lists_->emplace_back();  // a deque keeps it where it is
+      items.reserve(j.size());
+      for (const auto& e : j) {
+        if (e.is_primitive()) items.push_back(JsonToValue(e, *lists_));
+        if (e.is_object()) {
+          const Value v = Convert(e);
+          if (!v.is_null()) items.push_back(v);
+        }
+      }
+      return Value::List(items);
     }
+    if (!j.is_object()) return JsonToValue(j, *lists_);
     if (j.size() == 1 && j.begin().value().is_number_integer()) {
       const int64_t n = j.begin().value().get<int64_t>();
       if (j.begin().key() == "time_ms") return Value::Time(FromUnixMillis(n));

@@ -18,16 +18,20 @@ namespace journeyd::fuzz {
 
 class FuzzScope final : public flow::Scope {
  public:
-  // `choice` picks the values; it may be empty (every path is then the first kind).
-  explicit FuzzScope(std::string_view choice) : choice_(choice) {
-    for (size_t i = 0; i < list_.size(); ++i) list_[i] = Pick(static_cast<uint8_t>(i * 7 + 3));
+  // `choice` picks the values; it may be empty (every path is then the first kind). With
+  // `as_stored`, only values a customer's state, an event or a profile can hold: no NaN or
+  // infinity (arithmetic makes those null, JSON has none) and no invalid UTF-8 (every input is
+  // checked); text with CR and LF stays.
+  explicit FuzzScope(std::string_view choice, bool as_stored = false)
+      : choice_(choice), as_stored_(as_stored) {
+    for (size_t i = 0; i < list_.size(); ++i) list_[i] = Value(static_cast<uint8_t>(i * 7 + 3));
   }
 
   flow::Value Lookup(const flow::Path& path) const override {
     const uint64_t h = StableHash64(path.text);
     const uint8_t b = choice_.empty() ? 0 : static_cast<uint8_t>(choice_[h % choice_.size()]);
     if (b % 16 == 15) return flow::Value::List(list_);
-    return Pick(b);
+    return Value(b);
   }
   TimePoint Now() const override { return FromUnixMillis(1779278400000); }  // 2026-05-20
 
@@ -35,6 +39,18 @@ class FuzzScope final : public flow::Scope {
   static constexpr std::array<std::string_view, 8> kText = {
       "",          "Anna", "2026-05-17",   "1990-02-29", "\r\nBcc: victim@example.com",
       "a\x80\xff", "0",    "1779278400000"};
+
+  flow::Value Value(uint8_t b) const {
+    flow::Value v = Pick(b);
+    if (!as_stored_) return v;
+    if (v.type() == flow::ValueType::kNumber && !std::isfinite(v.as_number())) {
+      return flow::Value::Null();
+    }
+    if (v.type() == flow::ValueType::kString && v.as_string() == kText[5]) {
+      return flow::Value::String("a\xc3\xa9");  // "aé": valid, and not ASCII
+    }
+    return v;
+  }
 
   static flow::Value Pick(uint8_t b) {
     constexpr double kNum[] = {0,   -0.0, 1,     -1,     19.995,  1e308, -1e308,     2.5e-324,
@@ -71,6 +87,7 @@ class FuzzScope final : public flow::Scope {
   }
 
   std::string_view choice_;
+  bool as_stored_;
   std::array<flow::Value, 5> list_;
 };
 

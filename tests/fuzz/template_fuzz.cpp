@@ -111,7 +111,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   t.text = std::move(*text);
   t.html = std::move(html);
 
-  fuzz::FuzzScope scope(choice);
+  // Only what a state can hold: the sender renders from the job's snapshot of the customer's
+  // values, and those were checked on the way in (a NaN or invalid UTF-8 is no such value).
+  fuzz::FuzzScope scope(choice, /*as_stored=*/true);
   engine::SendJob job;
   job.job_id = "c1:fuzz:1:s1";
   job.customer_id = "c1";

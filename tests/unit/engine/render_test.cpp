@@ -102,6 +102,30 @@ TEST(Render, FromTheSnapshotIsTheSameMailAsRenderingAtOnce) {
   EXPECT_EQ(job.subject, "15% off, Zoë \"Z\" <b>&\\   end line");
 }
 
+// A list holding times and durations comes back from the snapshot whole (found by
+// fuzz_template: they were dropped, and the mail said "0, true" where "0, 3d, true, ..." was due).
+TEST(Render, AListOfTimesAndDurationsComesBackFromTheSnapshotWhole) {
+  const TimePoint now = testing::T("2026-03-04T05:06:07Z");
+  MapScope scope(now);
+  const std::vector<Value> items = {
+      Value::Number(0),  Value::Dur(Duration{3 * 86'400'000LL}),
+      Value::Bool(true), Value::Time(testing::T("2026-01-02T03:04:05.006Z")),
+      Value::Null(),     Value::String("x")};
+  scope.values = {{"dates", Value::List(items)}};
+  flow::Template t;
+  t.name = "list";
+  t.subject = Parse("s");
+  t.text = Parse("{{dates}}");
+  SendJob job;
+  job.at = now;
+  job.vars = SnapshotVars(t, scope);
+  std::string err;
+  ASSERT_TRUE(RenderSendJob(t, job, &err)) << err;
+  EXPECT_EQ(job.text, t.text.Render(scope, false)) << job.vars;
+  EXPECT_NE(job.text.find("3d"), std::string::npos) << job.text;
+  EXPECT_NE(job.text.find("2026-01-02T03:04:05.006Z"), std::string::npos) << job.text;
+}
+
 TEST(Render, BadVarsAndAMissingTemplateAreErrors) {
   flow::Template t;
   t.subject = Parse("Hi {{customer.first_name}}");
