@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -29,6 +31,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr const char* kPrefix = "journeyd";
+
+// Set by SIGINT or SIGTERM: the soak stops at the next slice, reports the minutes it has and
+// stops what it started.
+std::atomic<bool> g_stop{false};
+extern "C" void StopSoak(int) { g_stop = true; }
 
 // What one request to 127.0.0.1:`port` answered (status line, headers and body); "" when the
 // connection failed.
@@ -247,12 +254,16 @@ void Report(const std::vector<Sample>& s, const std::string& out_dir) {
     rate += s[i].published_per_s;
   }
   rate /= static_cast<double>(s.size() - 1);
+  // Bounded: never as much as a minute's worth of events behind.
+  const bool lag_bounded = lag < static_cast<int64_t>(rate * 60);
   std::cout << fmt::format(
       "\nfrom minute 2 on: {:.0f} events/s published on average; RSS {:.1f} to {:.1f} MiB "
-      "({:.1f} % apart: {}); event lag at most {}; outbox depth at most {}; timer lateness "
-      "p99 at most {:g} s\nwritten: {}/soak.csv, {}/soak.svg\n",
+      "({:.1f} % apart: {}); event lag at most {} ({}); outbox depth at most {}; timer "
+      "lateness p99 at most {:g} s\nwritten: {}/soak.csv, {}/soak.svg\n",
       rate, lo, hi, 100 * (hi - lo) / lo, hi <= lo * 1.1 ? "flat within 10 %" : "NOT within 10 %",
-      lag, depth, late, out_dir, out_dir);
+      lag,
+      lag_bounded ? "bounded: under a minute of events" : "NOT bounded: a minute behind or more",
+      depth, late, out_dir, out_dir);
 }
 
 struct Rig {
@@ -372,7 +383,9 @@ int RunSoak(const SoakOptions& o) {
   auto minute_start = start;
   Clock::time_point fault_ends{};
   std::string fault_label;
-  for (int64_t slice = 0; slice < static_cast<int64_t>(o.minutes) * 6000; ++slice) {
+  std::signal(SIGINT, StopSoak);
+  std::signal(SIGTERM, StopSoak);
+  for (int64_t slice = 0; slice < static_cast<int64_t>(o.minutes) * 6000 && !g_stop; ++slice) {
     if (slice % 6000 == 6000 - 1) {
       const std::string m = Metrics(rig.admin_port);
       Sample x;
