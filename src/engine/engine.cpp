@@ -192,6 +192,45 @@ bool NumberOf(const nlohmann::json& v, double* out) {
   return false;
 }
 
+// The customer's `locale` attribute ("" when none).
+std::string_view CustomerLocale(const CustomerState& state) {
+  const Attr* locale = state.Find("locale");
+  return locale && locale->kind == Attr::Kind::kString ? std::string_view(locale->str) : "";
+}
+
+// The job send step `s` of flow `f` makes for `state` in its journey `j` at `now`: the template
+// in `locale` (or its default), the values it reads snapshotted, and rendered from that snapshot
+// as the sender will when the policy asks (what simulate shows is what goes out). `state` has
+// an email address.
+SendJob MakeSendJob(const flow::FlowSet& flows, const Policy& policy, const CustomerState& state,
+                    const Flow& f, const Step& s, const Journey& j, std::string_view locale,
+                    TimePoint now) {
+  const bool marketing = f.category == flow::Category::kMarketing;
+  const flow::Template* t = flows.templates().Find(s.template_name, locale);
+  SendJob job;
+  job.job_id = JobId(state.id, f.id, j.run, s.id);
+  job.customer_id = state.id;
+  job.flow = f.id;
+  job.step = s.id;
+  job.run = j.run;
+  job.marketing = marketing;
+  job.template_name = s.template_name;
+  job.to = OneLine(state.Find("email")->str);
+  job.at = now;
+  if (marketing && policy.unsubscribe_url) {
+    job.unsubscribe_url = policy.unsubscribe_url(state.id, f.id, job.job_id);
+  }
+  if (t) {
+    job.locale = t->locale;
+    EngineScope scope(state, now);
+    scope.set_journey(&j);
+    scope.set_step(&s, job.unsubscribe_url, f.id);
+    job.vars = SnapshotVars(*t, scope);
+    if (policy.render_mail) RenderSendJob(*t, job, nullptr);
+  }
+  return job;
+}
+
 class Engine {
  public:
   Engine(const flow::FlowSet& flows, const Policy& policy, CustomerState& state, TimePoint now,
@@ -847,33 +886,7 @@ class Engine {
         return false;
       }
     }
-    // Render.
-    const Attr* locale_attr = state_.Find("locale");
-    std::string_view locale;
-    if (locale_attr && locale_attr->kind == Attr::Kind::kString) locale = locale_attr->str;
-    const flow::Template* t = flows_.templates().Find(s.template_name, locale);
-    SendJob job;
-    job.job_id = JobId(state_.id, f.id, j.run, s.id);
-    job.customer_id = state_.id;
-    job.flow = f.id;
-    job.step = s.id;
-    job.run = j.run;
-    job.marketing = marketing;
-    job.template_name = s.template_name;
-    job.to = OneLine(email->str);
-    job.at = now_;
-    if (marketing && policy_.unsubscribe_url) {
-      job.unsubscribe_url = policy_.unsubscribe_url(state_.id, f.id, job.job_id);
-    }
-    if (t) {
-      job.locale = t->locale;
-      EngineScope scope(state_, now_);
-      scope.set_journey(&j);
-      scope.set_step(&s, job.unsubscribe_url, f.id);
-      job.vars = SnapshotVars(*t, scope);
-      // Rendered from the snapshot, as the sender will: what simulate shows is what goes out.
-      if (policy_.render_mail) RenderSendJob(*t, job, nullptr);
-    }
+    SendJob job = MakeSendJob(flows_, policy_, state_, f, s, j, CustomerLocale(state_), now_);
     if (marketing) {
       auto& sends = state_.recent_marketing_sends;
       sends.push_back(now_);
@@ -1006,6 +1019,51 @@ std::string JobId(std::string_view customer_id, std::string_view flow, uint32_t 
     }
   }
   return id;
+}
+
+std::optional<SendJob> PreviewSend(const flow::FlowSet& flows, const Policy& policy,
+                                   const CustomerState& state, std::string_view flow_id,
+                                   std::string_view step_id, std::string_view locale,
+                                   const nlohmann::json* trigger_data, TimePoint now,
+                                   std::string* error) {
+  auto fail = [&](std::string why) {
+    *error = std::move(why);
+    return std::nullopt;
+  };
+  const Flow* f = flows.Find(flow_id);
+  if (!f) return fail(fmt::format("no flow '{}' is loaded", flow_id));
+  const int32_t at = f->FindStep(step_id);
+  if (at == flow::kEnd) return fail(fmt::format("flow '{}' has no step '{}'", flow_id, step_id));
+  const flow::Step& s = f->steps[static_cast<size_t>(at)];
+  if (s.kind != flow::StepKind::kSend) {
+    return fail(fmt::format("step '{}' of flow '{}' sends no mail", step_id, flow_id));
+  }
+  if (!flows.templates().Find(s.template_name, locale)) {
+    return fail(fmt::format("template '{}' is not loaded", s.template_name));
+  }
+  const Attr* email = state.Find("email");
+  if (!email || email->kind != Attr::Kind::kString || email->str.empty()) {
+    return fail("the customer has no email address");
+  }
+  const Journey* in = nullptr;
+  for (const Journey& x : state.journeys) in = x.flow == flow_id ? &x : in;
+  Journey j;
+  if (in) {
+    j = *in;
+  } else {
+    const FlowMemo* memo = state.FindMemo(flow_id);
+    j.flow = f->id;
+    j.run = memo ? memo->runs + 1 : 1;
+    j.entered_at = now;
+    if (f->trigger.kind == flow::Trigger::Kind::kEvent) {
+      j.trigger_type = f->trigger.event;
+      j.trigger_ts = now;
+    }
+  }
+  j.step = s.id;
+  if (trigger_data) j.trigger_data = PackTriggerData(*trigger_data);
+  return MakeSendJob(flows, policy, state, *f, s, j,
+                     locale.empty() ? CustomerLocale(state) : locale, now);
 }
 
 Decisions Step(const flow::FlowSet& flows, const Policy& policy, CustomerState& state,

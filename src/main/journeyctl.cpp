@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "journeyd/app/config.h"
+#include "journeyd/app/preview.h"
 #include "journeyd/engine/simulator.h"
 #include "journeyd/flow/graph.h"
 #include "journeyd/flow/loader.h"
@@ -328,6 +329,32 @@ int RunInspect(const app::Config& cfg, const std::string& customer) {
   return 0;
 }
 
+CLI::App* AddPreview(CLI::App& app, app::PreviewRequest& pre) {
+  auto* preview = app.add_subcommand(
+      "preview", "the exact mail a send step would send a customer, as .eml and .html files");
+  preview->add_option("flow", pre.flow, "flow id")->required();
+  preview->add_option("step", pre.step, "send step id")->required();
+  auto* customer =
+      preview->add_option("--customer", pre.customer_id, "a customer in Redis (their profile)");
+  preview->add_option("--profile", pre.profile_json, "a profile as a JSON object instead")
+      ->excludes(customer);
+  preview->add_option("--locale", pre.locale, "the template's language (default: the customer's)");
+  preview->add_option("--trigger-data", pre.trigger_data_json,
+                      "the trigger event's data as a JSON object (a cart's items, an order's)");
+  preview->add_option("--out", pre.out_dir, "where the files go")->capture_default_str();
+  return preview;
+}
+
+int RunPreview(const std::string& config_path, bool explicit_path, const app::PreviewRequest& pre) {
+  auto cfg = ToolConfig(config_path, explicit_path);
+  if (!cfg) return 1;
+  if (pre.customer_id.empty() && pre.profile_json.empty()) {
+    std::cerr << "journeyctl: preview: give --customer ID or --profile JSON\n";
+    return 2;
+  }
+  return app::RunPreview(*cfg, pre, std::cout, std::cerr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -381,6 +408,9 @@ int main(int argc, char** argv) {
       "inspect", "a customer's profile, active journeys, next wake-up and recent history");
   inspect->add_option("customer", inspect_id, "customer id")->required();
 
+  app::PreviewRequest pre;
+  auto* preview = AddPreview(app, pre);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -396,6 +426,7 @@ int main(int argc, char** argv) {
   if (*validate) return RunValidate(validate_paths);
   if (*simulate) return RunSimulate(sim);
   if (*graph) return RunGraph(graph_file, graph_format);
+  if (*preview) return RunPreview(config_path, config_opt->count() > 0, pre);
   if (*publish || *inspect) {
     auto cfg = ToolConfig(config_path, config_opt->count() > 0);
     if (!cfg) return 1;

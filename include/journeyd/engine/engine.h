@@ -99,6 +99,20 @@ struct Decisions {
 Decisions Step(const flow::FlowSet& flows, const Policy& policy, CustomerState& state,
                const Input& input, TimePoint now);
 
+// What send step `step_id` of flow `flow_id` would hand the sender for `state` at `now`
+// (journeyctl preview): the template in `locale` when given (the customer's `locale`
+// otherwise), its values snapshotted from the customer, their journey in the flow (a new run
+// of it when they are in none; `trigger_data`, when given, as its trigger event's data) and
+// rendered from that snapshot as the sender renders it. Consent, caps and quiet hours are not
+// applied: a preview shows the mail, not whether it would go. nullopt with `*error` when the
+// flow or step does not exist, the step sends no mail, its template is not loaded, or the
+// customer has no email address.
+std::optional<SendJob> PreviewSend(const flow::FlowSet& flows, const Policy& policy,
+                                   const CustomerState& state, std::string_view flow_id,
+                                   std::string_view step_id, std::string_view locale,
+                                   const nlohmann::json* trigger_data, TimePoint now,
+                                   std::string* error);
+
 // The deterministic job id: 32 hex digits.
 std::string JobId(std::string_view customer_id, std::string_view flow, uint32_t run,
                   std::string_view step);

@@ -410,3 +410,55 @@ TEST(EngineHistory, KeepsTheNewestEntriesInOrder) {
 
 }  // namespace
 }  // namespace journeyd::engine::testing
+
+namespace journeyd::engine::testing {
+namespace {
+
+// journeyctl preview's job is the one the engine hands the sender: for a customer in the flow,
+// their run, the same job id and the same rendered mail.
+TEST(EnginePreview, ACustomerInTheFlowGetsTheJobTheEngineWouldHaveMade) {
+  auto flows = ShippedFlows();
+  Policy p;
+  CustomerState st;
+  st.id = "c1";
+  auto d =
+      Step(*flows, p, st, EventInput{Signup("2026-01-01T00:00:00Z")}, T("2026-01-01T00:00:00Z"));
+  ASSERT_FALSE(d.sends.empty());
+  const SendJob& sent = d.sends[0];
+  ASSERT_EQ(sent.flow, "welcome");
+  std::string error;
+  auto job = PreviewSend(*flows, p, st, "welcome", sent.step, "", nullptr,
+                         T("2026-01-01T00:00:00Z"), &error);
+  ASSERT_TRUE(job) << error;
+  EXPECT_EQ(job->job_id, sent.job_id);
+  EXPECT_EQ(job->subject, sent.subject);
+  EXPECT_EQ(job->text, sent.text);
+  EXPECT_EQ(job->html, sent.html);
+  EXPECT_EQ(job->to, sent.to);
+  // Another language on request; the customer's own otherwise.
+  auto nl = PreviewSend(*flows, p, st, "welcome", sent.step, "nl", nullptr,
+                        T("2026-01-01T00:00:00Z"), &error);
+  ASSERT_TRUE(nl) << error;
+  EXPECT_EQ(nl->locale, "nl");
+  EXPECT_NE(nl->subject, sent.subject);
+}
+
+TEST(EnginePreview, SaysWhatIsMissing) {
+  auto flows = ShippedFlows();
+  Policy p;
+  CustomerState st;
+  st.id = "c1";
+  std::string error;
+  const TimePoint now = T("2026-01-01T00:00:00Z");
+  EXPECT_FALSE(PreviewSend(*flows, p, st, "nope", "x", "", nullptr, now, &error));
+  EXPECT_EQ(error, "no flow 'nope' is loaded");
+  EXPECT_FALSE(PreviewSend(*flows, p, st, "welcome", "nope", "", nullptr, now, &error));
+  EXPECT_EQ(error, "flow 'welcome' has no step 'nope'");
+  EXPECT_FALSE(PreviewSend(*flows, p, st, "birthday", "wait_purchase", "", nullptr, now, &error));
+  EXPECT_EQ(error, "step 'wait_purchase' of flow 'birthday' sends no mail");
+  EXPECT_FALSE(PreviewSend(*flows, p, st, "welcome", "thanks", "", nullptr, now, &error));
+  EXPECT_EQ(error, "the customer has no email address");
+}
+
+}  // namespace
+}  // namespace journeyd::engine::testing
