@@ -302,7 +302,10 @@ asio::awaitable<Response> AdminApi::Customer(const Request& req) {
     co_return JsonError(500, "the stored state cannot be read");
   }
   if (state.id.empty()) state.id = *id;
-  co_return Json(200, engine::StateToJson(state).dump(2) + "\n");
+  nlohmann::json out = engine::StateToJson(state);
+  out["rfm"] = engine::RfmToJson(engine::ScoreRfm(
+      state.orders, state.revenue, state.last_purchase_at, s_.clock.Now(), s_.config.rfm));
+  co_return Json(200, out.dump(2) + "\n");
 }
 
 asio::awaitable<Response> AdminApi::Unsubscribe(const Request& req) {

@@ -1,6 +1,7 @@
 #include "journeyd/app/config.h"
 
 #include <yaml-cpp/yaml.h>
+#include <array>
 
 #include <fmt/format.h>
 #include <charconv>
@@ -151,6 +152,32 @@ Setter Dur(std::function<Duration&(Config&)> field) {
   };
 }
 
+// Four ascending numbers, each at least 0: the bounds of RFM scores 2 to 5 (rfm.*).
+Setter Thresholds(std::function<std::array<double, 4>&(Config&)> field) {
+  return [field](const Ctx& c, const std::string& key, const YAML::Node& n) {
+    if (!n.IsSequence() || n.size() != 4) {
+      c.Error(
+          n, fmt::format("{}: expected a list of 4 ascending numbers, such as [2, 3, 5, 10]", key));
+      return;
+    }
+    std::array<double, 4> t{};
+    for (size_t i = 0; i < 4; ++i) {
+      const std::string v = n[i].IsScalar() ? n[i].Scalar() : "";
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), t[i]);
+      if (ec != std::errc() || p != v.data() + v.size() || !std::isfinite(t[i]) || t[i] < 0) {
+        c.Error(n[i], fmt::format("{}: expected a number of at least 0, got '{}'", key, v));
+        return;
+      }
+      if (i > 0 && t[i] <= t[i - 1]) {
+        c.Error(n[i], fmt::format("{}: the numbers must ascend ({} is not above {})", key, v,
+                                  n[i - 1].Scalar()));
+        return;
+      }
+    }
+    field(c.cfg) = t;
+  };
+}
+
 bool ReadSecret(const Ctx& c, const std::string& key, const YAML::Node& n, const std::string& path,
                 std::string* out) {
   std::ifstream in(path, std::ios::binary);
@@ -244,6 +271,12 @@ void FrequencyCap(const Ctx& c, const std::string& key, const YAML::Node& n) {
 const std::map<std::string, Setter>& Keys() {
   static const std::map<std::string, Setter> keys = {
       {"redis.host", Str([](Config& c) -> std::string& { return c.redis.host; })},
+      {"rfm.recency_days",
+       Thresholds([](Config& c) -> std::array<double, 4>& { return c.rfm.recency_days; })},
+      {"rfm.frequency",
+       Thresholds([](Config& c) -> std::array<double, 4>& { return c.rfm.frequency; })},
+      {"rfm.monetary",
+       Thresholds([](Config& c) -> std::array<double, 4>& { return c.rfm.monetary; })},
       {"redis.port", Int([](Config& c) -> int& { return c.redis.port; }, 1, 65535)},
       {"redis.password", Str([](Config& c) -> std::string& { return c.redis.password; })},
       {"redis.password_file",

@@ -103,6 +103,7 @@ void SetPolicy(const Config& config, engine::Policy& p) {
   p.timezone = config.policy.timezone;
   p.zones = &host::SystemTimeZones();
   p.render_mail = false;  // the outbox sender renders each job when it sends it
+  p.rfm = config.rfm;
   if (config.policy.quiet_hours) {
     p.quiet_start = config.policy.quiet_hours->first;
     p.quiet_end = config.policy.quiet_hours->second;

@@ -131,6 +131,7 @@ int RunPreview(const Config& config, const PreviewRequest& r, std::ostream& out,
   engine::Policy policy;
   policy.timezone = config.policy.timezone;
   policy.zones = &host::SystemTimeZones();
+  policy.rfm = config.rfm;
   const TimePoint now = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
   engine::CustomerState state;
   std::string error;

@@ -1,5 +1,6 @@
 // The journey engine. See engine.h; the rules it implements are SPEC §5.
 #include "journeyd/engine/engine.h"
+#include "journeyd/engine/rfm.h"
 
 #include <fmt/format.h>
 #include <algorithm>
@@ -46,7 +47,8 @@ Value WalkJson(const nlohmann::json& root, const std::vector<std::string>& segs,
 // What expressions and templates see while the engine works on one customer.
 class EngineScope final : public flow::Scope {
  public:
-  EngineScope(const CustomerState& state, TimePoint now) : state_(state), now_(now) {}
+  EngineScope(const CustomerState& state, TimePoint now, const RfmThresholds& rfm)
+      : state_(state), now_(now), rfm_(rfm) {}
 
   void set_event(const Event* e) { event_ = e; }
   void set_journey(const Journey* j) { journey_ = j; }
@@ -92,6 +94,7 @@ class EngineScope final : public flow::Scope {
 
  private:
   Value Customer(const Path& p) const {
+    if (p.segments.size() == 2 && p.segments[0] == "rfm") return RfmField(p.segments[1]);
     if (p.segments.size() != 1) return Value::Null();
     const std::string_view a = p.segments[0];
     if (a == "orders") return Value::Number(static_cast<double>(state_.orders));
@@ -107,6 +110,14 @@ class EngineScope final : public flow::Scope {
     if (a == "bouncing") return Value::Bool(state_.bouncing);
     const Attr* v = state_.Find(a);
     return v ? v->AsValue() : Value::Null();
+  }
+
+  // customer.rfm.r, .f, .m and .segment, scored now.
+  Value RfmField(std::string_view field) const {
+    const Rfm rfm = ScoreRfm(state_.orders, state_.revenue, state_.last_purchase_at, now_, rfm_);
+    if (field == "segment") return Value::String(rfm.segment);
+    const int score = field == "r" ? rfm.r : field == "f" ? rfm.f : field == "m" ? rfm.m : 0;
+    return score == 0 ? Value::Null() : Value::Number(score);
   }
 
   Value EventField(const std::vector<std::string>& segs, const std::string& type,
@@ -130,6 +141,7 @@ class EngineScope final : public flow::Scope {
 
   const CustomerState& state_;
   TimePoint now_;
+  const RfmThresholds& rfm_;
   const Event* event_ = nullptr;
   const Journey* journey_ = nullptr;
   const Step* step_ = nullptr;
@@ -222,7 +234,7 @@ SendJob MakeSendJob(const flow::FlowSet& flows, const Policy& policy, const Cust
   }
   if (t) {
     job.locale = t->locale;
-    EngineScope scope(state, now);
+    EngineScope scope(state, now, policy.rfm);
     scope.set_journey(&j);
     scope.set_step(&s, job.unsubscribe_url, f.id);
     job.vars = SnapshotVars(*t, scope);
@@ -378,7 +390,7 @@ class Engine {
     MergeProfile(ev);
     ApplyDerived(ev);
 
-    EngineScope scope(state_, now_);
+    EngineScope scope(state_, now_, policy_.rfm);
     scope.set_event(&ev);
 
     // exit_on: halts a run whatever step it is in. Runs this event starts come later, so an
@@ -632,7 +644,7 @@ class Engine {
       NextDate(f, &key);  // the key of the date being fired
       m->date_next.reset();
       if (!f.trigger.yearly) m->date_fired_key = key;
-      EngineScope scope(state_, now_);
+      EngineScope scope(state_, now_, policy_.rfm);
       if (f.trigger.when.Test(scope)) TryEnter(f, nullptr);
       m = MemoIfAny(f.id);
       if (f.trigger.yearly) {
@@ -719,7 +731,7 @@ class Engine {
         Goto(f, state_.journeys[ji], s.next);
         return true;
       case StepKind::kIf: {
-        EngineScope scope(state_, now_);
+        EngineScope scope(state_, now_, policy_.rfm);
         scope.set_journey(&j);
         Goto(f, j, s.condition.Test(scope) ? s.then_first : s.else_first);
         return true;
@@ -831,7 +843,7 @@ class Engine {
     const Zone& zone = CustomerZone();
     TimePoint t = now_;
     if (!s.until_date.empty()) {
-      EngineScope scope(state_, now_);
+      EngineScope scope(state_, now_, policy_.rfm);
       scope.set_journey(&j);
       Value v = s.until_date.Eval(scope);
       std::optional<CivilDate> date;

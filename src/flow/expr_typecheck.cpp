@@ -202,6 +202,9 @@ bool IsEventField(std::string_view f) {
 
 StaticType KnownType(const Path& path) {
   if (path.root == Root::kNow) return StaticType::kTime;
+  if (path.root == Root::kCustomer && path.segments.size() == 2 && path.segments[0] == "rfm") {
+    return path.segments[1] == "segment" ? StaticType::kString : StaticType::kNumber;
+  }
   if (path.segments.size() != 1) return StaticType::kAny;
   const std::string& f = path.segments[0];
   switch (path.root) {
@@ -234,6 +237,16 @@ std::string CheckPath(const Path& path) {
     case Root::kVar:
       return path.segments.size() == 1 ? "" : fmt::format("'{}' is not a variable", path.text);
     case Root::kCustomer:
+      if (!path.segments.empty() && path.segments[0] == "rfm") {
+        constexpr std::string_view kRfm[] = {"r", "f", "m", "segment"};
+        const std::string_view field =
+            path.segments.size() == 2 ? std::string_view(path.segments[1]) : std::string_view();
+        for (std::string_view k : kRfm) {
+          if (field == k) return "";
+        }
+        return fmt::format("'{}': the RFM fields are customer.rfm.r, .f, .m and .segment{}",
+                           path.text, DidYouMean(field, kRfm));
+      }
       if (path.segments.size() != 1) {
         return fmt::format("'{}': customer attributes are one word, such as customer.first_name",
                            path.text);

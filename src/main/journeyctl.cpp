@@ -325,7 +325,11 @@ int RunInspect(const app::Config& cfg, const std::string& customer) {
     std::cerr << "journeyctl: " << error << "\n";
     return 1;
   }
-  std::cout << engine::StateToJson(state).dump(2) << "\n";
+  nlohmann::json out = engine::StateToJson(state);
+  const auto now = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+  out["rfm"] = engine::RfmToJson(
+      engine::ScoreRfm(state.orders, state.revenue, state.last_purchase_at, now, cfg.rfm));
+  std::cout << out.dump(2) << "\n";
   return 0;
 }
 

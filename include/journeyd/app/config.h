@@ -8,6 +8,7 @@
 
 #include "journeyd/common/diagnostics.h"
 #include "journeyd/common/time.h"
+#include "journeyd/engine/rfm.h"
 #include "journeyd/store/redis.h"
 
 namespace journeyd::app {
@@ -63,6 +64,9 @@ struct Config {
     std::optional<std::pair<int, int>> quiet_hours;         // local minutes [start, end)
     std::optional<std::pair<int, Duration>> frequency_cap;  // count per window
   } policy;
+
+  // rfm.recency_days, rfm.frequency, rfm.monetary: customer.rfm.* (engine/rfm.h).
+  engine::RfmThresholds rfm;
 
   double clock_scale = 1;
   std::string log_level = "info";

@@ -15,6 +15,7 @@
 #include "journeyd/common/time.h"
 #include "journeyd/engine/calendar.h"
 #include "journeyd/engine/event.h"
+#include "journeyd/engine/rfm.h"
 #include "journeyd/engine/state.h"
 #include "journeyd/flow/flow.h"
 
@@ -36,6 +37,8 @@ struct Policy {
   std::function<std::string(std::string_view customer_id, std::string_view flow_id,
                             std::string_view job_id)>
       unsubscribe_url;
+  // rfm.*: the thresholds of customer.rfm.r, .f and .m.
+  RfmThresholds rfm;
   // Render each send job's subject, text and html in Step (simulate, tests). The daemon
   // leaves it off: the outbox sender renders the job from its `vars` (see render.h).
   bool render_mail = true;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -88,6 +89,29 @@ TEST(Config, WrongTypesNameTheKey) {
             "journeyd.yaml:4:8: error: smtp.tls: 'ssl' is not one of starttls, tls, none");
   EXPECT_EQ(d.all()[2].ToString(),
             "journeyd.yaml:5:15: error: smtp.tls_verify: expected true or false, got 'maybe'");
+}
+
+TEST(Config, RfmThresholdsAreFourAscendingNumbersNamedWhereWrong) {
+  Diagnostics d;
+  auto c = Parse("rfm:\n  recency_days: [14, 60, 120, 240]\n  monetary: [50, 100, 200, 400]\n", d);
+  ASSERT_TRUE(c) << (d.all().empty() ? "" : d.all()[0].ToString());
+  EXPECT_EQ(c->rfm.recency_days, (std::array<double, 4>{14, 60, 120, 240}));
+  EXPECT_EQ(c->rfm.monetary, (std::array<double, 4>{50, 100, 200, 400}));
+  EXPECT_EQ(c->rfm.frequency, (std::array<double, 4>{2, 3, 5, 10}));  // the default
+  Diagnostics bad;
+  EXPECT_FALSE(
+      Parse("rfm:\n  frequency: [2, 5, 3, 10]\n  monetary: 100\n"
+            "  recency_days: [30, -1, 90, 180]\n",
+            bad));
+  ASSERT_EQ(bad.all().size(), 3u);
+  EXPECT_EQ(bad.all()[0].ToString(),
+            "journeyd.yaml:2:21: error: rfm.frequency: the numbers must ascend (3 is not above 5)");
+  EXPECT_EQ(bad.all()[1].ToString(),
+            "journeyd.yaml:3:13: error: rfm.monetary: expected a list of 4 ascending numbers, "
+            "such as [2, 3, 5, 10]");
+  EXPECT_EQ(bad.all()[2].ToString(),
+            "journeyd.yaml:4:22: error: rfm.recency_days: expected a number of at least 0, got "
+            "'-1'");
 }
 
 TEST(Config, SecretsComeFromFiles) {
