@@ -3,6 +3,8 @@
 #include "journeyd/host/flow_files.h"
 
 #include <fmt/format.h>
+#include <glob.h>
+
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -80,6 +82,39 @@ void LoadTemplatesDir(const fs::path& dir, flow::TemplateSet& set, Diagnostics& 
 
 }  // namespace
 
+std::vector<std::string> ExpandPaths(const std::vector<std::string>& patterns) {
+  std::vector<std::string> out;
+  for (const std::string& p : patterns) {
+    if (p.find_first_of("*?[") == std::string::npos) {
+      out.push_back(p);
+      continue;
+    }
+    glob_t g{};
+    if (::glob(p.c_str(), 0, nullptr, &g) == 0) {
+      for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);  // sorted
+    } else {
+      out.push_back(p);
+    }
+    ::globfree(&g);
+  }
+  return out;
+}
+
+std::vector<std::string> FlowFilesOf(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const std::string& p : ExpandPaths(paths)) {
+    if (!fs::is_directory(p, ec)) {
+      out.push_back(p);
+      continue;
+    }
+    for (const auto& e : SortedEntries(p)) {
+      if (fs::is_regular_file(e, ec) && IsYamlFile(e)) out.push_back(e.string());
+    }
+  }
+  return out;
+}
+
 flow::SourceFile ReadSourceFile(const std::string& path) {
   flow::SourceFile file{path, "", ""};
   std::error_code ec;
@@ -126,7 +161,7 @@ flow::LoadResult LoadFlowDirectory(const std::string& dir) {
 Diagnostics ValidatePaths(const std::vector<std::string>& paths) {
   Diagnostics diags;
   std::error_code ec;
-  for (const std::string& path : paths) {
+  for (const std::string& path : ExpandPaths(paths)) {
     fs::path p(path);
     if (fs::is_directory(p, ec)) {
       if (p.filename() == "templates" ||

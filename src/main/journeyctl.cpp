@@ -17,6 +17,7 @@
 #include "journeyd/flow/graph.h"
 #include "journeyd/flow/loader.h"
 #include "journeyd/host/flow_files.h"
+#include "journeyd/host/flow_tests.h"
 #include "journeyd/host/time_zones.h"
 #include "journeyd/store/customers.h"
 #include "journeyd/store/keys.h"
@@ -241,13 +242,51 @@ int RunSimulate(const SimulateArgs& args) {
   return 0;
 }
 
-int RunGraph(const std::string& path, const std::string& format) {
-  Diagnostics diags;
-  auto f = host::LoadFlowFile(path, diags);
-  PrintDiagnostics(diags, std::cerr);
-  if (!f) return 1;
-  std::cout << (format == "mermaid" ? flow::ToMermaid(*f) : flow::ToDot(*f));
+// Several flows: DOT, one digraph after another (Graphviz draws each); Mermaid, one diagram
+// with a subgraph per flow, so that it renders as one block.
+int RunGraph(const std::vector<std::string>& paths, const std::string& format) {
+  std::vector<flow::Flow> flows;
+  bool ok = true;
+  for (const std::string& path : host::FlowFilesOf(paths)) {
+    Diagnostics diags;
+    auto f = host::LoadFlowFile(path, diags);
+    PrintDiagnostics(diags, std::cerr);
+    if (f) {
+      flows.push_back(std::move(*f));
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return 1;
+  if (format == "mermaid") {
+    std::cout << (flows.size() == 1 ? flow::ToMermaid(flows[0]) : flow::ToMermaid(flows));
+  } else {
+    for (const auto& f : flows) std::cout << flow::ToDot(f);
+  }
   return 0;
+}
+
+int RunTest(const std::vector<std::string>& paths) {
+  host::FlowTestReport report = host::RunFlowTests(paths);
+  PrintDiagnostics(report.diagnostics, std::cout);
+  int failed = 0;
+  for (const auto& o : report.outcomes) {
+    failed += !o.failures.empty();
+    std::cout << fmt::format("{}  {}:{}  {}\n", o.failures.empty() ? "ok  " : "FAIL", o.file,
+                             o.line, o.name);
+    for (const auto& f : o.failures) std::cout << "      " << f << "\n";
+  }
+  const int total = static_cast<int>(report.outcomes.size());
+  std::cout << fmt::format("\n{} test{} in {} file{}: {} passed, {} failed", total,
+                           total == 1 ? "" : "s", report.files, report.files == 1 ? "" : "s",
+                           total - failed, failed);
+  if (report.failed_files) {
+    std::cout << fmt::format(", {} file{} not run", report.failed_files,
+                             report.failed_files == 1 ? "" : "s");
+  }
+  std::cout << "\n";
+  if (report.files == 0) std::cout << "no test files found\n";
+  return failed || report.failed_files || report.files == 0 ? 1 : 0;
 }
 
 // The config for commands that talk to Redis: the given file, else the default path when it
@@ -338,7 +377,7 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> validate_paths;
   auto* validate = app.add_subcommand("validate", "check flow and template files");
-  validate->add_option("paths", validate_paths, "flow files, template files or directories")
+  validate->add_option("paths", validate_paths, "flow files, template files, directories or globs")
       ->required();
 
   SimulateArgs sim;
@@ -355,12 +394,18 @@ int main(int argc, char** argv) {
   simulate->add_option("--frequency-cap", sim.frequency_cap,
                        "policy.frequency_cap, e.g. 1/24h (at most 1 marketing mail a day)");
 
-  std::string graph_file, graph_format = "dot";
-  auto* graph = app.add_subcommand("graph", "draw a flow (Graphviz DOT or Mermaid)");
-  graph->add_option("flow", graph_file, "a flow file")->required();
+  std::vector<std::string> graph_paths;
+  std::string graph_format = "dot";
+  auto* graph = app.add_subcommand("graph", "draw flows (Graphviz DOT or Mermaid)");
+  graph->add_option("flows", graph_paths, "flow files, folders or globs")->required();
   graph->add_option("--format", graph_format, "dot or mermaid")
       ->check(CLI::IsMember({"dot", "mermaid"}))
       ->capture_default_str();
+
+  std::vector<std::string> test_paths = {"flows/tests/"};
+  auto* test = app.add_subcommand(
+      "test", "run flow tests (YAML files) on a virtual clock; exit 1 on any failure");
+  test->add_option("paths", test_paths, "test files, folders or globs")->capture_default_str();
 
   std::string config_path = "/etc/journeyd/journeyd.yaml";
   auto* config_opt =
@@ -395,7 +440,8 @@ int main(int argc, char** argv) {
   }
   if (*validate) return RunValidate(validate_paths);
   if (*simulate) return RunSimulate(sim);
-  if (*graph) return RunGraph(graph_file, graph_format);
+  if (*graph) return RunGraph(graph_paths, graph_format);
+  if (*test) return RunTest(test_paths);
   if (*publish || *inspect) {
     auto cfg = ToolConfig(config_path, config_opt->count() > 0);
     if (!cfg) return 1;
