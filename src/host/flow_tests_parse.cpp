@@ -263,13 +263,15 @@ std::optional<engine::Event> Parser::ParseEvent(const YAML::Node& n, const FlowT
   if (!Mapping(n, "an event")) return std::nullopt;
   CheckKeys(n, {"at", "event", "data", "profile", "event_id"}, "an event");
   YAML::Node at = Get(n, "at"), type = Get(n, "event");
+  // The time first: a first event with a mistake elsewhere still sets the start.
+  std::optional<TimePoint> ts;
+  if (at) ts = Time(at, start);
+  if (ts && !start) start = *ts;
   if (!at || !type) {
     Error(n, "an event needs 'at:' (when) and 'event:' (its type, e.g. purchase)");
     return std::nullopt;
   }
-  auto ts = Time(at, start);
   if (!ts) return std::nullopt;
-  if (!start) start = *ts;
   Json j = {{"type", ToJson(type)}, {"customer_id", test.customer_id}, {"ts", FormatRfc3339(*ts)}};
   if (auto d = Get(n, "data"); d) j["data"] = ToJson(d);
   if (auto p = Get(n, "profile"); p) j["profile"] = ToJson(p);
@@ -285,6 +287,10 @@ std::optional<engine::Event> Parser::ParseEvent(const YAML::Node& n, const FlowT
 
 void Parser::ParseExpect(const YAML::Node& n, FlowTestCase& test) {
   CheckKeys(n, {"sends", "no_send", "exits", "in_step"}, "'expect:'");
+  for (const auto& kv : n) {  // a failure about the whole list names the line of its key
+    if (kv.first.Scalar() == "sends") test.sends_line = LineOf(kv.first);
+    if (kv.first.Scalar() == "no_send") test.no_send_line = LineOf(kv.first);
+  }
   if (auto s = Get(n, "sends"); s) ParseSends(s, test);
   if (auto s = Get(n, "no_send"); s) ParseNoSend(s, test);
   if (auto s = Get(n, "exits"); s) ParseExits(s, test);
@@ -328,7 +334,6 @@ std::optional<MailMatch> Parser::ParseMail(const YAML::Node& n, bool sends) {
 
 void Parser::ParseSends(const YAML::Node& n, FlowTestCase& test) {
   test.check_sends = true;
-  test.sends_line = LineOf(n);
   if (!n.IsSequence()) {
     Error(n, "'sends:' must be a list of mails ([] for none)");
     return;
@@ -339,7 +344,6 @@ void Parser::ParseSends(const YAML::Node& n, FlowTestCase& test) {
 }
 
 void Parser::ParseNoSend(const YAML::Node& n, FlowTestCase& test) {
-  test.no_send_line = LineOf(n);
   if (n.IsScalar() && n.Scalar() == "true") {
     test.no_mail_at_all = true;
     return;
