@@ -6,6 +6,11 @@ fail() { echo "FAIL: $*"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 out=$("$CTL" validate flows/) || fail "shipped flows do not validate: $out"
+# A glob, quoted so that journeyctl expands it, and one that matches nothing.
+out=$("$CTL" validate 'flows/*.yaml' 'flows/templates/nl/*.yaml') || fail "glob: $out"
+out=$("$CTL" validate 'flows/nothing*.yaml'); rc=$?
+[ "$rc" = 1 ] || fail "a glob without matches: expected exit 1, got $rc"
+grep -qF 'flows/nothing*.yaml: error: no such file or directory' <<<"$out" || fail "glob error: $out"
 
 mkdir -p "$tmp/flows/templates"
 cat > "$tmp/flows/broken.yaml" <<'YAML'
