@@ -338,6 +338,7 @@ void Parser::ParseSends(const YAML::Node& n, FlowTestCase& test) {
     Error(n, "'sends:' must be a list of mails ([] for none)");
     return;
   }
+  if (n.size() == 0) test.sends_flow = FlowOf(n);
   for (const auto& m : n) {
     if (auto mail = ParseMail(m, true)) test.sends.push_back(std::move(*mail));
   }

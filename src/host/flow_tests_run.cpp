@@ -101,6 +101,7 @@ void Checker::CheckNames() {
     }
   };
   for (const auto& m : test_.sends) check(m.line, m.flow, m.step);
+  if (!test_.sends_flow.empty()) check(test_.sends_line, test_.sends_flow, "");
   for (const auto& m : test_.no_send) check(m.line, m.flow, m.step);
   for (const auto& x : test_.exits) check(x.line, x.flow, "");
   for (const auto& s : test_.in_step) check(s.line, s.flow, s.step);
@@ -139,13 +140,16 @@ void Checker::CheckFlowSends(const std::string& flow,
     }
   }
   if (got.size() > expected.size()) {
-    Fail(test_.sends_line, fmt::format("no more {} mails", flow), Mail(*got[expected.size()]));
+    Fail(test_.sends_line,
+         (expected.empty() ? "no " : "no more ") + flow + (expected.empty() ? " mail" : " mails"),
+         Mail(*got[expected.size()]));
   }
 }
 
 void Checker::CheckSends() {
   if (!test_.check_sends) return;
   std::map<std::string, std::vector<const MailMatch*>> by_flow;
+  if (!test_.sends_flow.empty()) by_flow[test_.sends_flow];  // sends: []
   for (const auto& m : test_.sends) by_flow[m.flow].push_back(&m);
   for (const auto& [flow, expected] : by_flow) CheckFlowSends(flow, expected);
 }

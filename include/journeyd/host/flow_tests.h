@@ -50,6 +50,7 @@ struct FlowTestCase {
   bool check_sends = false;           // sends: was given
   int sends_line = 0;
   std::vector<MailMatch> sends;
+  std::string sends_flow;       // sends: []: the flow that must send nothing
   bool no_mail_at_all = false;  // no_send: true
   int no_send_line = 0;
   std::vector<MailMatch> no_send;

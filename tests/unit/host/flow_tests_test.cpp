@@ -185,6 +185,25 @@ TEST(FlowTestRun, AMissingMailSaysWhyTheJourneyEnded) {
             "2026-08-08T10:00:00Z (+215d): exit_on:purchase)");
 }
 
+TEST(FlowTestRun, AnEmptySendsMeansTheFlowSendsNothing) {
+  constexpr const char* kText = R"(flow: welcome
+profile: { email: a@example.com, email_opt_in: true }
+tests:
+  - name: signup
+    timeline: [{ at: 2026-01-05T10:00:00Z, event: signup }]
+    expect:
+      sends: []
+)";
+  auto f = RunTest(kText);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0],
+            "t.yaml:7: expected no welcome mail, got thanks (welcome_thanks) at "
+            "2026-01-05T10:00:00Z (+0)");
+  std::string other = kText;
+  other.replace(0, 13, "flow: winback");
+  EXPECT_EQ(RunTest(other), std::vector<std::string>{});
+}
+
 TEST(FlowTestRun, UnknownFlowsAndStepsFail) {
   auto f = RunTest(R"(tests:
   - name: typo
