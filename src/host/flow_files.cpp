@@ -12,6 +12,8 @@
 #include <sstream>
 #include <utility>
 
+#include "journeyd/host/flow_tests.h"
+
 namespace journeyd::host {
 namespace {
 
@@ -78,6 +80,28 @@ void LoadTemplatesDir(const fs::path& dir, flow::TemplateSet& set, Diagnostics& 
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return;
   flow::CompileTemplates(ReadTemplatesDir(dir, diags), dir.string(), set, diags);
+}
+
+// flows/tests/ and the files in it are flow tests (journeyctl test), not flows.
+bool IsFlowTestPath(const fs::path& p) {
+  std::error_code ec;
+  fs::path clean = p.lexically_normal();
+  if (clean.filename().empty()) clean = clean.parent_path();  // "flows/tests/"
+  if (fs::is_directory(clean, ec)) return clean.filename() == "tests";
+  return clean.parent_path().filename() == "tests" && IsYamlFile(clean);
+}
+
+void ValidateFlowTests(const fs::path& p, Diagnostics& diags) {
+  std::error_code ec;
+  std::vector<fs::path> files;
+  if (fs::is_directory(p, ec)) {
+    for (const auto& f : SortedEntries(p)) {
+      if (fs::is_regular_file(f, ec) && IsYamlFile(f)) files.push_back(f);
+    }
+  } else {
+    files.push_back(p);
+  }
+  for (const auto& f : files) ParseFlowTestFile(ReadSourceFile(f.string()), diags);
 }
 
 }  // namespace
@@ -163,6 +187,10 @@ Diagnostics ValidatePaths(const std::vector<std::string>& paths) {
   std::error_code ec;
   for (const std::string& path : ExpandPaths(paths)) {
     fs::path p(path);
+    if (IsFlowTestPath(p)) {
+      ValidateFlowTests(p, diags);
+      continue;
+    }
     if (fs::is_directory(p, ec)) {
       if (p.filename() == "templates" ||
           (p.has_parent_path() && p.parent_path().filename() == "templates")) {

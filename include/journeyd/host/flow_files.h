@@ -27,9 +27,10 @@ flow::SourceFile ReadSourceFile(const std::string& path);
 // from `dir`/templates/*.yaml and `dir`/templates/<locale>/*.yaml.
 flow::LoadResult LoadFlowDirectory(const std::string& dir);
 
-// `journeyctl validate PATH...`: each path (or glob, see ExpandPaths) is a flows directory, a flow
-// file (its templates are looked up in templates/ beside it), a templates directory or a template
-// file.
+// `journeyctl validate PATH...`: each path (or glob, see ExpandPaths) is a flows directory, a
+// flow file (its templates are looked up in templates/ beside it), a templates directory or a
+// template file, or a flow tests folder (named tests/) or a file in it, whose files are read as
+// flow tests (flow_tests.h).
 Diagnostics ValidatePaths(const std::vector<std::string>& paths);
 
 // Compiles one flow file; its templates are looked up in templates/ beside it.
