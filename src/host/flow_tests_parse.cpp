@@ -97,6 +97,7 @@ class Parser {
   Json file_profile_ = Json::object();
   std::string file_customer_ = "c1";
   std::optional<TimePoint> start_;  // the current test's, once known
+  YAML::Node current_test_;
 };
 
 void Parser::CheckKeys(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
@@ -189,6 +190,7 @@ std::optional<FlowTestFile> Parser::Parse() {
 void Parser::ParseCase(const YAML::Node& n, FlowTestCase& test) {
   test.line = LineOf(n);
   start_.reset();
+  current_test_.reset(n);  // rebinds (operator= would overwrite the node it refers to)
   if (!Mapping(n, "a test")) return;
   CheckKeys(n, {"name", "flow", "customer", "start", "until", "profile", "timeline", "expect"},
             "a test");
@@ -232,9 +234,9 @@ void Parser::ParseTimeline(const YAML::Node& list, FlowTestCase& test, Json prof
   }
   if (!start) {
     if (!profile.empty()) {
-      Error(list.IsDefined() ? list : YAML::Node(),
-            "write 'start:', the moment the profile "
-            "is known and +0 means");
+      Error(list.IsDefined() ? list : current_test_,
+            "write 'start:' (the moment the profile is known and +0 means) or give the test a "
+            "timeline");
     }
     return;
   }
