@@ -258,6 +258,10 @@ int RunGraph(const std::vector<std::string>& paths, const std::string& format) {
     }
   }
   if (!ok) return 1;
+  if (flows.empty()) {
+    std::cerr << "journeyctl: no flow files in the paths given\n";
+    return 1;
+  }
   if (format == "mermaid") {
     std::cout << (flows.size() == 1 ? flow::ToMermaid(flows[0]) : flow::ToMermaid(flows));
   } else {

@@ -31,4 +31,8 @@ grep -qF '  subgraph winback["Win back one-time buyers"]' <<<"$all" || fail "no 
 dots=$("$CTL" graph 'flows/w*.yaml') || fail "graph glob"
 [ "$(grep -c '^digraph' <<<"$dots")" = 2 ] || fail "glob: not two digraphs: $dots"
 "$CTL" graph 'flows/nothing*.yaml' >/dev/null 2>&1 && fail "a glob without matches passed"
+mkdir -p "${TMPDIR:-/tmp}/journeyd-graph-empty.$$"
+"$CTL" graph "${TMPDIR:-/tmp}/journeyd-graph-empty.$$" >/dev/null 2>&1; rc=$?
+rmdir "${TMPDIR:-/tmp}/journeyd-graph-empty.$$"
+[ "$rc" = 1 ] || fail "an empty folder: expected exit 1, got $rc"
 echo "graph: ok"
