@@ -257,8 +257,8 @@ std::string ToMermaid(const Flow& flow) {
 std::string ToMermaid(const std::vector<Flow>& flows) {
   std::string out = "flowchart TD\n";
   for (const Flow& f : flows) {
-    out +=
-        fmt::format("  subgraph {}[\"{}\"]\n", f.id, MermaidEscape(f.name.empty() ? f.id : f.name));
+    out += fmt::format("  subgraph flow_{}[\"{}\"]\n", f.id,
+                       MermaidEscape(f.name.empty() ? f.id : f.name));
     AppendMermaid(out, f, f.id + "_", "    ");
     out += "  end\n";
   }

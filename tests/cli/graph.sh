@@ -27,7 +27,7 @@ if grep -o '"[^"]*"' <<<"$mm" | grep -q '[<>|&`]'; then fail "raw special charac
 all=$("$CTL" graph --format mermaid flows/) || fail "graph flows/"
 [ "$(grep -c '^flowchart TD' <<<"$all")" = 1 ] || fail "not one chart: $all"
 [ "$(grep -c '^  subgraph ' <<<"$all")" = 6 ] || fail "not six subgraphs: $all"
-grep -qF '  subgraph winback["Win back one-time buyers"]' <<<"$all" || fail "no winback subgraph"
+grep -qF '  subgraph flow_winback["Win back one-time buyers"]' <<<"$all" || fail "no winback subgraph"
 dots=$("$CTL" graph 'flows/w*.yaml') || fail "graph glob"
 [ "$(grep -c '^digraph' <<<"$dots")" = 2 ] || fail "glob: not two digraphs: $dots"
 "$CTL" graph 'flows/nothing*.yaml' >/dev/null 2>&1 && fail "a glob without matches passed"

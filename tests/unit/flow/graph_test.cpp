@@ -72,10 +72,10 @@ TEST(Graph, SeveralFlowsAreOneMermaidChartWithASubgraphEach) {
   Flow b = Compile(std::string(kFlow).replace(6, 1, "h"), "h.yaml");
   std::string m = ToMermaid(std::vector<Flow>{a, b});
   EXPECT_EQ(m.rfind("flowchart TD\n", 0), 0u);
-  EXPECT_NE(m.find("  subgraph g[\"Gold #amp; #lt;silver#gt; #124; #quot;VIP#quot;\"]\n"),
+  EXPECT_NE(m.find("  subgraph flow_g[\"Gold #amp; #lt;silver#gt; #124; #quot;VIP#quot;\"]\n"),
             std::string::npos)
       << m;
-  EXPECT_NE(m.find("  subgraph h["), std::string::npos) << m;
+  EXPECT_NE(m.find("  subgraph flow_h["), std::string::npos) << m;
   EXPECT_NE(m.find("    g_start --> g_n0\n"), std::string::npos) << m;
   EXPECT_NE(m.find("    h_start --> h_n0\n"), std::string::npos) << m;
   EXPECT_EQ(m.find("flowchart", 1), std::string::npos) << m;
