@@ -69,8 +69,9 @@ class Parser {
  private:
   void Error(const YAML::Node& n, std::string message) {
     SourceLocation at{file_.path, 1, 1};
-    if (n.IsDefined() && !n.Mark().is_null())
+    if (n.IsDefined() && !n.Mark().is_null()) {
       at = {file_.path, n.Mark().line + 1, n.Mark().column + 1};
+    }
     diags_.Error(at, std::move(message));
   }
   void CheckKeys(const YAML::Node& map, std::initializer_list<std::string_view> allowed,

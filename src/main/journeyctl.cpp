@@ -375,7 +375,7 @@ int RunInspect(const app::Config& cfg, const std::string& customer) {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // a lost Redis connection is an error message, not a kill
-  CLI::App app{"journeyctl: validate, simulate and draw journeyd flows"};
+  CLI::App app{"journeyctl: validate, test, simulate and draw journeyd flows"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("journeyctl ") + JOURNEYD_VERSION);
 
