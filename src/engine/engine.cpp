@@ -36,6 +36,17 @@ Value WalkJson(const nlohmann::json& root, const std::vector<std::string>& segs,
                std::deque<std::vector<Value>>& lists) {
   const nlohmann::json* cur = &root;
   for (size_t i = from; i < segs.size(); ++i) {
+    if (cur->is_array()) {
+      // items.name: that field of every element, as a list ("Teapot, Oak tray" in a mail).
+      auto& items = lists.emplace_back();  // a deque: stays put while the elements are walked
+      for (const auto& e : *cur) {
+        Value v = WalkJson(e, segs, i, lists);
+        if (v.type() != flow::ValueType::kNull && v.type() != flow::ValueType::kList) {
+          items.push_back(v);
+        }
+      }
+      return Value::List(items);
+    }
     if (!cur->is_object()) return Value::Null();
     auto it = cur->find(segs[i]);
     if (it == cur->end()) return Value::Null();

@@ -1,5 +1,6 @@
 #include "journeyd/engine/simulator.h"
 
+#include <optional>
 #include <set>
 
 namespace journeyd::engine {
@@ -37,6 +38,16 @@ SimulationResult Simulate(const flow::FlowSet& flows, const Policy& policy,
     return true;
   };
 
+  size_t next_observe = 0;
+  // Shows the states to the observer for every moment before `t`.
+  auto observe_before = [&](std::optional<TimePoint> t) {
+    if (!options.observe) return;
+    while (next_observe < options.observe_at.size() &&
+           (!t || options.observe_at[next_observe] < *t)) {
+      options.observe(options.observe_at[next_observe++], result.customers);
+    }
+  };
+
   size_t next_event = 0;
   while (true) {
     const bool have_event = next_event < events.size();
@@ -44,6 +55,7 @@ SimulationResult Simulate(const flow::FlowSet& flows, const Policy& policy,
     if (!have_event && !have_timer) break;
     if (have_timer && (!have_event || timers.begin()->first <= events[next_event].ts)) {
       auto [at, id] = *timers.begin();
+      observe_before(at);
       CustomerState& state = result.customers[id];
       if (!apply(state, TimerInput{}, at)) break;
       if (state.wake && *state.wake <= at) {
@@ -55,10 +67,12 @@ SimulationResult Simulate(const flow::FlowSet& flows, const Policy& policy,
       continue;
     }
     const Event& ev = events[next_event++];
+    observe_before(ev.ts);
     CustomerState& state = result.customers[ev.customer_id];
     if (state.id.empty()) state.id = ev.customer_id;
     if (!apply(state, EventInput{ev}, ev.ts)) break;
   }
+  if (result.error.empty()) observe_before(std::nullopt);
   return result;
 }
 

@@ -27,12 +27,17 @@ std::string DayList(uint8_t mask) {
   return out;
 }
 
+// A duration as the flow wrote it ("180d"); the shortest spelling when the text is unknown.
+std::string AsWritten(const std::string& text, Duration d) {
+  return text.empty() ? FormatDuration(d) : text;
+}
+
 std::string Label(const Step& s) {
   switch (s.kind) {
     case StepKind::kSend:
       return fmt::format("send {}", s.template_name);
     case StepKind::kWait:
-      return fmt::format("wait {}", FormatDuration(s.wait));
+      return fmt::format("wait {}", AsWritten(s.wait_text, s.wait));
     case StepKind::kWaitUntil: {
       std::string l = "wait until";
       if (!s.until_date.empty()) l += " " + s.until_date.text();
@@ -41,7 +46,8 @@ std::string Label(const Step& s) {
       return l;
     }
     case StepKind::kWaitFor:
-      return fmt::format("wait for {} (up to {})", s.wait_event.event, FormatDuration(s.timeout));
+      return fmt::format("wait for {} (up to {})", s.wait_event.event,
+                         AsWritten(s.timeout_text, s.timeout));
     case StepKind::kIf:
       return fmt::format("if {}", s.condition.text());
     case StepKind::kSplit:
@@ -69,7 +75,7 @@ std::string TriggerLabel(const Flow& f) {
     l = "on " + t.event;
   } else {
     l = "date customer." + t.date_attribute;
-    if (t.offset.count()) l += " " + FormatDuration(t.offset);
+    if (t.offset.count()) l += " " + AsWritten(t.offset_text, t.offset);
     if (t.yearly) l += " every year";
     l += fmt::format(" at {:02}:{:02}", t.at_minutes / 60, t.at_minutes % 60);
   }
@@ -145,12 +151,21 @@ std::string DotEscape(const std::string& s) {
   return out;
 }
 
+// Mermaid's quoted labels end at a '"' and read '#...;' as an entity code, '|' ends an edge
+// label and a leading backtick starts a Markdown string: every such character is written as
+// an entity, so that a label shows as the flow says it (GitHub renders the output as it is).
 std::string MermaidEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
       case '"':
         out += "#quot;";
+        break;
+      case '#':
+        out += "#35;";
+        break;
+      case '&':
+        out += "#amp;";
         break;
       case '<':
         out += "#lt;";
@@ -161,7 +176,11 @@ std::string MermaidEscape(const std::string& s) {
       case '|':
         out += "#124;";
         break;
+      case '`':
+        out += "#96;";
+        break;
       case '\n':
+      case '\r':
         out += ' ';
         break;
       default:
@@ -196,29 +215,52 @@ std::string ToDot(const Flow& flow) {
   return out;
 }
 
-std::string ToMermaid(const Flow& flow) {
+namespace {
+
+// One flow's nodes and edges; `prefix` keeps node ids apart when several flows share a chart.
+void AppendMermaid(std::string& out, const Flow& flow, const std::string& prefix,
+                   std::string_view indent) {
   std::vector<Node> nodes;
   std::vector<Edge> edges;
   Collect(flow, nodes, edges);
-  std::string out = "flowchart TD\n";
   for (const Node& n : nodes) {
     std::string l = MermaidEscape(n.label);
+    std::string id = prefix + n.id;
     if (n.shape == "diamond") {
-      out += fmt::format("  {}{{\"{}\"}}\n", n.id, l);
+      out += fmt::format("{}{}{{\"{}\"}}\n", indent, id, l);
     } else if (n.shape == "ellipse") {
-      out += fmt::format("  {}([\"{}\"])\n", n.id, l);
+      out += fmt::format("{}{}([\"{}\"])\n", indent, id, l);
     } else if (n.shape == "end") {
-      out += fmt::format("  {}((\"{}\"))\n", n.id, l);
+      out += fmt::format("{}{}((\"{}\"))\n", indent, id, l);
     } else {
-      out += fmt::format("  {}[\"{}\"]\n", n.id, l);
+      out += fmt::format("{}{}[\"{}\"]\n", indent, id, l);
     }
   }
   for (const Edge& e : edges) {
     if (e.label.empty()) {
-      out += fmt::format("  {} --> {}\n", e.from, e.to);
+      out += fmt::format("{}{}{} --> {}{}\n", indent, prefix, e.from, prefix, e.to);
     } else {
-      out += fmt::format("  {} -->|\"{}\"| {}\n", e.from, MermaidEscape(e.label), e.to);
+      out += fmt::format("{}{}{} -->|\"{}\"| {}{}\n", indent, prefix, e.from,
+                         MermaidEscape(e.label), prefix, e.to);
     }
+  }
+}
+
+}  // namespace
+
+std::string ToMermaid(const Flow& flow) {
+  std::string out = "flowchart TD\n";
+  AppendMermaid(out, flow, "", "  ");
+  return out;
+}
+
+std::string ToMermaid(const std::vector<Flow>& flows) {
+  std::string out = "flowchart TD\n";
+  for (const Flow& f : flows) {
+    out += fmt::format("  subgraph flow_{}[\"{}\"]\n", f.id,
+                       MermaidEscape(f.name.empty() ? f.id : f.name));
+    AppendMermaid(out, f, f.id + "_", "    ");
+    out += "  end\n";
   }
   return out;
 }

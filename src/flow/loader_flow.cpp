@@ -226,7 +226,7 @@ void FlowCompiler::CompileDateTrigger(const YAML::Node& n, const YAML::Node& dat
     }
   }
   if (auto o = Get(n, "offset"); o) {
-    if (auto d2 = DurationOf(o, "'offset:'")) t.offset = *d2;
+    if (auto d2 = DurationOf(o, "'offset:'", &t.offset_text)) t.offset = *d2;
   }
   if (auto a = Get(n, "at"); a) {
     if (auto minutes = AtMinutesOf(a, "09:00")) t.at_minutes = *minutes;

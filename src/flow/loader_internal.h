@@ -63,7 +63,9 @@ class FlowCompiler {
                  std::string_view what);
   void CheckDuplicateKeys(const YAML::Node& map, std::string_view what);
   bool Scalar(const YAML::Node& n, std::string_view what, std::string* out);
-  std::optional<Duration> DurationOf(const YAML::Node& n, std::string_view what);
+  // `text`, when given, receives the duration as written (a diagram shows it that way).
+  std::optional<Duration> DurationOf(const YAML::Node& n, std::string_view what,
+                                     std::string* text = nullptr);
   std::optional<int> AtMinutesOf(const YAML::Node& n, std::string_view example);
   std::optional<Expr> ExprOf(const YAML::Node& n, const ExprOptions& opts, std::string_view what);
   std::optional<Expr> ConditionOf(const YAML::Node& n, const ExprOptions& opts,

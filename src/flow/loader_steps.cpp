@@ -220,11 +220,13 @@ void FlowCompiler::CompileStepBody(int32_t idx, const YAML::Node& n, const std::
 
 void FlowCompiler::CompileWait(int32_t idx, const YAML::Node& body) {
   (*steps_)[idx].kind = StepKind::kWait;
-  if (auto d = DurationOf(body, "'wait:'")) {
+  std::string text;
+  if (auto d = DurationOf(body, "'wait:'", &text)) {
     if (d->count() <= 0) {
       diags_.Error(At(body), "'wait:' needs a positive duration such as 3d");
     } else {
       (*steps_)[idx].wait = *d;
+      (*steps_)[idx].wait_text = std::move(text);
     }
   }
 }
@@ -340,11 +342,13 @@ void FlowCompiler::CompileWaitFor(int32_t idx, const YAML::Node& n, const YAML::
       if (e) (*steps_)[idx].wait_event.when = std::move(*e);
     }
     if (auto t = Get(body, "timeout"); t) {
-      if (auto d = DurationOf(t, "'timeout:'")) {
+      std::string text;
+      if (auto d = DurationOf(t, "'timeout:'", &text)) {
         if (d->count() <= 0) {
           diags_.Error(At(t), "'timeout:' must be a positive duration such as 5d");
         } else {
           (*steps_)[idx].timeout = *d;
+          (*steps_)[idx].timeout_text = std::move(text);
         }
       }
     } else {

@@ -134,12 +134,14 @@ bool FlowCompiler::Scalar(const YAML::Node& n, std::string_view what, std::strin
   return true;
 }
 
-std::optional<Duration> FlowCompiler::DurationOf(const YAML::Node& n, std::string_view what) {
+std::optional<Duration> FlowCompiler::DurationOf(const YAML::Node& n, std::string_view what,
+                                                 std::string* text) {
   std::string s;
   if (!Scalar(n, what, &s)) return std::nullopt;
   std::string err;
   auto d = ParseDuration(s, &err);
   if (!d) diags_.Error(At(n), err);
+  if (d && text) *text = s;
   return d;
 }
 

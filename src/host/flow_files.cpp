@@ -3,12 +3,16 @@
 #include "journeyd/host/flow_files.h"
 
 #include <fmt/format.h>
+#include <glob.h>
+
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
+
+#include "journeyd/host/flow_tests.h"
 
 namespace journeyd::host {
 namespace {
@@ -78,7 +82,62 @@ void LoadTemplatesDir(const fs::path& dir, flow::TemplateSet& set, Diagnostics& 
   flow::CompileTemplates(ReadTemplatesDir(dir, diags), dir.string(), set, diags);
 }
 
+// flows/tests/ and the files in it are flow tests (journeyctl test), not flows.
+bool IsFlowTestPath(const fs::path& p) {
+  std::error_code ec;
+  fs::path clean = p.lexically_normal();
+  if (clean.filename().empty()) clean = clean.parent_path();  // "flows/tests/"
+  if (fs::is_directory(clean, ec)) return clean.filename() == "tests";
+  return clean.parent_path().filename() == "tests" && IsYamlFile(clean);
+}
+
+void ValidateFlowTests(const fs::path& p, Diagnostics& diags) {
+  std::error_code ec;
+  std::vector<fs::path> files;
+  if (fs::is_directory(p, ec)) {
+    for (const auto& f : SortedEntries(p)) {
+      if (fs::is_regular_file(f, ec) && IsYamlFile(f)) files.push_back(f);
+    }
+  } else {
+    files.push_back(p);
+  }
+  for (const auto& f : files) ParseFlowTestFile(ReadSourceFile(f.string()), diags);
+}
+
 }  // namespace
+
+std::vector<std::string> ExpandPaths(const std::vector<std::string>& patterns) {
+  std::vector<std::string> out;
+  for (const std::string& p : patterns) {
+    if (p.find_first_of("*?[") == std::string::npos) {
+      out.push_back(p);
+      continue;
+    }
+    glob_t g{};
+    if (::glob(p.c_str(), 0, nullptr, &g) == 0) {
+      for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);  // sorted
+    } else {
+      out.push_back(p);
+    }
+    ::globfree(&g);
+  }
+  return out;
+}
+
+std::vector<std::string> FlowFilesOf(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const std::string& p : ExpandPaths(paths)) {
+    if (!fs::is_directory(p, ec)) {
+      out.push_back(p);
+      continue;
+    }
+    for (const auto& e : SortedEntries(p)) {
+      if (fs::is_regular_file(e, ec) && IsYamlFile(e)) out.push_back(e.string());
+    }
+  }
+  return out;
+}
 
 flow::SourceFile ReadSourceFile(const std::string& path) {
   flow::SourceFile file{path, "", ""};
@@ -126,8 +185,12 @@ flow::LoadResult LoadFlowDirectory(const std::string& dir) {
 Diagnostics ValidatePaths(const std::vector<std::string>& paths) {
   Diagnostics diags;
   std::error_code ec;
-  for (const std::string& path : paths) {
+  for (const std::string& path : ExpandPaths(paths)) {
     fs::path p(path);
+    if (IsFlowTestPath(p)) {
+      ValidateFlowTests(p, diags);
+      continue;
+    }
     if (fs::is_directory(p, ec)) {
       if (p.filename() == "templates" ||
           (p.has_parent_path() && p.parent_path().filename() == "templates")) {

@@ -18,6 +18,7 @@
 #include "journeyd/flow/graph.h"
 #include "journeyd/flow/loader.h"
 #include "journeyd/host/flow_files.h"
+#include "journeyd/host/flow_tests.h"
 #include "journeyd/host/time_zones.h"
 #include "journeyd/store/customers.h"
 #include "journeyd/store/keys.h"
@@ -242,13 +243,55 @@ int RunSimulate(const SimulateArgs& args) {
   return 0;
 }
 
-int RunGraph(const std::string& path, const std::string& format) {
-  Diagnostics diags;
-  auto f = host::LoadFlowFile(path, diags);
-  PrintDiagnostics(diags, std::cerr);
-  if (!f) return 1;
-  std::cout << (format == "mermaid" ? flow::ToMermaid(*f) : flow::ToDot(*f));
+// Several flows: DOT, one digraph after another (Graphviz draws each); Mermaid, one diagram
+// with a subgraph per flow, so that it renders as one block.
+int RunGraph(const std::vector<std::string>& paths, const std::string& format) {
+  std::vector<flow::Flow> flows;
+  bool ok = true;
+  for (const std::string& path : host::FlowFilesOf(paths)) {
+    Diagnostics diags;
+    auto f = host::LoadFlowFile(path, diags);
+    PrintDiagnostics(diags, std::cerr);
+    if (f) {
+      flows.push_back(std::move(*f));
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return 1;
+  if (flows.empty()) {
+    std::cerr << "journeyctl: no flow files in the paths given\n";
+    return 1;
+  }
+  if (format == "mermaid") {
+    std::cout << (flows.size() == 1 ? flow::ToMermaid(flows[0]) : flow::ToMermaid(flows));
+  } else {
+    for (const auto& f : flows) std::cout << flow::ToDot(f);
+  }
   return 0;
+}
+
+int RunTest(const std::vector<std::string>& paths) {
+  host::FlowTestReport report = host::RunFlowTests(paths);
+  PrintDiagnostics(report.diagnostics, std::cout);
+  int failed = 0;
+  for (const auto& o : report.outcomes) {
+    failed += !o.failures.empty();
+    std::cout << fmt::format("{}  {}:{}  {}\n", o.failures.empty() ? "ok  " : "FAIL", o.file,
+                             o.line, o.name);
+    for (const auto& f : o.failures) std::cout << "      " << f << "\n";
+  }
+  const int total = static_cast<int>(report.outcomes.size());
+  std::cout << fmt::format("\n{} test{} in {} file{}: {} passed, {} failed", total,
+                           total == 1 ? "" : "s", report.files, report.files == 1 ? "" : "s",
+                           total - failed, failed);
+  if (report.failed_files) {
+    std::cout << fmt::format(", {} file{} not run", report.failed_files,
+                             report.failed_files == 1 ? "" : "s");
+  }
+  std::cout << "\n";
+  if (report.files == 0) std::cout << "no test files found\n";
+  return failed || report.failed_files || report.files == 0 ? 1 : 0;
 }
 
 // The config for commands that talk to Redis: the given file, else the default path when it
@@ -333,6 +376,33 @@ int RunInspect(const app::Config& cfg, const std::string& customer) {
   return 0;
 }
 
+CLI::App* AddSimulate(CLI::App& app, SimulateArgs& sim) {
+  auto* simulate = app.add_subcommand(
+      "simulate", "run the flows over a timeline of events on a virtual clock (no Redis, no SMTP)");
+  simulate->add_option("--flows", sim.flows_dir, "flows directory")->required();
+  simulate->add_option("--events", sim.events_file, "timeline: one JSON event per line")
+      ->required();
+  simulate->add_flag("--json", sim.json, "one JSON object per line");
+  simulate->add_option("--horizon", sim.horizon, "how long to run after the last event")
+      ->capture_default_str();
+  simulate->add_option("--timezone", sim.timezone, "policy.timezone")->capture_default_str();
+  simulate->add_option("--quiet-hours", sim.quiet_hours, "policy.quiet_hours, e.g. 21:00-08:00");
+  simulate->add_option("--frequency-cap", sim.frequency_cap,
+                       "policy.frequency_cap, e.g. 1/24h (at most 1 marketing mail a day)");
+  return simulate;
+}
+
+CLI::App* AddPublish(CLI::App& app, PublishArgs& pub) {
+  auto* publish = app.add_subcommand("publish", "publish one event to the right stream");
+  publish->add_option("--type", pub.type, "event type, e.g. signup")->required();
+  publish->add_option("--customer", pub.customer, "the shop's customer id")->required();
+  publish->add_option("--data", pub.data, "the event's properties as a JSON object");
+  publish->add_option("--profile", pub.profile, "customer attributes as a JSON object");
+  publish->add_option("--event-id", pub.event_id, "idempotency key");
+  publish->add_option("--ts", pub.ts, "when it happened (RFC 3339 or Unix ms)");
+  return publish;
+}
+
 CLI::App* AddPreview(CLI::App& app, app::PreviewRequest& pre) {
   auto* preview = app.add_subcommand(
       "preview", "the exact mail a send step would send a customer, as .eml and .html files");
@@ -363,35 +433,30 @@ int RunPreview(const std::string& config_path, bool explicit_path, const app::Pr
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // a lost Redis connection is an error message, not a kill
-  CLI::App app{"journeyctl: validate, simulate and draw journeyd flows"};
+  CLI::App app{"journeyctl: validate, test, simulate and draw journeyd flows"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("journeyctl ") + JOURNEYD_VERSION);
 
   std::vector<std::string> validate_paths;
   auto* validate = app.add_subcommand("validate", "check flow and template files");
-  validate->add_option("paths", validate_paths, "flow files, template files or directories")
+  validate->add_option("paths", validate_paths, "flow files, template files, directories or globs")
       ->required();
 
   SimulateArgs sim;
-  auto* simulate = app.add_subcommand(
-      "simulate", "run the flows over a timeline of events on a virtual clock (no Redis, no SMTP)");
-  simulate->add_option("--flows", sim.flows_dir, "flows directory")->required();
-  simulate->add_option("--events", sim.events_file, "timeline: one JSON event per line")
-      ->required();
-  simulate->add_flag("--json", sim.json, "one JSON object per line");
-  simulate->add_option("--horizon", sim.horizon, "how long to run after the last event")
-      ->capture_default_str();
-  simulate->add_option("--timezone", sim.timezone, "policy.timezone")->capture_default_str();
-  simulate->add_option("--quiet-hours", sim.quiet_hours, "policy.quiet_hours, e.g. 21:00-08:00");
-  simulate->add_option("--frequency-cap", sim.frequency_cap,
-                       "policy.frequency_cap, e.g. 1/24h (at most 1 marketing mail a day)");
+  auto* simulate = AddSimulate(app, sim);
 
-  std::string graph_file, graph_format = "dot";
-  auto* graph = app.add_subcommand("graph", "draw a flow (Graphviz DOT or Mermaid)");
-  graph->add_option("flow", graph_file, "a flow file")->required();
+  std::vector<std::string> graph_paths;
+  std::string graph_format = "dot";
+  auto* graph = app.add_subcommand("graph", "draw flows (Graphviz DOT or Mermaid)");
+  graph->add_option("flows", graph_paths, "flow files, folders or globs")->required();
   graph->add_option("--format", graph_format, "dot or mermaid")
       ->check(CLI::IsMember({"dot", "mermaid"}))
       ->capture_default_str();
+
+  std::vector<std::string> test_paths = {"flows/tests/"};
+  auto* test = app.add_subcommand(
+      "test", "run flow tests (YAML files) on a virtual clock; exit 1 on any failure");
+  test->add_option("paths", test_paths, "test files, folders or globs")->capture_default_str();
 
   std::string config_path = "/etc/journeyd/journeyd.yaml";
   auto* config_opt =
@@ -399,13 +464,7 @@ int main(int argc, char** argv) {
           ->capture_default_str();
 
   PublishArgs pub;
-  auto* publish = app.add_subcommand("publish", "publish one event to the right stream");
-  publish->add_option("--type", pub.type, "event type, e.g. signup")->required();
-  publish->add_option("--customer", pub.customer, "the shop's customer id")->required();
-  publish->add_option("--data", pub.data, "the event's properties as a JSON object");
-  publish->add_option("--profile", pub.profile, "customer attributes as a JSON object");
-  publish->add_option("--event-id", pub.event_id, "idempotency key");
-  publish->add_option("--ts", pub.ts, "when it happened (RFC 3339 or Unix ms)");
+  auto* publish = AddPublish(app, pub);
 
   std::string inspect_id;
   auto* inspect = app.add_subcommand(
@@ -429,7 +488,8 @@ int main(int argc, char** argv) {
   }
   if (*validate) return RunValidate(validate_paths);
   if (*simulate) return RunSimulate(sim);
-  if (*graph) return RunGraph(graph_file, graph_format);
+  if (*graph) return RunGraph(graph_paths, graph_format);
+  if (*test) return RunTest(test_paths);
   if (*preview) return RunPreview(config_path, config_opt->count() > 0, pre);
   if (*publish || *inspect) {
     auto cfg = ToolConfig(config_path, config_opt->count() > 0);

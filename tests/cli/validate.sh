@@ -6,6 +6,18 @@ fail() { echo "FAIL: $*"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 out=$("$CTL" validate flows/) || fail "shipped flows do not validate: $out"
+# A glob, quoted so that journeyctl expands it, and one that matches nothing.
+out=$("$CTL" validate 'flows/*.yaml' 'flows/templates/nl/*.yaml') || fail "glob: $out"
+out=$("$CTL" validate 'flows/nothing*.yaml'); rc=$?
+[ "$rc" = 1 ] || fail "a glob without matches: expected exit 1, got $rc"
+grep -qF 'flows/nothing*.yaml: error: no such file or directory' <<<"$out" || fail "glob error: $out"
+# A tests/ folder holds flow tests: validate reads them as such.
+out=$("$CTL" validate flows/tests/ flows/tests/winback.yaml) || fail "flow tests: $out"
+mkdir -p "$tmp/t/tests" && cp tests/fixtures/flow_tests/malformed.yaml "$tmp/t/tests/"
+out=$("$CTL" validate "$tmp/t/tests/"); rc=$?
+[ "$rc" = 1 ] || fail "malformed flow test: expected exit 1, got $rc"
+grep -qF "$tmp/t/tests/malformed.yaml:7:9: error: unknown key 'evnt' in an event" <<<"$out" ||
+  fail "flow test not read as one: $out"
 
 mkdir -p "$tmp/flows/templates"
 cat > "$tmp/flows/broken.yaml" <<'YAML'

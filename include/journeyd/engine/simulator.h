@@ -2,6 +2,7 @@
 // prints and what the flow tests assert on. No Redis, no SMTP; the same engine::Step.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -14,6 +15,10 @@ struct SimulationOptions {
   Duration horizon = 400 * kDay;  // after the last event
   bool roundtrip_state = false;   // encode/decode every state after each step (as production)
   size_t max_records = 10'000'000;
+  // Called once for each of `observe_at` (in time order) with every customer's state as it
+  // is at that moment: after everything due at or before it, before anything later.
+  std::vector<TimePoint> observe_at;
+  std::function<void(TimePoint, const std::map<std::string, CustomerState>&)> observe;
 };
 
 struct SimulationResult {

@@ -54,6 +54,7 @@ struct Trigger {
   std::string date_attribute;
   bool yearly = false;      // every: year
   Duration offset{0};       // offset: -14d
+  std::string offset_text;  // the offset as the flow wrote it ("-14d"), for diagrams
   int at_minutes = 9 * 60;  // at: "09:00", local time of day in the customer's zone
   Expr when;                // both kinds: optional condition
   SourceLocation where;
@@ -88,6 +89,7 @@ struct Step {
   std::vector<std::pair<std::string, Literal>> vars;  // sorted by name
   // kWait
   Duration wait{0};
+  std::string wait_text;  // as the flow wrote it ("180d", not "25w5d"), for diagrams
   // kWaitUntil
   Expr until_date;                // empty: from now
   std::optional<int> at_minutes;  // local time of day
@@ -95,6 +97,7 @@ struct Step {
   // kWaitFor
   EventMatch wait_event;
   Duration timeout{0};
+  std::string timeout_text;  // as written, like wait_text
   int32_t on_event = kEnd;
   int32_t on_timeout = kEnd;
   // kIf

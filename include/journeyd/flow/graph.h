@@ -2,12 +2,17 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "journeyd/flow/flow.h"
 
 namespace journeyd::flow {
 
 std::string ToDot(const Flow& flow);
+// Mermaid that GitHub's Markdown renders as it is (in a ```mermaid block): every label
+// quoted, its special characters as entity codes.
 std::string ToMermaid(const Flow& flow);
+// Several flows in one chart, a subgraph each.
+std::string ToMermaid(const std::vector<Flow>& flows);
 
 }  // namespace journeyd::flow

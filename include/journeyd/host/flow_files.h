@@ -11,6 +11,15 @@
 
 namespace journeyd::host {
 
+// The paths a command line names: each file or folder as given, each glob ("flows/*.yaml",
+// quoted so that the shell leaves it to us) as its matches in order. A glob that matches
+// nothing is kept as it is, so that the error about it names it.
+std::vector<std::string> ExpandPaths(const std::vector<std::string>& patterns);
+
+// `journeyctl graph PATH...`: the flow files the paths name: files as given, a folder's
+// *.yaml / *.yml (its flows), globs expanded.
+std::vector<std::string> FlowFilesOf(const std::vector<std::string>& paths);
+
 // Reads a file of at most 1 MiB; a file that cannot be read comes back with its `error` set.
 flow::SourceFile ReadSourceFile(const std::string& path);
 
@@ -18,8 +27,10 @@ flow::SourceFile ReadSourceFile(const std::string& path);
 // from `dir`/templates/*.yaml and `dir`/templates/<locale>/*.yaml.
 flow::LoadResult LoadFlowDirectory(const std::string& dir);
 
-// `journeyctl validate PATH...`: each path is a flows directory, a flow file (its templates
-// are looked up in templates/ beside it), a templates directory or a template file.
+// `journeyctl validate PATH...`: each path (or glob, see ExpandPaths) is a flows directory, a
+// flow file (its templates are looked up in templates/ beside it), a templates directory or a
+// template file, or a flow tests folder (named tests/) or a file in it, whose files are read as
+// flow tests (flow_tests.h).
 Diagnostics ValidatePaths(const std::vector<std::string>& paths);
 
 // Compiles one flow file; its templates are looked up in templates/ beside it.

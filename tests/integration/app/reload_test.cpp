@@ -129,7 +129,7 @@ TEST_F(Reload, AnAddedStepIsUsedAfterSighup) {
 
   Edit("welcome.yaml", kFirstSteps, kNewFirstStep);
   std::string log = Hup();
-  EXPECT_NE(log.find("reloaded 5 flow(s)"), std::string::npos) << log;
+  EXPECT_NE(log.find("reloaded 6 flow(s)"), std::string::npos) << log;
   EXPECT_NE(log.find("welcome changed"), std::string::npos) << log;
   EXPECT_EQ(log.find("winback changed"), std::string::npos) << log;
 
@@ -231,7 +231,7 @@ TEST_F(Reload, LogLevelFollowsTheConfigFile) {
   WriteConfig("info");
   std::string log = Hup();
   // The outcome is an info line: there only because the new level was applied first.
-  EXPECT_NE(log.find("info reloaded 5 flow(s)"), std::string::npos) << log;
+  EXPECT_NE(log.find("info reloaded 6 flow(s)"), std::string::npos) << log;
   EXPECT_TRUE(StampedLine(log, "info reloaded")) << log;
 
   // A config that does not load refuses the reload and keeps the level (info).

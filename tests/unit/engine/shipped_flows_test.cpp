@@ -1,7 +1,8 @@
-// The five shipped flows, driven through each of their branches with events and time.
+// The six shipped flows, driven through each of their branches with events and time.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "journeyd/engine/render.h"
 #include "test_support.h"
 
 namespace journeyd::engine::testing {
@@ -238,6 +239,73 @@ TEST(PointsExpiry, NoPointsNoMail) {
                         R"("profile":{"email":"d@example.com","email_opt_in":true,"points":0,)"
                         R"("points_expire_at":"2026-09-30"}})")});
   EXPECT_TRUE(SendsOf(r, "c1", "points_expiry").empty());
+}
+
+// ---- review request --------------------------------------------------------------------
+
+std::string TeaOrder(const std::string& locale) {
+  return R"({"type":"purchase","customer_id":"c1","ts":"2026-04-01T14:00:00Z","event_id":"o1",)"
+         R"("data":{"order_id":"o1","total":80,"items":[{"sku":"T1","name":"Cast-iron teapot"},)"
+         R"({"sku":"T2","name":"Oak <tray>"},{"sku":"T3"}]},)"
+         R"("profile":{"email":"sanne@example.com","first_name":"Sanne","email_opt_in":true,)"
+         R"("locale":")" +
+         locale + R"("}})";
+}
+
+TEST(ReviewRequest, AsksAboutTheBoughtItemsByNameInTheCustomersLanguage) {
+  for (const std::string locale : {"en", "nl"}) {
+    auto r = RunFlows({Ev(TeaOrder(locale))}, SystemPolicy(), 30 * kDay);
+    const SendJob* request = nullptr;
+    for (const auto& s : r.sends) {
+      if (s.flow == "review_request" && s.step == "request") request = &s;
+    }
+    ASSERT_NE(request, nullptr) << locale;
+    EXPECT_EQ(request->at, T("2026-04-08T14:00:00Z"));
+    const std::string said = locale == "nl" ? "Je bestelde onlangs Cast-iron teapot, Oak <tray>."
+                                            : "You recently ordered Cast-iron teapot, Oak <tray>.";
+    EXPECT_NE(request->text.find(said), std::string::npos) << request->text;
+    EXPECT_NE(request->html.find("Cast-iron teapot, Oak &lt;tray&gt;."), std::string::npos)
+        << request->html;
+    // The daemon renders the job later from the values it kept: the same mail.
+    SendJob later = *request;
+    later.subject = later.text = later.html = "";
+    std::string err;
+    ASSERT_TRUE(RenderSendJob(ShippedFlows()->templates(), later, &err)) << err;
+    EXPECT_EQ(later.text, request->text);
+    EXPECT_EQ(later.html, request->html);
+  }
+}
+
+TEST(ReviewRequest, WithoutItemNamesTheMailStillReads) {
+  auto r = RunFlows(
+      {Ev(R"({"type":"purchase","customer_id":"c1","ts":"2026-04-01T14:00:00Z","data":{"total":9},)" +
+          kOptedIn + "}")},
+      SystemPolicy(), 30 * kDay);
+  auto sends = SendsOf(r, "c1", "review_request");
+  ASSERT_EQ(Steps(sends), (std::vector<std::string>{"request", "reminder"}));
+  for (const auto& s : r.sends) {
+    if (s.step == "request") {
+      EXPECT_NE(s.text.find("You recently ordered from us."), std::string::npos) << s.text;
+    }
+  }
+}
+
+TEST(ReviewRequest, AReviewIsThankedWithTheCodeAndEndsTheRequests) {
+  auto r = RunFlows(
+      {Ev(TeaOrder("en")),
+       Ev(R"({"type":"order_delivered","customer_id":"c1","ts":"2026-04-03T09:00:00Z"})"),
+       Ev(R"({"type":"review_submitted","customer_id":"c1","ts":"2026-04-07T09:00:00Z"})")},
+      SystemPolicy(), 60 * kDay);
+  auto sends = SendsOf(r, "c1", "review_request");
+  ASSERT_EQ(Steps(sends), (std::vector<std::string>{"request", "thanks"}));
+  EXPECT_EQ(sends[0].at, T("2026-04-06T09:00:00Z"));  // 3 days after the delivery
+  for (const auto& s : r.sends) {
+    if (s.step == "thanks") {
+      EXPECT_NE(s.text.find("REVIEW10"), std::string::npos) << s.text;
+    }
+  }
+  auto conv = RecordsOf(r, "c1", Record::Kind::kConvert, "review_request");
+  EXPECT_EQ(conv.size(), 1u);
 }
 
 // ---- policy ---------------------------------------------------------------------------

@@ -52,7 +52,7 @@ TEST(FlowFixtures, ShippedFlowsValidate) {
   std::set<std::string> ids;
   for (const auto& f : loaded.flows->flows()) ids.insert(f.id);
   EXPECT_EQ(ids, (std::set<std::string>{"abandoned_cart", "birthday", "points_expiry", "welcome",
-                                        "winback"}));
+                                        "review_request", "winback"}));
 }
 
 TEST(FlowFixtures, ValidFixturesHaveNoErrors) {
