@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <thread>
 
 namespace journeyd::bench {
@@ -21,19 +23,70 @@ namespace fs = std::filesystem;
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  const size_t mid = v.size() / 2;
+  return v.size() % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
 int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  // A listener that accepts one connection of its own and closes its end first: that end stays
+  // in TIME_WAIT on the port for a minute. The kernel hands such a port to no bind(port 0) and
+  // no connect(), so nothing else on the host takes it before the server meant for it binds
+  // it, which redis-server, smtp-sink and journeyd can (they set SO_REUSEADDR).
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  const int on = 1;
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  int client = ::socket(AF_INET, SOCK_STREAM, 0);
+  int accepted = -1;
+  int port = 0;
+  if (listener >= 0 && client >= 0 &&
+      ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+      ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::listen(listener, 1) == 0 &&
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+      ::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      (accepted = ::accept(listener, nullptr, nullptr)) >= 0) {
+    port = ntohs(addr.sin_port);
+  }
+  for (int fd : {accepted, client, listener}) {
+    if (fd >= 0) ::close(fd);
+  }
+  return port;
+}
+
+std::optional<bool> GroupDone(store::SyncRedis& redis, const std::string& stream,
+                              std::string* err) {
+  auto info = redis.Command({"XINFO", "GROUPS", stream}, err);
+  if (!info) return std::nullopt;
+  if (info->is_error() || info->elements.empty()) return false;  // no stream or group yet
+  const store::Reply* pending = nullptr;
+  const store::Reply* lag = nullptr;
+  const store::Reply* delivered = nullptr;
+  const auto& g = info->elements[0].elements;
+  for (size_t i = 0; i + 1 < g.size(); i += 2) {
+    if (g[i].str == "pending") pending = &g[i + 1];
+    if (g[i].str == "lag") lag = &g[i + 1];
+    if (g[i].str == "last-delivered-id") delivered = &g[i + 1];
+  }
+  if (!pending || !lag || !delivered) {
+    *err = "XINFO GROUPS " + stream + " has no pending, lag or last-delivered-id";
+    return std::nullopt;
+  }
+  if (pending->integer != 0) return false;
+  if (lag->type == store::Reply::Type::kInteger) return lag->integer == 0;
+  // A nil lag: Redis cannot tell (entries deleted or trimmed past the group). The group has
+  // read everything when it has been handed the stream's last entry.
+  auto s = redis.Command({"XINFO", "STREAM", stream}, err);
+  if (!s) return std::nullopt;
+  for (size_t i = 0; i + 1 < s->elements.size(); i += 2) {
+    if (s->elements[i].str == "last-generated-id") {
+      return s->elements[i + 1].str == delivered->str;
+    }
+  }
+  *err = "XINFO STREAM " + stream + " has no last-generated-id";
+  return std::nullopt;
 }
 
 bool WaitForPort(int port, int timeout_ms) {
@@ -55,6 +108,12 @@ std::string SelfDir() {
   std::error_code ec;
   auto p = fs::read_symlink("/proc/self/exe", ec);
   return ec ? "." : p.parent_path().string();
+}
+
+std::string ExitText(int status) {
+  if (WIFEXITED(status)) return "exited " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status));
+  return "ended with wait status " + std::to_string(status);
 }
 
 bool Process::Start(const std::vector<std::string>& argv, const std::vector<std::string>& env,
@@ -109,7 +168,7 @@ TempDir::~TempDir() {
   if (path_ != "/tmp") fs::remove_all(path_, ec);
 }
 
-RedisProc::RedisProc(const std::string& dir) : port_(FreeLoopbackPort()) {
+RedisProc::RedisProc(const std::string& dir) : port_(FreeLoopbackPort()), dir_(dir) {
   proc_.Start({"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir,
                "--save", "", "--appendonly", "no", "--loglevel", "warning"},
               {}, dir + "/redis.log");
@@ -121,7 +180,12 @@ std::unique_ptr<store::SyncRedis> RedisProc::Client() const {
   o.port = port_;
   o.command_timeout = Duration{60000};
   std::string err;
-  return store::SyncRedis::Connect(o, &err);
+  auto c = store::SyncRedis::Connect(o, &err);
+  if (!c) {
+    std::cerr << "cannot connect to redis-server on port " << port_ << ": " << err
+              << " (its log: " << dir_ << "/redis.log)\n";
+  }
+  return c;
 }
 
 int64_t RedisProc::UsedMemory() const {
@@ -163,9 +227,18 @@ PostfixTools FindPostfixTools(const std::string& cache_dir) {
   return t;
 }
 
+std::string DefaultCacheDir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg == '/') return std::string(xdg) + "/journeyd-bench";
+  const char* home = std::getenv("HOME");
+  if (home && *home == '/') return std::string(home) + "/.cache/journeyd-bench";
+  return (fs::temp_directory_path() / "journeyd-bench-cache").string();
+}
+
 int StartSmtpSink(const PostfixTools& tools, const std::string& dir, Process* sink) {
   const int port = FreeLoopbackPort();
-  std::vector<std::string> argv = {tools.sink};
+  // -c: the counts on stdout (into sink.log), which SinkMessages reads.
+  std::vector<std::string> argv = {tools.sink, "-c"};
   if (::geteuid() == 0) {
     argv.push_back("-u");
     argv.push_back("nobody");
@@ -174,6 +247,16 @@ int StartSmtpSink(const PostfixTools& tools, const std::string& dir, Process* si
   argv.push_back("1024");
   sink->Start(argv, tools.Env(), dir + "/sink.log");
   return WaitForPort(port, 5000) ? port : 0;
+}
+
+int64_t SinkMessages(const std::string& dir) {
+  std::ifstream in(dir + "/sink.log", std::ios::binary | std::ios::ate);
+  if (!in) return -1;
+  const std::streamoff size = in.tellg();
+  in.seekg(std::max<std::streamoff>(0, size - 256));
+  std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto at = tail.rfind("mesg=");
+  return at == std::string::npos ? 0 : std::atoll(tail.c_str() + at + 5);
 }
 
 std::string SmtpConfig(int port, int connections, const std::string& dir) {

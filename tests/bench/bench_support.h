@@ -11,10 +11,20 @@
 
 namespace journeyd::bench {
 
+// The middle value; of an even count, the mean of the two middle ones. 0 when empty.
 double Median(std::vector<double> v);
+// A loopback port that no other socket is handed until a server binds it (see the .cpp); 0 when
+// none could be had.
 int FreeLoopbackPort();
+// True when `stream`'s first consumer group has read and acknowledged every entry; false while
+// it has not, or when there is no such stream or group yet; nullopt (and `err`) when Redis
+// cannot be asked. A nil lag (Redis cannot count it after entries were trimmed) is not read as
+// 0: the group's last delivered id is compared with the stream's last id instead.
+std::optional<bool> GroupDone(store::SyncRedis& redis, const std::string& stream, std::string* err);
 bool WaitForPort(int port, int timeout_ms);
-std::string SelfDir();  // the directory of this executable (journeyd sits beside it)
+std::string SelfDir();
+// A wait status in words: "exited 0", "exited 3", "was killed by signal 9".
+std::string ExitText(int status);  // the directory of this executable (journeyd sits beside it)
 
 // A child process, killed (SIGTERM, then SIGKILL) when the object goes away.
 class Process {
@@ -54,6 +64,7 @@ class RedisProc {
 
  private:
   int port_;
+  std::string dir_;
   Process proc_;
 };
 
@@ -64,9 +75,15 @@ struct PostfixTools {
   std::vector<std::string> Env() const;
 };
 PostfixTools FindPostfixTools(const std::string& cache_dir);
+// Where Postfix's tools are unpacked unless --cache-dir says otherwise: a user's cache folder
+// ($XDG_CACHE_HOME/journeyd-bench, else ~/.cache/journeyd-bench), never the install prefix.
+std::string DefaultCacheDir();
 
 // Starts smtp-sink on a free loopback port with its log in `dir`: the port, or 0.
 int StartSmtpSink(const PostfixTools& tools, const std::string& dir, Process* sink);
+// The number of messages the sink started in `dir` has received so far (its -c counter in
+// sink.log), -1 when there is no log.
+int64_t SinkMessages(const std::string& dir);
 
 // The `smtp:` config section for journeyd: to the sink on `port`, or files in `dir` when 0.
 std::string SmtpConfig(int port, int connections, const std::string& dir);

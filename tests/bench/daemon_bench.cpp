@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -37,24 +39,34 @@ int64_t NowMs() {
       .count();
 }
 
-// redis-benchmark's pipelined XADD rate on the server: the ceiling the figures divide by.
+// redis-benchmark's pipelined XADD rate on the server: the ceiling the figures divide by. 0,
+// with the reason on stderr, when it could not be measured (the bench then stops: a ratio over
+// a ceiling that was not measured means nothing).
 double XaddCeiling(int port, int requests) {
   std::string cmd = fmt::format(
       "redis-benchmark -h 127.0.0.1 -p {} -n {} -P 64 -q XADD journeyd:bench '*' type purchase "
-      "customer_id c1 data '{{\"total\":42.5}}' 2>/dev/null",
+      "customer_id c1 data '{{\"total\":42.5}}' 2>&1",
       port, requests);
   FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return 0;
+  if (!p) {
+    std::cerr << "XADD ceiling: cannot run redis-benchmark: " << std::strerror(errno) << "\n";
+    return 0;
+  }
   std::string out;
   char buf[512];
   while (std::fgets(buf, sizeof buf, p)) out += buf;
-  ::pclose(p);
+  const int status = ::pclose(p);
   // "XADD ...: 512820.52 requests per second, p50=..." (the last such figure wins)
   double rate = 0;
   for (size_t at = out.find(" requests per second"); at != std::string::npos;
        at = out.find(" requests per second", at + 1)) {
     size_t start = out.rfind(' ', at - 1);
     rate = std::atof(out.c_str() + (start == std::string::npos ? 0 : start + 1));
+  }
+  if (status != 0 || !(rate > 0)) {
+    std::cerr << fmt::format("XADD ceiling: redis-benchmark {} and gave no rate; it said:\n{}\n",
+                             ExitText(status), out);
+    return 0;
   }
   return rate;
 }
@@ -81,15 +93,9 @@ bool Preload(store::SyncRedis& redis, int customers, int partitions, std::string
 bool Drained(store::SyncRedis& redis, int partitions) {
   std::string err;
   for (int p = 0; p < partitions; ++p) {
-    auto info = redis.Command({"XINFO", "GROUPS", store::Keys(kPrefix, p).events()}, &err);
-    if (!info || info->elements.empty()) return false;
-    int64_t pending = -1, lag = -1;
-    const auto& g = info->elements[0].elements;
-    for (size_t i = 0; i + 1 < g.size(); i += 2) {
-      if (g[i].str == "pending") pending = g[i + 1].integer;
-      if (g[i].str == "lag") lag = g[i + 1].integer;
-    }
-    if (pending != 0 || lag != 0) return false;
+    auto done = GroupDone(redis, store::Keys(kPrefix, p).events(), &err);
+    if (!done) std::cerr << "drained? " << err << "\n";
+    if (!done.value_or(false)) return false;
   }
   return true;
 }
@@ -244,10 +250,11 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
     TempDir tmp;
     RedisProc redis(tmp.path());
     auto client = redis.Client();
-    if (!client) return std::nullopt;
+    if (!client) return std::nullopt;  // Client() said why
     std::string err;
     double before = RedisCpuSeconds(*client);
     ceilings.push_back(XaddCeiling(redis.port(), o.customers));
+    if (ceilings.back() <= 0) return std::nullopt;
     xadd_redis_us.push_back((RedisCpuSeconds(*client) - before) * 1e6 / o.customers);
     client->Command({"FLUSHALL"}, &err);
     const int64_t baseline = redis.UsedMemory();
@@ -276,6 +283,7 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
     const int64_t waiting = Waiting(*client, o.partitions);
     if (waiting != o.customers) {
       fig.note += fmt::format(" {} of {} customers have a timer;", waiting, o.customers);
+      fig.complete = false;
     }
 
     // Memory per waiting customer: the events are consumed; drop them as trimming would.
@@ -286,6 +294,7 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
 
     // The ceiling again, next to the timer phase (its stream dropped afterwards).
     timer_ceilings.push_back(XaddCeiling(redis.port(), o.customers));
+    if (timer_ceilings.back() <= 0) return std::nullopt;
     client->Command({"DEL", "journeyd:bench"}, &err);
 
     // Timers: virtual time moved 181 days on, so every win-back wait is due at once.
@@ -327,6 +336,7 @@ std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& o) {
     });
     if (queued < o.customers) {
       fig.note += fmt::format(" timers queued {} of {} mails;", queued, o.customers);
+      fig.complete = false;
     }
   }
   fig.xadd_ceiling = Median(ceilings);
@@ -351,7 +361,7 @@ std::optional<LatenessFigures> RunLatenessBench(double rate, double timer_rate, 
   TempDir tmp;
   RedisProc redis(tmp.path());
   auto client = redis.Client();
-  if (!client) return std::nullopt;
+  if (!client) return std::nullopt;  // Client() said why
   // The shipped flows, and the tick flow beside them.
   const std::string flows = tmp.path() + "/flows";
   std::filesystem::copy(flows_dir, flows, std::filesystem::copy_options::recursive);
@@ -403,8 +413,9 @@ std::optional<LatenessFigures> RunLatenessBench(double rate, double timer_rate, 
       }
     }
   };
-  const int per_slice = std::max(1, static_cast<int>(rate / 100));
-  const int ticks_per_slice = std::clamp(static_cast<int>(timer_rate / 100), 1, per_slice);
+  const int per_slice = std::max(1, static_cast<int>(std::lround(rate / 100)));
+  const int ticks_per_slice =
+      std::clamp(static_cast<int>(std::lround(timer_rate / 100)), 1, per_slice);
   const double redis_cpu = RedisCpuSeconds(*client);
   auto start = Clock::now();
   int n = 0, ticks = 0;
@@ -430,14 +441,19 @@ std::optional<LatenessFigures> RunLatenessBench(double rate, double timer_rate, 
       }
     }
     auto replies = client->Pipeline(cmds, &err);
-    if (!replies) return std::nullopt;
+    if (!replies) {
+      std::cerr << "lateness: publishing failed: " << err << "\n";
+      return std::nullopt;
+    }
     for (size_t k = 0; k < ids.size(); ++k) {
       if (!ids[k].empty()) due[ids[k]] = std::atoll((*replies)[k].str.c_str()) + 2000;
     }
     if (slice % 10 == 9) collect();
+    // Behind the schedule this returns at once: the rate reached, below, shows it.
     auto next = start + std::chrono::milliseconds(10 * (slice + 1));
     std::this_thread::sleep_until(next);
   }
+  const double published_secs = Since(start);
   // Wait for the last mails.
   auto deadline = Clock::now() + std::chrono::seconds(60);
   while (Clock::now() < deadline && static_cast<int>(late.size()) < ticks) {
@@ -448,10 +464,15 @@ std::optional<LatenessFigures> RunLatenessBench(double rate, double timer_rate, 
   fig.daemon_us = CpuSeconds(daemon.pid()) * 1e6 / n;
   fig.redis_us = (RedisCpuSeconds(*client) - redis_cpu) * 1e6 / n;
   daemon.Stop();
-  fig.rate = per_slice * 100.0;
-  fig.timer_rate = ticks_per_slice * 100.0;
+  fig.target_rate = rate;
+  fig.rate = n / published_secs;
+  fig.timer_rate = ticks / published_secs;
+  fig.ticks = ticks;
   fig.timers = static_cast<int>(late.size());
-  if (late.empty()) return std::nullopt;
+  if (late.empty()) {
+    std::cerr << "lateness: none of the " << ticks << " tick mails was queued within a minute\n";
+    return std::nullopt;
+  }
   std::sort(late.begin(), late.end());
   fig.p50_ms = late[late.size() / 2];
   fig.p99_ms = late[std::min(late.size() - 1, late.size() * 99 / 100)];
@@ -467,9 +488,12 @@ std::optional<double> RunRssBench(const std::string& flows_dir, int customers, i
   TempDir tmp;
   RedisProc redis(tmp.path());
   auto client = redis.Client();
-  if (!client) return std::nullopt;
+  if (!client) return std::nullopt;  // Client() said why
   std::string err;
-  if (!Preload(*client, customers, partitions, &err)) return std::nullopt;
+  if (!Preload(*client, customers, partitions, &err)) {
+    std::cerr << "rss: preloading the events failed: " << err << "\n";
+    return std::nullopt;
+  }
   std::string config = tmp.path() + "/journeyd.yaml";
   WriteConfig(config, redis.port(), partitions, std::filesystem::absolute(flows_dir).string(), 1,
               "smtp: { mode: file, dir: \"" + tmp.path() + "/mail\" }\n");

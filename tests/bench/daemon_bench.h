@@ -29,6 +29,9 @@ struct DaemonFigures {
   // Redis's INFO commandstats of the last run's ingest and timer phases, per item: one line
   // per command (calls and microseconds of execution per event or timer).
   std::string ingest_commands, timers_commands;
+  // False when a run left customers without a timer or fired fewer mails than customers: the
+  // rates then count work that was not all done (the note says what).
+  bool complete = true;
   std::string note;
 };
 
@@ -43,9 +46,11 @@ struct DaemonBenchOptions {
 std::optional<DaemonFigures> RunDaemonBench(const DaemonBenchOptions& options);
 
 struct LatenessFigures {
-  double rate = 0;        // events per second offered
-  double timer_rate = 0;  // of which ticks, each coming back as a timer
-  int timers = 0;         // timers measured
+  double target_rate = 0;  // events per second asked for
+  double rate = 0;         // events per second reached: published ÷ the publishing's seconds
+  double timer_rate = 0;   // of which ticks reached, each coming back as a timer
+  int ticks = 0;           // ticks published
+  int timers = 0;          // timers measured (their mails seen within a minute)
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
   double daemon_us = 0, redis_us = 0;  // CPU per event offered (journeyd, redis-server)
   std::string note;

@@ -54,6 +54,168 @@ engine::SendJob SampleJob(const flow::FlowSet& flows) {
   return d.sends.empty() ? engine::SendJob{} : d.sends[0];
 }
 
+// Sink counts, then the three senders, each into the same sink.
+// Waits until the sink in `dir` has received `want` more messages than `before` (the count
+// arrives a moment after the last 250); the number it received, counted from `before`.
+int64_t SinkReceived(const std::string& dir, int64_t before, int64_t want) {
+  int64_t got = SinkMessages(dir) - before;
+  for (int i = 0; i < 200 && got < want; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    got = SinkMessages(dir) - before;
+  }
+  return got;
+}
+
+// 1. Postfix's smtp-source, the peer: the same message (from a file: it adds CRLF and
+// dot-stuffs). Its rate, or nullopt when it failed or the sink did not receive every mail.
+std::optional<double> RunSmtpSource(const PostfixTools& postfix, const std::string& data,
+                                    const std::string& dir, int sink_port, int messages,
+                                    int connections) {
+  std::string file = dir + "/sample.txt";
+  std::ofstream out(file, std::ios::binary);
+  std::string lf = data;
+  for (size_t at; (at = lf.find("\r\n")) != std::string::npos;) lf.replace(at, 2, "\n");
+  out << lf;
+  out.close();
+  const int64_t before = SinkMessages(dir);
+  Process source;
+  auto start = Clock::now();
+  source.Start({postfix.source, "-d", "-s", std::to_string(connections), "-m",
+                std::to_string(messages), "-F", file, "-f", "news@shop.example", "-t",
+                "anna@example.com", "127.0.0.1:" + std::to_string(sink_port)},
+               postfix.Env(), dir + "/source.log");
+  int status = 0;
+  ::waitpid(source.pid(), &status, 0);
+  const double secs = Since(start);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::ifstream log(dir + "/source.log");
+    std::cerr << "smtp: smtp-source " << ExitText(status) << ":\n" << log.rdbuf() << "\n";
+    return std::nullopt;
+  }
+  const int64_t got = SinkReceived(dir, before, messages);
+  if (got != messages) {
+    std::cerr << fmt::format("smtp: smtp-sink received {} of smtp-source's {} mails\n", got,
+                             messages);
+    return std::nullopt;
+  }
+  return messages / secs;
+}
+
+// 2. Our SMTP client alone: every message handed to the pool at once.
+std::optional<double> RunClient(const mail::BuiltMessage& built, const std::string& dir,
+                                int sink_port, int messages, int connections) {
+  asio::io_context io;
+  mail::SmtpOptions o;
+  o.port = sink_port;
+  o.tls = mail::SmtpTls::kNone;
+  o.connections = connections;
+  mail::SmtpPool pool(io.get_executor(), o);
+  const int64_t before = SinkMessages(dir);
+  int ok = 0, left = messages;
+  auto start = Clock::now();
+  for (int i = 0; i < messages; ++i) {
+    asio::co_spawn(io, pool.Send(built.envelope_from, built.envelope_to, built.data),
+                   [&](std::exception_ptr, mail::SmtpResult r) {
+                     ok += r.sent();
+                     if (--left == 0) io.stop();
+                   });
+  }
+  io.run();
+  const double secs = Since(start);
+  const int64_t got = SinkReceived(dir, before, messages);
+  if (ok != messages || got != messages) {
+    std::cerr << fmt::format(
+        "smtp: our client had {} of {} mails accepted; smtp-sink received {}\n", ok, messages, got);
+    return std::nullopt;
+  }
+  return messages / secs;
+}
+
+// Send jobs for `messages` customers written into partition 0's outbox.
+bool FillOutbox(store::SyncRedis& client, const engine::SendJob& job, int messages) {
+  store::Keys keys("journeyd", 0);
+  std::vector<std::vector<std::string>> batch;
+  std::string err;
+  for (int i = 0; i < messages; ++i) {
+    engine::SendJob j = job;
+    j.customer_id = fmt::format("c{}", i);
+    j.job_id = fmt::format("{:016x}", 0x1000000ull + static_cast<uint64_t>(i));
+    std::vector<std::string> cmd = {"XADD", keys.outbox(), "*"};
+    for (auto& f : store::OutboxFields(j)) cmd.push_back(std::move(f));
+    batch.push_back(std::move(cmd));
+    if (batch.size() == 1000 || i + 1 == messages) {
+      if (!client.Pipeline(batch, &err)) {
+        std::cerr << "smtp: filling the outbox failed: " << err << "\n";
+        return false;
+      }
+      batch.clear();
+    }
+  }
+  return true;
+}
+
+// What is left of partition 0's outbox: "" when every job was settled as sent (nothing unread,
+// unacknowledged, waiting for a retry or dead), else what is left.
+std::string OutboxLeft(store::SyncRedis& client) {
+  store::Keys keys("journeyd", 0);
+  std::string err, left;
+  auto done = GroupDone(client, keys.outbox(), &err);
+  if (!done) return "cannot read the outbox group: " + err;
+  if (!*done) left += " jobs unread or unacknowledged;";
+  for (const auto& [what, cmd] :
+       {std::pair{"waiting for a retry", std::vector<std::string>{"ZCARD", keys.retry()}},
+        std::pair{"dead", std::vector<std::string>{"XLEN", keys.dead()}}}) {
+    auto r = client.Command(cmd, &err);
+    if (!r) return "cannot read " + cmd[1] + ": " + err;
+    if (r->integer > 0) left += fmt::format(" {} {};", r->integer, what);
+  }
+  return left;
+}
+
+// 3. The real journeyd: jobs preloaded in the outbox, drained into the sink. Its rate counts
+// the mails the sink received once the outbox settled every job as sent; nullopt when it did
+// not deliver them all within ten minutes.
+std::optional<double> RunDaemon(const engine::SendJob& job, const std::string& flows_dir,
+                                const std::string& dir, int sink_port, int messages,
+                                int connections) {
+  RedisProc redis(dir);
+  auto client = redis.Client();
+  if (!client || !FillOutbox(*client, job, messages)) return std::nullopt;
+  std::string config = dir + "/journeyd.yaml";
+  std::ofstream(config) << "redis: { port: " << redis.port() << ", partitions: 1 }\n"
+                        << "flows: { dir: \"" << flows_dir << "\" }\n"
+                        << SmtpConfig(sink_port, connections, dir)
+                        << "admin: { listen: \"127.0.0.1:" << FreeLoopbackPort() << "\" }\n"
+                        << "log: { level: warn }\n";
+  const int64_t before = SinkMessages(dir);
+  Process daemon;
+  auto start = Clock::now();
+  daemon.Start({SelfDir() + "/journeyd", "-c", config}, {}, dir + "/journeyd.log");
+  std::string left = "nothing checked";
+  while (!left.empty() && Since(start) < 600) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    int status = 0;
+    if (::waitpid(daemon.pid(), &status, WNOHANG) == daemon.pid()) {
+      std::ifstream log(dir + "/journeyd.log");
+      std::cerr << "smtp: journeyd exited:\n" << log.rdbuf() << "\n";
+      return std::nullopt;
+    }
+    // The sink's count first: the outbox settles a job only after its 250.
+    if (SinkMessages(dir) - before < messages) continue;
+    left = OutboxLeft(*client);
+  }
+  const double secs = Since(start);
+  daemon.Stop();
+  const int64_t got = SinkMessages(dir) - before;
+  if (!left.empty() || got != messages) {
+    std::cerr << fmt::format(
+        "smtp: journeyd did not deliver all {} mails within 10 minutes: smtp-sink received {};{}\n",
+        messages, got, left);
+    return std::nullopt;
+  }
+  return messages / secs;
+}
+
 }  // namespace
 
 std::optional<SmtpFigures> RunSmtpBench(const flow::FlowSet& flows, const PostfixTools& postfix,
@@ -69,7 +231,7 @@ std::optional<SmtpFigures> RunSmtpBench(const flow::FlowSet& flows, const Postfi
   SmtpFigures fig;
   fig.message_bytes = built->data.size();
   fig.flows_dir = std::filesystem::absolute(flows_dir).string();
-  std::vector<double> daemon_rates, client_rates, postfix_rates;
+  std::vector<double> daemon_rates, client_rates, postfix_rates, ratios;
   for (int run = 0; run < runs; ++run) {
     TempDir tmp;
     Process sink;
@@ -78,111 +240,22 @@ std::optional<SmtpFigures> RunSmtpBench(const flow::FlowSet& flows, const Postfi
       std::cerr << "smtp-sink did not start (see its log)\n";
       return std::nullopt;
     }
-
-    // 1. Postfix's smtp-source: the same message (from a file: it adds CRLF and dot-stuffs).
-    {
-      std::string file = tmp.path() + "/sample.txt";
-      std::ofstream out(file, std::ios::binary);
-      std::string lf = built->data;
-      for (size_t at; (at = lf.find("\r\n")) != std::string::npos;) lf.replace(at, 2, "\n");
-      out << lf;
-      out.close();
-      Process source;
-      auto start = Clock::now();
-      source.Start({postfix.source, "-d", "-s", std::to_string(connections), "-m",
-                    std::to_string(messages), "-F", file, "-f", "news@shop.example", "-t",
-                    "anna@example.com", "127.0.0.1:" + std::to_string(sink_port)},
-                   postfix.Env(), tmp.path() + "/source.log");
-      int status = 0;
-      ::waitpid(source.pid(), &status, 0);
-      postfix_rates.push_back(messages / Since(start));
-    }
-
-    // 2. Our SMTP client alone: every message handed to the pool at once.
-    {
-      asio::io_context io;
-      mail::SmtpOptions o;
-      o.port = sink_port;
-      o.tls = mail::SmtpTls::kNone;
-      o.connections = connections;
-      mail::SmtpPool pool(io.get_executor(), o);
-      int ok = 0, left = messages;
-      auto start = Clock::now();
-      for (int i = 0; i < messages; ++i) {
-        asio::co_spawn(io, pool.Send(built->envelope_from, built->envelope_to, built->data),
-                       [&](std::exception_ptr, mail::SmtpResult r) {
-                         ok += r.sent();
-                         if (--left == 0) io.stop();
-                       });
-      }
-      io.run();
-      client_rates.push_back(messages / Since(start));
-      if (ok != messages) fig.note += fmt::format(" client: {} of {} accepted;", ok, messages);
-    }
-
-    // 3. The real journeyd: jobs preloaded in the outbox, drained into the sink.
-    {
-      RedisProc redis(tmp.path());
-      auto client = redis.Client();
-      if (!client) return std::nullopt;
-      store::Keys keys("journeyd", 0);
-      std::vector<std::vector<std::string>> batch;
-      for (int i = 0; i < messages; ++i) {
-        engine::SendJob j = job;
-        j.customer_id = fmt::format("c{}", i);
-        j.job_id = fmt::format("{:016x}", 0x1000000ull + static_cast<uint64_t>(i));
-        std::vector<std::string> cmd = {"XADD", keys.outbox(), "*"};
-        for (auto& f : store::OutboxFields(j)) cmd.push_back(std::move(f));
-        batch.push_back(std::move(cmd));
-        if (batch.size() == 1000 || i + 1 == messages) {
-          if (!client->Pipeline(batch, &err)) {
-            std::cerr << err << "\n";
-            return std::nullopt;
-          }
-          batch.clear();
-        }
-      }
-      std::string config = tmp.path() + "/journeyd.yaml";
-      std::ofstream(config) << "redis: { port: " << redis.port() << ", partitions: 1 }\n"
-                            << "flows: { dir: \"" << fig.flows_dir << "\" }\n"
-                            << SmtpConfig(sink_port, connections, tmp.path())
-                            << "admin: { listen: \"127.0.0.1:" << FreeLoopbackPort() << "\" }\n"
-                            << "log: { level: warn }\n";
-      Process daemon;
-      auto start = Clock::now();
-      daemon.Start({SelfDir() + "/journeyd", "-c", config}, {}, tmp.path() + "/journeyd.log");
-      bool done = false;
-      while (!done && Since(start) < 600) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        int status = 0;
-        if (::waitpid(daemon.pid(), &status, WNOHANG) == daemon.pid()) {
-          std::ifstream log(tmp.path() + "/journeyd.log");
-          std::cerr << "journeyd exited:\n" << log.rdbuf() << "\n";
-          return std::nullopt;
-        }
-        auto info = client->Command({"XINFO", "GROUPS", keys.outbox()}, &err);
-        if (!info || info->elements.empty()) continue;
-        int64_t pending = -1, lag = -1;
-        const auto& g = info->elements[0].elements;
-        for (size_t i = 0; i + 1 < g.size(); i += 2) {
-          if (g[i].str == "pending") pending = g[i + 1].integer;
-          if (g[i].str == "lag") lag = g[i + 1].integer;
-        }
-        done = pending == 0 && lag == 0;
-      }
-      double secs = Since(start);
-      daemon.Stop();
-      daemon_rates.push_back(messages / secs);
-      auto dead = client->Command({"XLEN", keys.dead()}, &err);
-      if (dead && dead->integer > 0) {
-        fig.note += fmt::format(" daemon: {} dead;", dead->integer);
-      }
-      if (!done) fig.note += " daemon: did not finish;";
-    }
+    auto peer = RunSmtpSource(postfix, built->data, tmp.path(), sink_port, messages, connections);
+    if (!peer) return std::nullopt;
+    auto client = RunClient(*built, tmp.path(), sink_port, messages, connections);
+    if (!client) return std::nullopt;
+    auto daemon = RunDaemon(job, fig.flows_dir, tmp.path(), sink_port, messages, connections);
+    if (!daemon) return std::nullopt;
+    postfix_rates.push_back(*peer);
+    client_rates.push_back(*client);
+    daemon_rates.push_back(*daemon);
+    ratios.push_back(*daemon / *peer);
   }
+  fig.delivered = messages;
   fig.postfix_per_sec = Median(postfix_rates);
   fig.client_per_sec = Median(client_rates);
   fig.daemon_per_sec = Median(daemon_rates);
+  fig.ratio = Median(ratios);
   return fig;
 }
 

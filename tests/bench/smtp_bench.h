@@ -12,10 +12,14 @@ namespace journeyd::bench {
 struct SmtpFigures {
   std::string flows_dir;  // in: the flows the daemon loads
   size_t message_bytes = 0;
-  double postfix_per_sec = 0;  // smtp-source → smtp-sink
+  // Rates count the mails smtp-sink received (its own counter), every one of them: a run where
+  // a sender delivered fewer fails the section instead.
+  int delivered = 0;           // mails the sink received from each sender in each run
+  double postfix_per_sec = 0;  // smtp-source → smtp-sink: the peer, not a ceiling
   double client_per_sec = 0;   // our SmtpPool alone → smtp-sink
-  double daemon_per_sec = 0;   // outbox → journeyd → smtp-sink
-  std::string note;            // anything that went wrong
+  double daemon_per_sec = 0;   // outbox → journeyd → smtp-sink, every job settled as sent
+  double ratio = 0;            // median of each run's journeyd ÷ smtp-source
+  std::string note;
 };
 
 std::optional<SmtpFigures> RunSmtpBench(const flow::FlowSet& flows, const PostfixTools& postfix,

@@ -121,7 +121,8 @@ int64_t GroupField(const store::Reply& groups, const std::string& field, bool* k
 }
 
 // Entries read by nobody yet plus entries read and not acknowledged, over every partition's
-// `stream` ("events" or "outbox"); with the retry set for the outbox.
+// `stream` ("events" or "outbox"); with the retry set for the outbox. -1 when Redis gives no
+// lag for a group.
 int64_t Backlog(store::SyncRedis& redis, int partitions, bool outbox) {
   int64_t sum = 0;
   std::string err;
@@ -129,7 +130,10 @@ int64_t Backlog(store::SyncRedis& redis, int partitions, bool outbox) {
     store::Keys keys(kPrefix, p);
     auto r = redis.Command({"XINFO", "GROUPS", outbox ? keys.outbox() : keys.events()}, &err);
     if (!r || r->is_error()) continue;
-    sum += GroupField(*r, "lag") + GroupField(*r, "pending");
+    bool known = false;
+    const int64_t lag = GroupField(*r, "lag", &known);
+    if (!known) return -1;  // Redis could not say (a nil lag): unknown, not 0
+    sum += lag + GroupField(*r, "pending");
     if (outbox) {
       auto z = redis.Command({"ZCARD", keys.retry()}, &err);
       if (z && !z->is_error()) sum += z->integer;
@@ -226,9 +230,10 @@ std::string Svg(const std::vector<Sample>& s) {
 
 void PrintSample(const Sample& x) {
   std::cout << fmt::format("{:>6} {:>12} {:>9.1f} {:>10} {:>12} {:>9} {:>9} {:>8}  {}\n", x.minute,
-                           Cell(x.published_per_s), x.rss_mib, x.event_lag, x.outbox_depth,
-                           Cell(x.late_p50, "{:g}"), Cell(x.late_p99, "{:g}"), Cell(x.mails_per_s),
-                           x.fault)
+                           Cell(x.published_per_s), x.rss_mib,
+                           Cell(static_cast<double>(x.event_lag)),
+                           Cell(static_cast<double>(x.outbox_depth)), Cell(x.late_p50, "{:g}"),
+                           Cell(x.late_p99, "{:g}"), Cell(x.mails_per_s), x.fault)
             << std::flush;
 }
 
@@ -265,6 +270,8 @@ void Report(const std::vector<Sample>& s, const std::string& out_dir) {
   const double late_rss = Median({rss.end() - static_cast<long>(third), rss.end()});
   const double growth = 100 * (late_rss - early) / early;
   // Bounded: never as much as a minute's worth of events behind.
+  bool lag_unknown = false;
+  for (size_t i = 1; i < s.size(); ++i) lag_unknown = lag_unknown || s[i].event_lag < 0;
   const bool lag_bounded = lag < static_cast<int64_t>(rate * 60);
   std::cout << fmt::format(
       "\nfrom minute 2 on: {:.0f} events/s published on average\n"
@@ -274,7 +281,9 @@ void Report(const std::vector<Sample>& s, const std::string& out_dir) {
       "written: {}/soak.csv, {}/soak.svg\n",
       rate, early, late_rss, growth, std::abs(growth) <= 10 ? "flat within 10 %" : "NOT flat", peak,
       peak_minute, lag,
-      lag_bounded ? "bounded: under a minute of events" : "NOT bounded: a minute behind or more",
+      lag_unknown   ? "not known in every minute: Redis gave no lag"
+      : lag_bounded ? "bounded: under a minute of events"
+                    : "NOT bounded: a minute behind or more",
       depth, late, out_dir, out_dir);
 }
 

@@ -19,17 +19,38 @@
 
 namespace journeyd::testing {
 
+// A loopback port for a server a test is about to start, which nothing else on the host can
+// be handed meanwhile. The port is a listener's that accepted one connection of its own and
+// closed its end first, so that end stays in TIME_WAIT on the port for a minute: the kernel
+// gives such a port to no bind(port 0) and no connect(), so tests running side by side never
+// draw the same one, while the server meant for it binds it all the same (redis-server,
+// aiosmtpd in smtp_server.py, fault_proxy.py and journeyd's admin listener set SO_REUSEADDR,
+// which a server must for this). A port merely bound and closed again, as before, could be
+// handed to a parallel test before its server bound it.
 inline int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
+  const int on = 1;
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int accepted = -1;
+  int port = 0;
+  if (listener >= 0 && client >= 0 &&
+      ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+      ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::listen(listener, 1) == 0 &&
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+      ::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      (accepted = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC)) >= 0) {
+    port = ntohs(addr.sin_port);
+  }
+  for (int fd : {accepted, client, listener}) {  // the accepted end first: its TIME_WAIT
+    if (fd >= 0) ::close(fd);
+  }
+  if (port == 0) std::abort();  // no test can run without one
   return port;
 }
 

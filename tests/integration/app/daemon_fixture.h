@@ -11,12 +11,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "../redis_server.h"
 #include "journeyd/common/time.h"
+#include "journeyd/engine/state_codec.h"
 #include "journeyd/store/keys.h"
 #include "journeyd/store/outbox.h"
 #include "journeyd/store/sync.h"
@@ -125,6 +127,21 @@ class Daemon : public ::testing::Test {
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
     return anchor + static_cast<int64_t>(static_cast<double>(real - anchor) * scale);
+  }
+
+  // When customer `id` entered the journey of `flow` on the daemon's clock (ms since the epoch),
+  // as its stored state says; nullopt while the state holds no such journey.
+  std::optional<int64_t> JourneyEntered(const std::string& id, const std::string& flow) {
+    Reply r =
+        Cmd({"GET", store::Keys("journeyd", store::PartitionOf(id, partitions_)).customer(id)});
+    if (r.type != Reply::Type::kString) return std::nullopt;
+    engine::CustomerState state;
+    std::string err;
+    EXPECT_TRUE(engine::DecodeState(r.str, &state, &err)) << err;
+    for (const auto& j : state.journeys) {
+      if (j.flow == flow) return ToUnixMillis(j.entered_at);
+    }
+    return std::nullopt;
   }
 
   static std::map<std::string, std::string> Fields(const Reply& entry) {

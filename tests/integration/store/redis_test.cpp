@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <set>
+#include <vector>
 
 #include "../redis_server.h"
 
@@ -148,6 +150,48 @@ TEST_F(RedisTest, ConnectingToNothingFailsWithAReason) {
   c->AsyncConnect([&](const std::string& e) { error = e; });
   RunUntil([&] { return error != "pending"; });
   EXPECT_NE(error.find("cannot connect to Redis at 127.0.0.1:"), std::string::npos) << error;
+}
+
+// The helper every integration test takes its servers' ports from: while a port it handed out
+// waits for its server, no other socket is given it (the ports parallel tests draw cannot
+// collide), and a server that sets SO_REUSEADDR still binds it, as redis-server does.
+TEST(FreeLoopbackPort, NoOtherSocketIsHandedThePortButItsServerBindsIt) {
+  std::set<int> handed;
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_TRUE(handed.insert(testing::FreeLoopbackPort()).second) << "a port handed out twice";
+  }
+  auto bind_to = [](int port, bool reuse, int* fd) {
+    *fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int on = 1;
+    if (reuse) ::setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    socklen_t len = sizeof addr;
+    const bool ok = ::bind(*fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::getsockname(*fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    return ok ? ntohs(addr.sin_port) : -1;
+  };
+  // Hundreds of sockets asking for any port, with SO_REUSEADDR and without, held open so that
+  // the kernel has to go on to other ports: none is handed one of ours.
+  std::vector<int> fds;
+  for (int i = 0; i < 800; ++i) {
+    int fd = -1;
+    const int got = bind_to(0, i % 2 == 1, &fd);
+    fds.push_back(fd);
+    EXPECT_EQ(handed.count(got), 0u) << "bind(port 0) was handed " << got;
+  }
+  for (int fd : fds) ::close(fd);
+  // A plain bind is refused; the server's kind of socket gets it, and can listen on it.
+  const int port = *handed.begin();
+  int plain = -1, server = -1;
+  EXPECT_EQ(bind_to(port, false, &plain), -1);
+  EXPECT_EQ(bind_to(port, true, &server), port);
+  EXPECT_EQ(::listen(server, 1), 0);
+  EXPECT_TRUE(testing::PortAcceptsConnections(port));
+  ::close(plain);
+  ::close(server);
 }
 
 }  // namespace
