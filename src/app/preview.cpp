@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "journeyd/admin/server.h"
 #include "journeyd/app/unsubscribe.h"
 #include "journeyd/engine/engine.h"
 #include "journeyd/engine/render.h"
@@ -92,25 +93,9 @@ std::string UnsubscribeUrl(const Config& config, const engine::SendJob& job, std
   return UnsubscribeTokens(secret).Url(config.admin.public_url, job.customer_id, job.flow);
 }
 
-// A text part as a page: the characters HTML gives meaning to, escaped.
+// A text part as a page, escaped.
 std::string TextPage(std::string_view text) {
-  std::string out = "<!doctype html>\n<meta charset=\"utf-8\">\n<pre>";
-  for (char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out + "</pre>\n";
+  return "<!doctype html>\n<meta charset=\"utf-8\">\n<pre>" + admin::HtmlEscape(text) + "</pre>\n";
 }
 
 bool WriteFile(const std::filesystem::path& p, const std::string& data, std::ostream& err) {
