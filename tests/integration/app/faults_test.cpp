@@ -126,10 +126,14 @@ TEST_F(Faults, RedisOutOfMemoryAcknowledgesNothingWithoutItsEffectsAndResumes) {
   const int kCustomers = 300;
   PublishSignups(kCustomers / 3, "m");
   ASSERT_TRUE(WaitFor([&] { return Len("journeyd:{0}:outbox") >= kCustomers / 3; })) << DaemonLog();
-  // Events published before the limit, then the limit set below what Redis holds.
+  // Events published before the limit (Redis refuses XADD beyond it), then the limit set below
+  // what Redis holds; the daemon held still meanwhile, so that it meets the limit with these
+  // events still to commit, however fast it is.
+  ::kill(pid_, SIGSTOP);
   PublishSignups(kCustomers - kCustomers / 3, "n");
   ASSERT_EQ(Cmd({"CONFIG", "SET", "maxmemory-policy", "noeviction"}).str, "OK");
   ASSERT_EQ(Cmd({"CONFIG", "SET", "maxmemory", "1"}).str, "OK");
+  ::kill(pid_, SIGCONT);
   const int64_t outbox_at_limit = Len("journeyd:{0}:outbox");
   std::this_thread::sleep_for(std::chrono::seconds(3));
   // Whatever was acknowledged has its mail: events pending plus mails queued cover everyone.
