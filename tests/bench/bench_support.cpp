@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <string>
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +20,14 @@
 namespace journeyd::bench {
 
 namespace fs = std::filesystem;
+
+double RssMib(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+  }
+  return 0;
+}
 
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;

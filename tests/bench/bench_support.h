@@ -13,6 +13,8 @@ namespace journeyd::bench {
 
 // The middle value; of an even count, the mean of the two middle ones. 0 when empty.
 double Median(std::vector<double> v);
+// A process's resident memory (VmRSS), in MiB; 0 when it cannot be read.
+double RssMib(int pid);
 // A loopback port that no other socket is handed until a server binds it (see the .cpp); 0 when
 // none could be had.
 int FreeLoopbackPort();

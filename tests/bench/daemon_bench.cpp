@@ -192,14 +192,6 @@ int64_t Waiting(store::SyncRedis& redis, int partitions) {
   return n;
 }
 
-double RssMib(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
-  }
-  return 0;
-}
-
 void WriteConfig(const std::string& path, int redis_port, int partitions,
                  const std::string& flows_dir, double scale, const std::string& smtp) {
   std::ofstream(path) << "redis: { port: " << redis_port << ", partitions: " << partitions << " }\n"

@@ -142,14 +142,6 @@ int64_t Backlog(store::SyncRedis& redis, int partitions, bool outbox) {
   return sum;
 }
 
-double RssMib(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
-  }
-  return 0;
-}
-
 struct Sample {
   int minute = 0;
   double published_per_s = 0, rss_mib = 0, mails_per_s = 0;
